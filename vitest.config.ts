@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // One fresh, migrated database for the run: see test/support/database.ts.
+    globalSetup: ['test/support/database.ts'],
+  },
+});
