@@ -1,0 +1,14 @@
+import { ok } from './context.ts';
+import type { Handler } from './context.ts';
+import { resourceMissing } from './errors.ts';
+import { validateExpand } from './expand.ts';
+import { parseParams, stringList } from './params.ts';
+
+/** Charges are made by confirmations; reading one shows captures and refunds. */
+export const retrieveCharge: Handler = (ctx) => {
+  const p = parseParams({ expand: stringList() }, ctx.params);
+  validateExpand('charge', p.expand);
+  const charge = ctx.store.charges.get(ctx.id, ctx.owner);
+  if (!charge) throw resourceMissing('charge', ctx.id, 'id', { otherMode: ctx.store.charges.otherModeOf(ctx.id, ctx.owner) });
+  return ok(ctx, charge, p.expand);
+};

@@ -1,0 +1,26 @@
+import { expandObject } from './expand.ts';
+import type { Params } from './params.ts';
+import type { Owner, Store } from './state.ts';
+
+/** What an endpoint handler gets: parsed parameters and who is asking. */
+export interface RequestContext {
+  params: Params;
+  /** The object id from the URL, '' for collection routes. */
+  id: string;
+  owner: Owner;
+  /** The Stripe-Version header, which decides some defaults as on Stripe. */
+  stripeVersion: string | undefined;
+  store: Store;
+}
+
+export interface Reply {
+  status: number;
+  body: unknown;
+}
+
+/** Handlers are synchronous: each request is applied atomically to the in-memory state. */
+export type Handler = (ctx: RequestContext) => Reply;
+
+export function ok(ctx: RequestContext, object: object, expand: readonly string[] | undefined): Reply {
+  return { status: 200, body: expandObject(object, expand, ctx.store, ctx.owner) };
+}

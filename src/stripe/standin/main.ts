@@ -1,0 +1,38 @@
+import { parseArgs } from 'node:util';
+import { startStripeStandin } from './server.ts';
+
+/**
+ * Runs the stand-in as its own process:
+ *   tsx src/stripe/standin/main.ts --port 12111 --host 127.0.0.1 [--latency-ms 0]
+ * Port 12111 is stripe-mock's, so tooling written for stripe-mock finds it.
+ */
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '12111' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'latency-ms': { type: 'string', default: '0' },
+  },
+});
+
+function nonNegativeInteger(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a non-negative integer, got "${value}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const standin = await startStripeStandin({
+  port: nonNegativeInteger('port', values.port),
+  host: values.host,
+  latencyMs: nonNegativeInteger('latency-ms', values['latency-ms']),
+});
+console.log(`Stripe stand-in listening on ${standin.url}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void standin.close().then(() => process.exit(0));
+  });
+}

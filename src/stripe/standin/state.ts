@@ -1,0 +1,54 @@
+import type { Charge, PaymentIntent, PaymentMethod, Refund } from './objects.ts';
+import type { CardOutcome } from './test-cards.ts';
+
+/**
+ * Who a request acts for. Objects are visible to requests of the same mode (test/live
+ * key) and the same Stripe-Account header. Keys of one mode share one platform account,
+ * because the stand-in cannot tell which keys belong together (a rolled key must still
+ * see the objects made with the old one).
+ */
+export interface Owner {
+  livemode: boolean;
+  account?: string | undefined;
+}
+
+function scopeOf(owner: Owner): string {
+  return `${owner.livemode ? 'live' : 'test'}|${owner.account ?? ''}`;
+}
+
+export class Collection<T extends { id: string }> {
+  private readonly entries = new Map<string, { object: T; owner: Owner }>();
+
+  insert(object: T, owner: Owner): T {
+    this.entries.set(object.id, { object, owner });
+    return object;
+  }
+
+  get(id: string, owner: Owner): T | undefined {
+    const entry = this.entries.get(id);
+    return entry && scopeOf(entry.owner) === scopeOf(owner) ? entry.object : undefined;
+  }
+
+  /** The other mode when the id exists there: Stripe names it in the "No such ..." message. */
+  otherModeOf(id: string, owner: Owner): 'test' | 'live' | undefined {
+    const entry = this.entries.get(id);
+    if (!entry || entry.owner.livemode === owner.livemode) return undefined;
+    return entry.owner.livemode ? 'live' : 'test';
+  }
+
+  /** Every object with its owner, oldest first (Map keeps insertion order). */
+  all(): Array<{ object: T; owner: Owner }> {
+    return [...this.entries.values()];
+  }
+}
+
+export class Store {
+  readonly paymentIntents = new Collection<PaymentIntent>();
+  readonly charges = new Collection<Charge>();
+  readonly refunds = new Collection<Refund>();
+  readonly paymentMethods = new Collection<PaymentMethod>();
+  /** How payments with a PaymentMethod end, from the test card it was made from. */
+  readonly cardOutcomes = new Map<string, CardOutcome>();
+  /** return_url per PaymentIntent: Stripe keeps it for redirects but does not expose it. */
+  readonly returnUrls = new Map<string, string>();
+}
