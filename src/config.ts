@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+/** The environment variables the server reads, all of them, validated once at start. */
+export const environmentSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    LOG_LEVEL: z.enum(logLevels).default('info'),
+    /** Unset: an embedded PostgreSQL is started with its data in DATA_DIR. */
+    DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    DATA_DIR: z.string().min(1).default('.data'),
+    /**
+     * Where the Stripe SDK sends requests. Unset: a local Stripe stand-in is started on
+     * loopback. `https://api.stripe.com` for the real Stripe, or a stripe-mock URL.
+     */
+    STRIPE_API_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+    /** HMAC secret for access tokens; at least 32 characters. */
+    TOKEN_SIGNING_SECRET: optionalString.pipe(z.string().min(32).optional()),
+    TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(7200),
+    /** 32 bytes, base64: the key that seals Stripe secret keys at rest. */
+    ENCRYPTION_KEY: optionalString.pipe(
+      z
+        .string()
+        .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded as base64')
+        .optional(),
+    ),
+    /** Credentials of an integration application created or updated at start. */
+    API_CLIENT_ID: optionalString.pipe(z.string().min(8).optional()),
+    API_CLIENT_SECRET: optionalString.pipe(z.string().min(16).optional()),
+    /** Maximum request body, bytes. */
+    BODY_LIMIT: z.coerce.number().int().min(1024).max(10_485_760).default(1_048_576),
+    /** Trust X-Forwarded-* headers (behind a proxy) when building links. */
+    TRUST_PROXY: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((value) => value === 'true'),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.API_CLIENT_ID === undefined) !== (env.API_CLIENT_SECRET === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.API_CLIENT_ID === undefined ? 'API_CLIENT_ID' : 'API_CLIENT_SECRET'],
+        message: 'API_CLIENT_ID and API_CLIENT_SECRET must be set together',
+      });
+    }
+    if (env.NODE_ENV === 'production') {
+      for (const name of ['DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'ENCRYPTION_KEY', 'STRIPE_API_URL'] as const) {
+        if (env[name] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
+        }
+      }
+    }
+  });
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface StripeSettings {
+  /** undefined: use a local stand-in started by the server. */
+  apiUrl: URL | undefined;
+  timeoutMs: number;
+  maxNetworkRetries: number;
+}
+
+/** What buildApp needs. Everything is resolved: no optional secrets, a concrete database. */
+export interface AppConfig {
+  databaseUrl: string;
+  databasePoolMax: number;
+  stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };
+  tokenSigningSecret: string;
+  tokenTtlSeconds: number;
+  encryptionKey: Buffer;
+  logLevel: (typeof logLevels)[number];
+  bodyLimit: number;
+  trustProxy: boolean;
+  /** Pretty, human-oriented logs (a terminal) instead of JSON lines. */
+  prettyLogs: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+export function parseEnvironment(source: Record<string, string | undefined>): Environment {
+  const result = environmentSchema.safeParse(source);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const name = String(issue.path[0] ?? 'environment');
+  const received = source[name];
+  const shown = received === undefined || /SECRET|KEY|PASSWORD|URL/.test(name) ? '' : ` (got "${received}")`;
+  throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+}

@@ -1,0 +1,86 @@
+import type { z } from 'zod';
+
+/**
+ * A resource's whole public contract in one declaration, in the shape of Commerce
+ * Layer's schema (resources.subset.json): each field with its flags, each relationship,
+ * the actions. The generic engine (routes.ts) derives validation, serialization,
+ * routes and query rules from it; the resource module only adds domain handlers.
+ */
+
+export type AttributeType = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'datetime';
+export type Action = 'list' | 'retrieve' | 'create' | 'update' | 'delete';
+
+export interface AttributeDeclaration<Row> {
+  type: AttributeType;
+  /** Returned in responses. Default true; false for write-only secrets like a gateway's login. */
+  fetchable?: boolean;
+  creatable?: boolean;
+  updatable?: boolean;
+  filterable?: boolean;
+  sortable?: boolean;
+  /** Must be present on create. */
+  required?: boolean;
+  /** Validates a client-supplied value (create and update). Defaults follow `type`. */
+  input?: z.ZodType;
+  /** Database field; defaults to the camelCase of the attribute name. Absent for triggers. */
+  column?: string | null;
+  /** Computed value (amount floats, formatted amounts); otherwise the column is read. */
+  read?: (row: Row) => unknown;
+}
+
+export interface RelationshipDeclaration<Row> {
+  kind: 'to_one' | 'to_many';
+  /** Types the linkage may name; more than one means polymorphic. */
+  types: readonly string[];
+  creatable?: boolean;
+  updatable?: boolean;
+  required?: boolean;
+  /** For to_one: the database field holding the related id (creatable/updatable ones are written there). */
+  foreignKey?: string;
+  /** For to_one: resolves the linkage from the row (polymorphic ones need the type column). */
+  linkage?: (row: Row) => { type: string; id: string } | null;
+}
+
+export interface ResourceIdentifier {
+  type: string;
+  id: string;
+}
+
+/** A validated create or update document. */
+export interface WriteInput {
+  id?: string;
+  attributes: Record<string, unknown>;
+  relationships: Record<string, ResourceIdentifier | null>;
+}
+
+export interface ResourceDeclaration<Row extends { id: string }, Services> {
+  type: string;
+  /** Name of the Prisma model delegate, e.g. "stripePayment". */
+  model: string;
+  actions: readonly Action[];
+  attributes: Record<string, AttributeDeclaration<Row>>;
+  relationships: Record<string, RelationshipDeclaration<Row>>;
+  /** Rows the API never shows (e.g. a payment whose PaymentIntent is still being created). */
+  visibleWhere?: Record<string, unknown>;
+  /** Related data computed attributes read (a Prisma `include`), loaded with every row. */
+  include?: Record<string, unknown>;
+  meta?: (row: Row) => Record<string, unknown>;
+  /** Domain behaviour; when absent the engine writes the mapped columns itself. */
+  create?: (services: Services, input: WriteInput) => Promise<Row>;
+  update?: (services: Services, row: Row, input: WriteInput) => Promise<Row>;
+  remove?: (services: Services, row: Row) => Promise<void>;
+}
+
+export function defineResource<Row extends { id: string }, Services>(
+  declaration: ResourceDeclaration<Row, Services>,
+): ResourceDeclaration<Row, Services> {
+  return declaration;
+}
+
+export function camelCase(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+export function columnOf<Row>(name: string, attribute: AttributeDeclaration<Row>): string | null {
+  return attribute.column === undefined ? camelCase(name) : attribute.column;
+}

@@ -1,0 +1,12 @@
+import type { Logger } from 'pino';
+import type { SecretBox } from './crypto/secret-box.ts';
+import type { PrismaClient } from './db/client.ts';
+import type { StripeClients } from './stripe/client.ts';
+
+/** What domain modules need, passed explicitly so they run without a server. */
+export interface Services {
+  db: PrismaClient;
+  stripe: StripeClients;
+  secretBox: SecretBox;
+  logger: Logger;
+}
