@@ -1,0 +1,8 @@
+import { paymentGateways, stripeGateways } from './gateways.ts';
+import { lineItems } from './line-items.ts';
+import { orders } from './orders.ts';
+import { paymentMethods } from './payment-methods.ts';
+import { stripePayments } from './stripe-payments.ts';
+
+/** Every resource the API serves; the JSON:API engine builds routes from this list. */
+export const resources = [orders, lineItems, stripeGateways, paymentGateways, paymentMethods, stripePayments] as const;

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import type { Order } from '../generated/prisma/client.ts';
+import { newId } from '../ids.ts';
+import { validationError } from '../jsonapi/errors.ts';
+import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
+import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
+import type { Services } from '../services.ts';
+import { amountAttributes, commonAttributes, currencyCodeInput } from './common.ts';
+
+const money = (cents: (order: Order) => number) => (order: Order) => ({ cents: cents(order), currencyCode: order.currencyCode });
+
+async function choosePaymentMethod(services: Services, order: Pick<Order, 'currencyCode'>, paymentMethodId: string) {
+  const method = await services.db.paymentMethod.findUnique({ where: { id: paymentMethodId } });
+  const pointer = '/data/relationships/payment_method';
+  if (!method) throw validationError(pointer, `payment_methods ${paymentMethodId} not found`);
+  if (method.disabledAt) throw validationError(pointer, 'payment_method is disabled');
+  if (order.currencyCode && method.currencyCode !== order.currencyCode) {
+    throw validationError(pointer, `payment_method is for ${method.currencyCode}, the order is in ${order.currencyCode}`);
+  }
+  return method;
+}
+
+function orderColumns(input: WriteInput) {
+  const { attributes: a } = input;
+  return {
+    ...(a.customer_email !== undefined ? { customerEmail: a.customer_email as string | null } : {}),
+    ...(a.language_code !== undefined ? { languageCode: (a.language_code as string | null) ?? 'en' } : {}),
+    ...(a.currency_code !== undefined ? { currencyCode: a.currency_code as string | null } : {}),
+    ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
+    ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
+    ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+  };
+}
+
+export const orders = defineResource<Order, Services>({
+  type: 'orders',
+  model: 'order',
+  actions: ['list', 'retrieve', 'create', 'update'],
+  attributes: {
+    number: { type: 'string', filterable: true, sortable: true, read: (order) => String(order.number) },
+    status: { type: 'string', filterable: true, sortable: true },
+    payment_status: { type: 'string', filterable: true, sortable: true },
+    // Commerce Layer inherits the currency from the market; until markets exist it is set on the order.
+    currency_code: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: currencyCodeInput },
+    customer_email: { type: 'string', creatable: true, updatable: true, filterable: true, input: z.email().max(254) },
+    language_code: {
+      type: 'string',
+      creatable: true,
+      updatable: true,
+      filterable: true,
+      sortable: true,
+      input: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/, 'must be a language code like "en" or "it"'),
+    },
+    editable: { type: 'boolean', column: null, read: (order) => editableStatuses.has(order.status) },
+    ...amountAttributes<Order>('subtotal_amount', money((order) => order.subtotalAmountCents)),
+    ...amountAttributes<Order>('payment_method_amount', money((order) => order.paymentMethodAmountCents)),
+    ...amountAttributes<Order>('total_amount', money((order) => order.totalAmountCents)),
+    ...commonAttributes<Order>(),
+  },
+  relationships: {
+    line_items: { kind: 'to_many', types: ['line_items'] },
+    payment_method: { kind: 'to_one', types: ['payment_methods'], creatable: true, updatable: true, foreignKey: 'paymentMethodId' },
+    payment_source: {
+      kind: 'to_one',
+      types: ['stripe_payments'],
+      linkage: (order) =>
+        order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
+    },
+    stripe_payments: { kind: 'to_many', types: ['stripe_payments'] },
+  },
+
+  async create(services, input) {
+    const currencyCode = (input.attributes.currency_code as string | undefined) ?? null;
+    const methodLinkage = input.relationships.payment_method;
+    const method = methodLinkage ? await choosePaymentMethod(services, { currencyCode }, methodLinkage.id) : null;
+    return services.db.order.create({
+      data: {
+        id: newId(),
+        ...orderColumns(input),
+        // An order without its own currency takes its payment method's.
+        currencyCode: currencyCode ?? method?.currencyCode ?? null,
+        paymentMethodId: method?.id ?? null,
+        paymentMethodAmountCents: method?.priceAmountCents ?? 0,
+        totalAmountCents: method?.priceAmountCents ?? 0,
+      },
+    });
+  },
+
+  async update(services, order, input) {
+    return services.db.$transaction(async (tx) => {
+      const current = (await lockOrder(tx, order.id))!;
+      const columns = orderColumns(input);
+      const changesMoney = columns.currencyCode !== undefined || input.relationships.payment_method !== undefined;
+      if (changesMoney && !editableStatuses.has(current.status)) {
+        throw validationError('/data', `order is ${current.status}; its currency and payment method can no longer change`);
+      }
+      if (columns.currencyCode !== undefined && columns.currencyCode !== current.currencyCode) {
+        if ((await tx.lineItem.count({ where: { orderId: order.id } })) > 0) {
+          throw validationError('/data/attributes/currency_code', 'cannot change once the order has line items');
+        }
+      }
+      const currencyCode = columns.currencyCode !== undefined ? columns.currencyCode : current.currencyCode;
+      let paymentMethod: { paymentMethodId: string | null; paymentMethodAmountCents: number } | undefined;
+      const linkage = input.relationships.payment_method;
+      if (linkage !== undefined) {
+        const method = linkage ? await choosePaymentMethod(services, { currencyCode }, linkage.id) : null;
+        paymentMethod = { paymentMethodId: method?.id ?? null, paymentMethodAmountCents: method?.priceAmountCents ?? 0 };
+      } else if (current.paymentMethodId && columns.currencyCode !== undefined) {
+        await choosePaymentMethod(services, { currencyCode }, current.paymentMethodId);
+      }
+      await tx.order.update({ where: { id: order.id }, data: { ...columns, ...(paymentMethod ? { paymentMethodId: paymentMethod.paymentMethodId } : {}) } });
+      return paymentMethod ? recomputeOrderTotals(tx, order.id, paymentMethod.paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });
+    });
+  },
+});

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { PaymentMethod } from '../generated/prisma/client.ts';
+import { defineResource } from '../jsonapi/resource.ts';
+import type { Services } from '../services.ts';
+import { amountAttributes, commonAttributes, currencyCodeInput } from './common.ts';
+
+const money = (cents: (method: PaymentMethod) => number | null) => (method: PaymentMethod) => ({
+  cents: cents(method) ?? 0,
+  currencyCode: method.currencyCode,
+});
+
+/** Payment methods tie a payment source type and currency to a gateway. No domain hooks: the engine writes them. */
+export const paymentMethods = defineResource<PaymentMethod, Services>({
+  type: 'payment_methods',
+  model: 'paymentMethod',
+  actions: ['list', 'retrieve', 'create', 'update'],
+  attributes: {
+    name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },
+    payment_source_type: {
+      type: 'string',
+      creatable: true,
+      updatable: true,
+      filterable: true,
+      sortable: true,
+      required: true,
+      input: z.enum(['stripe_payments'], { message: 'must be stripe_payments (the only payment source this server offers)' }),
+    },
+    currency_code: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, required: true, input: currencyCodeInput },
+    moto: { type: 'boolean', creatable: true, updatable: true },
+    require_capture: { type: 'boolean', creatable: true, updatable: true },
+    auto_place: { type: 'boolean', creatable: true, updatable: true },
+    auto_capture: { type: 'boolean', creatable: true, updatable: true },
+    ...amountAttributes<PaymentMethod>('price_amount', money((method) => method.priceAmountCents), {
+      creatable: true,
+      updatable: true,
+      required: true,
+      filterable: true,
+      sortable: true,
+    }),
+    disabled_at: { type: 'datetime', filterable: true, sortable: true },
+    ...commonAttributes<PaymentMethod>(),
+  },
+  relationships: {
+    // Commerce Layer clients link either the concrete gateway type or the generic one.
+    payment_gateway: {
+      kind: 'to_one',
+      types: ['stripe_gateways', 'payment_gateways'],
+      creatable: true,
+      updatable: true,
+      foreignKey: 'paymentGatewayId',
+    },
+  },
+});
