@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import fastifyJwt from '@fastify/jwt';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { DestinationStream, LoggerOptions } from 'pino';
+import { registerOAuthRoutes } from './auth/oauth.ts';
+import { requireAccessToken } from './auth/tokens.ts';
+import type { AppConfig } from './config.ts';
+import { createSecretBox } from './crypto/secret-box.ts';
+import { createPrismaClient } from './db/client.ts';
+import { ResourceEngine } from './jsonapi/engine.ts';
+import { internalError, JsonApiError, routeNotFound } from './jsonapi/errors.ts';
+import { mediaType, useJsonApiMediaType } from './jsonapi/media-type.ts';
+import { resources } from './resources/index.ts';
+import type { Services } from './services.ts';
+import { StripeClients } from './stripe/client.ts';
+
+/** Everything secret that could reach a log line, by path; pino replaces it with "[Redacted]". */
+export const redactedPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["stripe-signature"]',
+  '*.authorization',
+  '*.client_secret',
+  '*.clientSecret',
+  '*.access_token',
+  '*.login',
+  '*.loginEncrypted',
+  '*.secret',
+  '*.secretKey',
+  '*.password',
+  '*.headers.authorization',
+  'err.raw.headers.authorization',
+];
+
+export interface BuildOptions {
+  /** Where log lines go (tests capture them); defaults to stdout. */
+  logStream?: DestinationStream;
+}
+
+function loggerOptions(config: AppConfig): LoggerOptions {
+  return {
+    level: config.logLevel,
+    redact: { paths: redactedPaths, censor: '[Redacted]' },
+    ...(config.prettyLogs ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  };
+}
+
+/** One log line per request, written when it completes, with its id; no headers or bodies. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request');
+  }
+}
+
+const requestIdPattern = /^[A-Za-z0-9_.-]{8,64}$/;
+
+/** Fastify's own client errors, by code, as JSON:API codes. Anything else of status >= 500 is ours. */
+const fastifyErrorCodes: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+};
+
+function toJsonApiError(error: FastifyError & { code?: string }, method: string): JsonApiError {
+  if (error instanceof JsonApiError) return error;
+  // Database constraint outcomes that a client can cause (duck-typed: no Prisma import here).
+  if (error.code === 'P2003') {
+    return method === 'DELETE'
+      ? new JsonApiError(423, [{ title: 'Locked', detail: 'The resource cannot be deleted: other resources depend on it.', code: 'LOCKED' }])
+      : new JsonApiError(422, [{ title: 'is invalid', detail: 'A related resource does not exist.', code: 'VALIDATION_ERROR' }]);
+  }
+  if (error.code === 'P2025') return new JsonApiError(404, [{ title: 'Record not found', detail: 'The requested resource was not found.', code: 'RECORD_NOT_FOUND' }]);
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const detail = error instanceof SyntaxError ? 'The request body is not valid JSON' : error.message;
+    return new JsonApiError(status, [{ title: 'Bad request', detail, code: fastifyErrorCodes[error.code ?? ''] ?? 'BAD_REQUEST' }]);
+  }
+  return internalError();
+}
+
+/** Builds the whole application without listening: tests inject requests into it. */
+export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logStream ? { ...loggerOptions({ ...config, prettyLogs: false }), stream: options.logStream } : loggerOptions(config),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    logController: new OneLinePerRequest(),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id'];
+      return typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const db = createPrismaClient(config.databaseUrl, { poolMax: config.databasePoolMax });
+  const services: Services = {
+    db,
+    stripe: new StripeClients(config.stripe),
+    secretBox: createSecretBox(config.encryptionKey),
+    logger: app.log as unknown as Services['logger'],
+  };
+  app.addHook('onClose', async () => {
+    await db.$disconnect();
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const jsonApiError = toJsonApiError(error, request.method);
+    if (jsonApiError.status >= 500 && jsonApiError.errors[0]?.code === 'INTERNAL_SERVER_ERROR') {
+      request.log.error({ err: error }, 'unhandled error');
+    }
+    const type = request.url.startsWith('/oauth') ? 'application/json' : mediaType;
+    return reply.code(jsonApiError.status).headers(jsonApiError.headers).type(type).send({ errors: jsonApiError.errors });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = routeNotFound(request.method, request.url);
+    return reply.code(404).type(mediaType).send({ errors: error.errors });
+  });
+
+  await app.register(fastifyJwt, { secret: config.tokenSigningSecret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } });
+
+  app.get('/', async () => ({ name: 'stripe-payments-api', status: 'ok', api: '/api', token: '/oauth/token' }));
+
+  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, config.tokenTtlSeconds));
+
+  const engine = new ResourceEngine(services, resources);
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', requireAccessToken);
+      useJsonApiMediaType(api);
+      engine.register(api);
+    },
+    { prefix: '/api' },
+  );
+
+  return app;
+}

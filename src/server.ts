@@ -1,0 +1,123 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.ts';
+import { ensureIntegrationApplication } from './auth/applications.ts';
+import { ConfigError, parseEnvironment, type AppConfig, type Environment } from './config.ts';
+import { createPrismaClient } from './db/client.ts';
+import { startEmbeddedPostgres } from './db/embedded.ts';
+import { applyMigrations } from './db/migrations.ts';
+import { startStripeStandin } from './stripe/standin/server.ts';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Development secrets when none are configured: generated once and kept beside the
+ * embedded database, so tokens and sealed Stripe keys survive restarts.
+ */
+async function developmentSecrets(dataDir: string): Promise<{ tokenSigningSecret: string; encryptionKey: string }> {
+  const file = path.join(dataDir, 'secrets.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    const secrets = { tokenSigningSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64') };
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
+    return secrets;
+  }
+}
+
+function banner(lines: string[]): void {
+  const width = Math.max(...lines.map((line) => line.length));
+  const rule = '='.repeat(width + 4);
+  process.stdout.write(`\n${rule}\n${lines.map((line) => `| ${line.padEnd(width)} |`).join('\n')}\n${rule}\n\n`);
+}
+
+async function start(env: Environment): Promise<void> {
+  const dataDir = path.resolve(projectRoot, env.DATA_DIR);
+  const cleanups: (() => Promise<void>)[] = [];
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+
+  let databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) {
+    say(`No DATABASE_URL: starting an embedded PostgreSQL with its data in ${path.join(dataDir, 'postgres')}`);
+    // PostgreSQL's own chatter only when something goes wrong; our progress lines always.
+    const log = (line: string) => {
+      if (!line.startsWith('postgres:') || /ERROR|FATAL|PANIC/.test(line)) say(line);
+    };
+    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), log });
+    databaseUrl = embedded.databaseUrl;
+    cleanups.push(embedded.stop);
+  }
+
+  const { applied } = await applyMigrations(databaseUrl, {
+    migrationsDir: path.join(projectRoot, 'prisma', 'migrations'),
+    schemaPath: path.join(projectRoot, 'prisma', 'schema.prisma'),
+  });
+  say(applied.length > 0 ? `Applied migrations: ${applied.join(', ')}` : 'Database schema is up to date');
+
+  let stripeApiUrl = env.STRIPE_API_URL ? new URL(env.STRIPE_API_URL) : undefined;
+  if (!stripeApiUrl) {
+    const standin = await startStripeStandin({ host: '127.0.0.1', port: 0 });
+    stripeApiUrl = new URL(standin.url);
+    cleanups.push(standin.close);
+    banner([
+      'STRIPE STAND-IN: no STRIPE_API_URL is set, so Stripe calls go to a local',
+      `Stripe-compatible server at ${standin.url}. No real money moves and`,
+      'nothing reaches Stripe. Set STRIPE_API_URL=https://api.stripe.com and give',
+      'your gateways real sk_test_ keys to use Stripe itself.',
+    ]);
+  }
+
+  const secrets = env.TOKEN_SIGNING_SECRET && env.ENCRYPTION_KEY ? undefined : await developmentSecrets(dataDir);
+  const config: AppConfig = {
+    databaseUrl,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },
+    tokenSigningSecret: env.TOKEN_SIGNING_SECRET ?? secrets!.tokenSigningSecret,
+    tokenTtlSeconds: env.TOKEN_TTL_SECONDS,
+    encryptionKey: Buffer.from(env.ENCRYPTION_KEY ?? secrets!.encryptionKey, 'base64'),
+    logLevel: env.LOG_LEVEL,
+    bodyLimit: env.BODY_LIMIT,
+    trustProxy: env.TRUST_PROXY,
+    prettyLogs: process.stdout.isTTY === true && env.NODE_ENV !== 'production',
+  };
+
+  const bootstrapDb = createPrismaClient(databaseUrl, { poolMax: 1 });
+  const created = await ensureIntegrationApplication(
+    bootstrapDb,
+    env.API_CLIENT_ID && env.API_CLIENT_SECRET ? { clientId: env.API_CLIENT_ID, clientSecret: env.API_CLIENT_SECRET } : undefined,
+  );
+  await bootstrapDb.$disconnect();
+  if (created) {
+    banner([
+      'Created the first integration application. Its secret is shown only now:',
+      `  client_id:     ${created.clientId}`,
+      `  client_secret: ${created.clientSecret}`,
+      'Get a token: POST /oauth/token {"grant_type":"client_credentials",...}',
+    ]);
+  }
+
+  const app = await buildApp(config);
+  // SIGINT/SIGTERM: stop accepting connections, let in-flight requests finish, close the
+  // pool (app.close), then stop the stand-in and the embedded database.
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  await app.listen({ port: env.PORT, host: env.HOST });
+}
+
+try {
+  await start(parseEnvironment(process.env));
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
