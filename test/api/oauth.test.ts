@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestContext, type TestContext } from '../support/context.ts';
+
+let context: TestContext;
+beforeAll(async () => {
+  context = await startTestContext({ tokenTtlSeconds: 60 });
+});
+afterAll(async () => {
+  await context?.close();
+});
+
+describe('POST /oauth/token', () => {
+  it('issues a bearer token for client credentials, as JSON or as a form', async () => {
+    const json = await context.http
+      .post('/oauth/token')
+      .set('Content-Type', 'application/json')
+      .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+    expect(json.status).toBe(200);
+    expect(json.body).toMatchObject({ token_type: 'bearer', expires_in: 60, scope: 'market:all' });
+    expect(typeof json.body.created_at).toBe('number');
+    expect(json.headers['cache-control']).toBe('no-store');
+
+    const form = await context.http
+      .post('/oauth/token')
+      .type('form')
+      .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+    expect(form.status).toBe(200);
+
+    const claims = JSON.parse(Buffer.from(json.body.access_token.split('.')[1], 'base64url').toString());
+    expect(claims.application).toMatchObject({ kind: 'integration', client_id: context.credentials.clientId });
+    expect(claims.exp - claims.iat).toBe(60);
+  });
+
+  it('answers 401 for a wrong secret or unknown client, 400 for an unsupported grant', async () => {
+    const wrong = await context.http
+      .post('/oauth/token')
+      .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: 'wrong' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.errors[0].code).toBe('INVALID_CLIENT');
+    const unknown = await context.http.post('/oauth/token').send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x' });
+    expect(unknown.status).toBe(401);
+    const grant = await context.http.post('/oauth/token').send({ grant_type: 'password', client_id: 'x' });
+    expect(grant.status).toBe(400);
+    expect(grant.body.errors[0].code).toBe('UNSUPPORTED_GRANT_TYPE');
+  });
+
+  it('the token opens /api; an expired one is refused with INVALID_TOKEN', async () => {
+    const ok = await context.http.get('/api/orders').set('Authorization', `Bearer ${context.token}`);
+    expect(ok.status).toBe(200);
+    const expired = await context.app.jwt.sign(
+      { ...JSON.parse(Buffer.from(context.token.split('.')[1]!, 'base64url').toString()), exp: Math.floor(Date.now() / 1000) - 10 },
+    );
+    const refused = await context.http.get('/api/orders').set('Authorization', `Bearer ${expired}`);
+    expect(refused.status).toBe(401);
+    expect(refused.body.errors[0].code).toBe('INVALID_TOKEN');
+  });
+});
