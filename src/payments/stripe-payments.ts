@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type Stripe from 'stripe';
+import type { Order, Prisma } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { validationError } from '../jsonapi/errors.ts';
 import type { Services } from '../services.ts';
@@ -42,6 +43,37 @@ export function createIntentIdempotencyKey(stripePaymentId: string): string {
 }
 
 /**
+ * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
+ * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
+ * Errors point at `pointer`, the part of the request that named the order.
+ */
+export async function checkOrderPayable(tx: Prisma.TransactionClient, order: Order, pointer: string) {
+  if (!editableStatuses.has(order.status)) {
+    throw validationError(pointer, `order is ${order.status}, a payment can only be created for a draft or pending order`);
+  }
+  const lineItemCount = await tx.lineItem.count({ where: { orderId: order.id } });
+  if (lineItemCount === 0) throw validationError(pointer, 'order has no line items');
+  if (order.totalAmountCents <= 0) throw validationError(pointer, 'order total must be greater than zero');
+  const currencyCode = order.currencyCode;
+  if (!currencyCode) throw validationError(pointer, 'order has no currency_code');
+  if (!order.paymentMethodId) throw validationError(pointer, 'order has no payment_method');
+  const paymentMethod = await tx.paymentMethod.findUnique({
+    where: { id: order.paymentMethodId },
+    include: { paymentGateway: true },
+  });
+  if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
+    throw validationError(pointer, "order's payment_method does not accept stripe_payments");
+  }
+  if (paymentMethod.disabledAt) throw validationError(pointer, "order's payment_method is disabled");
+  if (paymentMethod.currencyCode !== currencyCode) {
+    throw validationError(pointer, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
+  }
+  const gateway = paymentMethod.paymentGateway;
+  if (!gateway || gateway.disabledAt) throw validationError(pointer, "order's payment_method has no active stripe gateway");
+  return { currencyCode, paymentMethod, gateway };
+}
+
+/**
  * Creates a stripe payment for an order: a PaymentIntent for the order's total at the
  * Stripe account of the order's payment method, and the order's payment source.
  *
@@ -59,33 +91,13 @@ export async function createStripePayment(services: Services, input: CreateStrip
   const reservation = await db.$transaction(async (tx) => {
     const order = await lockOrder(tx, input.orderId);
     if (!order) throw validationError(orderPointer, `orders ${input.orderId} not found`);
-    if (!editableStatuses.has(order.status)) {
-      throw validationError(orderPointer, `order is ${order.status}, a payment can only be created for a draft or pending order`);
-    }
-    const lineItemCount = await tx.lineItem.count({ where: { orderId: order.id } });
-    if (lineItemCount === 0) throw validationError(orderPointer, 'order has no line items');
-    if (order.totalAmountCents <= 0) throw validationError(orderPointer, 'order total must be greater than zero');
-    if (!order.currencyCode) throw validationError(orderPointer, 'order has no currency_code');
-    if (!order.paymentMethodId) throw validationError(orderPointer, 'order has no payment_method');
-    const paymentMethod = await tx.paymentMethod.findUnique({
-      where: { id: order.paymentMethodId },
-      include: { paymentGateway: true },
-    });
-    if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
-      throw validationError(orderPointer, "order's payment_method does not accept stripe_payments");
-    }
-    if (paymentMethod.disabledAt) throw validationError(orderPointer, "order's payment_method is disabled");
-    if (paymentMethod.currencyCode !== order.currencyCode) {
-      throw validationError(orderPointer, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${order.currencyCode}`);
-    }
-    const gateway = paymentMethod.paymentGateway;
-    if (!gateway || gateway.disabledAt) throw validationError(orderPointer, "order's payment_method has no active stripe gateway");
+    const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderPointer);
 
     const wanted = {
       orderId: order.id,
       paymentGatewayId: gateway.id,
       amountCents: order.totalAmountCents,
-      currencyCode: order.currencyCode,
+      currencyCode,
       options: input.options ?? {},
       returnUrl: input.returnUrl ?? null,
       receiptEmail: input.receiptEmail ?? order.customerEmail ?? null,
