@@ -35,6 +35,8 @@ export const redactedPaths = [
 export interface BuildOptions {
   /** Where log lines go (tests capture them); defaults to stdout. */
   logStream?: DestinationStream;
+  /** Sees every SQL statement the app sends (tests count them). */
+  onDatabaseQuery?: (sql: string) => void;
 }
 
 function loggerOptions(config: AppConfig): LoggerOptions {
@@ -99,7 +101,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const db = createPrismaClient(config.databaseUrl, { poolMax: config.databasePoolMax });
+  const db = createPrismaClient(config.databaseUrl, {
+    poolMax: config.databasePoolMax,
+    ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
+  });
   const services: Services = {
     db,
     stripe: new StripeClients(config.stripe),

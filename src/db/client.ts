@@ -9,6 +9,8 @@ export { Prisma } from '../generated/prisma/client.ts';
 export interface PrismaClientOptions {
   /** Most connections the pool opens; pg's default (10) when omitted. */
   poolMax?: number;
+  /** Called with every SQL statement sent (tests count them). */
+  onQuery?: (sql: string) => void;
 }
 
 /**
@@ -21,5 +23,9 @@ export function createPrismaClient(databaseUrl: string, options: PrismaClientOpt
     connectionString: databaseUrl,
     ...(options.poolMax === undefined ? {} : { max: options.poolMax }),
   });
-  return new PrismaClient({ adapter });
+  if (!options.onQuery) return new PrismaClient({ adapter });
+  const client = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
+  const onQuery = options.onQuery;
+  client.$on('query', (event) => onQuery(event.query));
+  return client;
 }

@@ -2,69 +2,37 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../ids.ts';
 import { parseWriteDocument } from './document.ts';
 import { methodNotAllowed, recordNotFound, validationError } from './errors.ts';
+import { compound } from './include.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
-import { columnOf, type Action, type ResourceDeclaration, type WriteInput } from './resource.ts';
-import { serializeResource } from './serialize.ts';
+import { columnOf, type Action, type WriteInput } from './resource.ts';
+import { serializeResource, type ResourceObject } from './serialize.ts';
+import { ResourceStore, type AnyResource, type Database, type Row } from './store.ts';
 
-/** The slice of a Prisma model delegate the engine uses; keeps jsonapi/ free of the generated client. */
-export interface ModelDelegate {
-  findFirst(args: { where: Record<string, unknown>; include?: Record<string, unknown> }): Promise<Record<string, unknown> | null>;
-  findMany(args: {
-    where: Record<string, unknown>;
-    include?: Record<string, unknown>;
-    orderBy: Record<string, 'asc' | 'desc'>[];
-    skip: number;
-    take: number;
-  }): Promise<Record<string, unknown>[]>;
-  count(args: { where: Record<string, unknown> }): Promise<number>;
-  create(args: { data: Record<string, unknown>; include?: Record<string, unknown> }): Promise<Record<string, unknown>>;
-  update(args: {
-    where: { id: string };
-    data: Record<string, unknown>;
-    include?: Record<string, unknown>;
-  }): Promise<Record<string, unknown>>;
-  delete(args: { where: { id: string } }): Promise<unknown>;
-}
+export type { AnyResource } from './store.ts';
 
 export interface EngineServices {
   db: object;
 }
 
-// The engine handles declarations of any row type; handlers are typed at their declaration.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyResource = ResourceDeclaration<any, any>;
-type Row = { id: string } & Record<string, unknown>;
+type IdParams = { Params: { id: string } };
 
+/**
+ * Turns resource declarations into JSON:API routes: list, retrieve, create, update,
+ * delete, related resources and relationship linkage, each with the query language.
+ */
 export class ResourceEngine<Services extends EngineServices> {
-  readonly registry: Map<string, AnyResource>;
+  readonly store: ResourceStore;
 
   constructor(
     private readonly services: Services,
     resources: readonly AnyResource[],
   ) {
-    this.registry = new Map(resources.map((resource) => [resource.type, resource]));
-  }
-
-  delegate(declaration: AnyResource): ModelDelegate {
-    const delegate = (this.services.db as Record<string, ModelDelegate | undefined>)[declaration.model];
-    if (!delegate) throw new Error(`no database model ${declaration.model} for ${declaration.type}`);
-    return delegate;
-  }
-
-  /** Reads one visible record or throws the JSON:API 404. */
-  async find(type: string, id: string): Promise<Row> {
-    const declaration = this.registry.get(type)!;
-    const row = await this.delegate(declaration).findFirst({
-      where: { id, ...declaration.visibleWhere },
-      ...(declaration.include ? { include: declaration.include } : {}),
-    });
-    if (!row) throw recordNotFound();
-    return row as Row;
+    this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])));
   }
 
   /** Maps validated attributes and to-one relationships onto database columns. */
-  columns(declaration: AnyResource, input: WriteInput): Record<string, unknown> {
+  private columns(declaration: AnyResource, input: WriteInput): Record<string, unknown> {
     const data: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(input.attributes)) {
       const column = columnOf(name, declaration.attributes[name]!);
@@ -78,62 +46,61 @@ export class ResourceEngine<Services extends EngineServices> {
   }
 
   /** 422 with a pointer when a relationship names a record that does not exist. */
-  async assertRelatedExist(declaration: AnyResource, input: WriteInput): Promise<void> {
+  private async assertRelatedExist(input: WriteInput): Promise<void> {
     for (const [name, linkage] of Object.entries(input.relationships)) {
       if (!linkage) continue;
-      const target = this.registry.get(linkage.type);
-      const found = target
-        ? await this.delegate(target).findFirst({ where: { id: linkage.id, ...target.visibleWhere } })
-        : null;
-      if (!found) throw validationError(`/data/relationships/${name}`, `${linkage.type} ${linkage.id} not found`);
+      const found = this.store.registry.has(linkage.type) ? await this.store.findBy(linkage.type, 'id', [linkage.id]) : [];
+      if (found.length === 0) throw validationError(`/data/relationships/${name}`, `${linkage.type} ${linkage.id} not found`);
     }
-    void declaration;
   }
 
   private async create(declaration: AnyResource, input: WriteInput): Promise<Row> {
     if (declaration.create) return declaration.create(this.services, input);
-    await this.assertRelatedExist(declaration, input);
-    return (await this.delegate(declaration).create({
-      data: { id: newId(), ...this.columns(declaration, input) },
-      ...(declaration.include ? { include: declaration.include } : {}),
-    })) as Row;
+    await this.assertRelatedExist(input);
+    const row = await this.store.delegate(declaration).create({ data: { id: newId(), ...this.columns(declaration, input) } });
+    return this.store.find(declaration.type, row.id);
   }
 
   private async update(declaration: AnyResource, row: Row, input: WriteInput): Promise<Row> {
     if (declaration.update) return declaration.update(this.services, row, input);
-    await this.assertRelatedExist(declaration, input);
+    await this.assertRelatedExist(input);
     const data = this.columns(declaration, input);
     if (Object.keys(data).length === 0) return row;
-    return (await this.delegate(declaration).update({
-      where: { id: row.id },
-      data,
-      ...(declaration.include ? { include: declaration.include } : {}),
-    })) as Row;
+    await this.store.delegate(declaration).update({ where: { id: row.id }, data });
+    return this.store.find(declaration.type, row.id);
   }
 
-  private async list(declaration: AnyResource, query: ListQuery) {
-    const where = { ...declaration.visibleWhere };
-    const orderBy = query.sort.map(({ field, direction }) => ({ [columnOf(field, declaration.attributes[field]!)!]: direction }));
-    // A stable order makes pages deterministic: newest first, then id as the tie-breaker.
-    if (orderBy.length === 0) orderBy.push({ createdAt: 'desc' });
-    orderBy.push({ id: 'asc' });
-    const delegate = this.delegate(declaration);
-    const [rows, recordCount] = await Promise.all([
-      delegate.findMany({
-        where,
-        orderBy,
-        skip: (query.page.number - 1) * query.page.size,
-        take: query.page.size,
-        ...(declaration.include ? { include: declaration.include } : {}),
-      }),
-      delegate.count({ where }),
-    ]);
-    return { rows: rows as Row[], recordCount };
+  /** A document for rows of one type, with `included` when the query asks for it. */
+  private async document(declaration: AnyResource, rows: Row[], query: ListQuery, apiBase: string) {
+    const nodes = rows.map((row) => ({ declaration, row, object: serializeResource(declaration, row, apiBase, query.fields.get(declaration.type)) }));
+    const included = query.include.size > 0 ? await compound(this.store, nodes, query.include, query.fields, apiBase) : [];
+    return { objects: nodes.map((node) => node.object), included };
   }
 
-  /** Registers every declared resource's routes in an encapsulated Fastify scope. */
+  private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>) {
+    const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
+    const { rows, recordCount } = await this.store.list(declaration, query, scope);
+    const base = apiBase(request);
+    const { objects, included } = await this.document(declaration, rows, query, base);
+    const pageCount = Math.ceil(recordCount / query.page.size);
+    return {
+      data: objects,
+      ...(query.include.size > 0 ? { included } : {}),
+      meta: { record_count: recordCount, page_count: pageCount },
+      links: pageLinks(`${base}${path}`, request.query as Record<string, string>, query.page, pageCount),
+    };
+  }
+
+  private async singleDocument(request: FastifyRequest, declaration: AnyResource, row: Row | null, kind: 'retrieve' | 'write') {
+    const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, kind);
+    if (!row) return { data: null };
+    const { objects, included } = await this.document(declaration, [row], query, apiBase(request));
+    return { data: objects[0] as ResourceObject, ...(query.include.size > 0 ? { included } : {}) };
+  }
+
+  /** Registers every declared resource's routes. */
   register(app: FastifyInstance): void {
-    for (const declaration of this.registry.values()) this.registerResource(app, declaration);
+    for (const declaration of this.store.registry.values()) this.registerResource(app, declaration);
   }
 
   private registerResource(app: FastifyInstance, declaration: AnyResource): void {
@@ -143,63 +110,94 @@ export class ResourceEngine<Services extends EngineServices> {
     const refuse = async (request: FastifyRequest) => {
       throw methodNotAllowed(`${request.method} is not allowed on ${declaration.type}`);
     };
-    const apiBase = (request: FastifyRequest) => `${request.protocol}://${request.host}/api`;
-    const send = (reply: FastifyReply, status: number, document: unknown) =>
-      reply.code(status).type(mediaType).send(document);
-    const fieldsFor = (query: ListQuery) => query.fields.get(declaration.type);
-    type IdParams = { Params: { id: string } };
+    const send = (reply: FastifyReply, status: number, document: unknown) => reply.code(status).type(mediaType).send(document);
 
     app.get(collection, async (request, reply) => {
       if (!allowed('list')) return refuse(request);
-      const query = parseQuery(request.query as Record<string, unknown>, declaration, this.registry, 'list');
-      const { rows, recordCount } = await this.list(declaration, query);
-      const base = apiBase(request);
-      const pageCount = Math.ceil(recordCount / query.page.size);
-      return send(reply, 200, {
-        data: rows.map((row) => serializeResource(declaration, row, base, fieldsFor(query))),
-        meta: { record_count: recordCount, page_count: pageCount },
-        links: pageLinks(`${base}${collection}`, request.query as Record<string, string>, query.page, pageCount),
-      });
+      return send(reply, 200, await this.listDocument(request, declaration, collection));
     });
 
     app.get<IdParams>(member, async (request, reply) => {
       if (!allowed('retrieve')) return refuse(request);
-      const query = parseQuery(request.query as Record<string, unknown>, declaration, this.registry, 'retrieve');
-      const row = await this.find(declaration.type, request.params.id);
-      return send(reply, 200, { data: serializeResource(declaration, row, apiBase(request), fieldsFor(query)) });
+      const row = await this.store.find(declaration.type, request.params.id);
+      return send(reply, 200, await this.singleDocument(request, declaration, row, 'retrieve'));
     });
 
     app.post(collection, async (request, reply) => {
       if (!allowed('create')) return refuse(request);
-      const query = parseQuery(request.query as Record<string, unknown>, declaration, this.registry, 'write');
+      parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
       const input = parseWriteDocument(declaration, request.body, { action: 'create' });
       const row = await this.create(declaration, input);
-      const resource = serializeResource(declaration, row, apiBase(request), fieldsFor(query));
-      reply.header('location', resource.links.self);
-      return send(reply, 201, { data: resource });
+      const document = await this.singleDocument(request, declaration, row, 'write');
+      reply.header('location', document.data!.links.self);
+      return send(reply, 201, document);
     });
 
     app.patch<IdParams>(member, async (request, reply) => {
       if (!allowed('update')) return refuse(request);
-      const query = parseQuery(request.query as Record<string, unknown>, declaration, this.registry, 'write');
+      parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
       const input = parseWriteDocument(declaration, request.body, { action: 'update', id: request.params.id });
-      const row = await this.find(declaration.type, request.params.id);
+      const row = await this.store.find(declaration.type, request.params.id);
       const updated = await this.update(declaration, row, input);
-      return send(reply, 200, { data: serializeResource(declaration, updated, apiBase(request), fieldsFor(query)) });
+      return send(reply, 200, await this.singleDocument(request, declaration, updated, 'write'));
     });
 
     app.delete<IdParams>(member, async (request, reply) => {
       if (!allowed('delete')) return refuse(request);
-      const row = await this.find(declaration.type, request.params.id);
+      const row = await this.store.find(declaration.type, request.params.id);
       if (declaration.remove) await declaration.remove(this.services, row);
-      else await this.delegate(declaration).delete({ where: { id: row.id } });
+      else await this.store.delegate(declaration).delete({ where: { id: row.id } });
       return reply.code(204).send();
     });
 
     // Verbs that exist elsewhere but not on this URL are 405, as Commerce Layer answers.
     app.route({ method: ['PUT', 'PATCH', 'DELETE'], url: collection, handler: refuse });
     app.route({ method: ['PUT', 'POST'], url: member, handler: refuse });
+
+    for (const [name, relationship] of Object.entries(declaration.relationships)) {
+      const targetType = relationship.types[0]!;
+      // The related resource(s): GET /api/stripe_payments/:id/order, /api/orders/:id/line_items.
+      app.get<IdParams>(`${member}/${name}`, async (request, reply) => {
+        if (!allowed('retrieve')) return refuse(request);
+        const owner = await this.store.find(declaration.type, request.params.id);
+        if (relationship.kind === 'to_many') {
+          const target = this.store.declaration(targetType);
+          if (!relationship.inverseKey) throw recordNotFound();
+          return send(reply, 200, await this.listDocument(request, target, `${member.replace(':id', owner.id)}/${name}`, { [relationship.inverseKey]: owner.id }));
+        }
+        const linkage = this.linkageOf(declaration, name, owner);
+        const related = linkage ? (await this.store.findBy(linkage.type, 'id', [linkage.id]))[0] ?? null : null;
+        const target = this.store.declaration(linkage?.type ?? targetType);
+        return send(reply, 200, await this.singleDocument(request, target, related, 'retrieve'));
+      });
+
+      // The linkage alone: GET /api/stripe_payments/:id/relationships/order.
+      app.get<IdParams>(`${member}/relationships/${name}`, async (request, reply) => {
+        if (!allowed('retrieve')) return refuse(request);
+        const owner = await this.store.find(declaration.type, request.params.id);
+        const self = `${apiBase(request)}${collection}/${owner.id}`;
+        const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
+        if (relationship.kind === 'to_many') {
+          const rows = relationship.inverseKey ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id]) : [];
+          return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
+        }
+        const linkage = this.linkageOf(declaration, name, owner);
+        const exists = linkage ? (await this.store.findBy(linkage.type, 'id', [linkage.id])).length > 0 : false;
+        return send(reply, 200, { data: exists ? linkage : null, links });
+      });
+    }
   }
+
+  private linkageOf(declaration: AnyResource, name: string, row: Row): { type: string; id: string } | null {
+    const relationship = declaration.relationships[name]!;
+    if (relationship.linkage) return relationship.linkage(row);
+    const id = relationship.foreignKey ? row[relationship.foreignKey] : undefined;
+    return typeof id === 'string' ? { type: relationship.types[0]!, id } : null;
+  }
+}
+
+function apiBase(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}/api`;
 }
 
 function pageLinks(

@@ -39,7 +39,11 @@ export function useJsonApiMediaType(scope: FastifyInstance): void {
   const parseJson = scope.getDefaultJsonParser('error', 'error');
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser(mediaType, { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') return done(badRequest('The request body is empty', { pointer: '' }), undefined);
+    if (body === '') {
+      // Clients (the official SDK among them) send the media type on DELETE with no body.
+      if (request.method === 'DELETE' || request.method === 'GET') return done(null, undefined);
+      return done(badRequest('The request body is empty', { pointer: '' }), undefined);
+    }
     parseJson(request, String(body), (error, value) => {
       done(error ? badRequest('The request body is not valid JSON', { pointer: '' }) : null, value);
     });

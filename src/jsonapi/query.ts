@@ -1,15 +1,16 @@
 import { z } from 'zod';
-import { badRequest, invalidField, invalidInclude, invalidPageValue, invalidSort, paramNotAllowed } from './errors.ts';
-import type { ResourceDeclaration } from './resource.ts';
+import { badRequest, invalidField, invalidPageValue, invalidSort, paramNotAllowed } from './errors.ts';
+import { parseInclude, type IncludeTree } from './include.ts';
+import type { AnyResource } from './store.ts';
 
-export interface ReadQuery {
+export interface ListQuery {
   /** Sparse fieldsets: type -> allowed attribute/relationship names. */
   fields: Map<string, Set<string>>;
-}
-
-export interface ListQuery extends ReadQuery {
+  include: IncludeTree;
   sort: { field: string; direction: 'asc' | 'desc' }[];
   page: { number: number; size: number };
+  /** `filter[q][predicate]` entries by predicate, compiled by filter.ts. */
+  filter: Record<string, string | string[]>;
 }
 
 export const pageLimits = { defaultSize: 10, maxSize: 25 } as const;
@@ -17,13 +18,12 @@ export const pageLimits = { defaultSize: 10, maxSize: 25 } as const;
 const pageNumberSchema = z.coerce.number().int().min(1).max(1_000_000);
 const pageSizeSchema = z.coerce.number().int().min(1).max(pageLimits.maxSize);
 
-type AnyDeclaration = ResourceDeclaration<{ id: string }, never>;
 
-/** `fields[orders]` -> ["fields", "orders"]; `page[size]` -> ["page", "size"]. */
-function splitKey(key: string): [string, string | undefined] {
-  const match = /^([a-z_]+)(?:\[([^\]]*)\])?$/.exec(key);
-  if (!match) return [key, undefined];
-  return [match[1]!, match[2]];
+/** `fields[orders]` -> ["fields", "orders"]; `filter[q][id_in]` -> ["filter", "q", "id_in"]. */
+function splitKey(key: string): [string, string | undefined, string | undefined] {
+  const match = /^([a-z_]+)(?:\[([^\]]*)\])?(?:\[([^\]]*)\])?$/.exec(key);
+  if (!match) return [key, undefined, undefined];
+  return [match[1]!, match[2], match[3]];
 }
 
 function single(value: unknown, parameter: string): string {
@@ -37,14 +37,14 @@ function single(value: unknown, parameter: string): string {
  */
 export function parseQuery(
   raw: Record<string, unknown>,
-  declaration: AnyDeclaration,
-  registry: ReadonlyMap<string, AnyDeclaration>,
+  declaration: AnyResource,
+  registry: ReadonlyMap<string, AnyResource>,
   kind: 'list' | 'retrieve' | 'write',
 ): ListQuery {
-  const query: ListQuery = { fields: new Map(), sort: [], page: { number: 1, size: pageLimits.defaultSize } };
+  const query: ListQuery = { fields: new Map(), include: new Map(), sort: [], page: { number: 1, size: pageLimits.defaultSize }, filter: {} };
   for (const [key, value] of Object.entries(raw)) {
-    const [name, member] = splitKey(key);
-    if (name === 'fields' && member !== undefined) {
+    const [name, member, predicate] = splitKey(key);
+    if (name === 'fields' && member !== undefined && predicate === undefined) {
       const target = registry.get(member);
       if (!target) throw invalidField(`${member} is not a valid resource type`, { parameter: key });
       const names = single(value, key).split(',').map((field) => field.trim()).filter(Boolean);
@@ -55,8 +55,12 @@ export function parseQuery(
       }
       query.fields.set(member, new Set(names));
     } else if (name === 'include' && member === undefined) {
-      // Compound documents arrive with the query-language work; until then say so clearly.
-      throw invalidInclude('include is not supported on this server yet', { parameter: 'include' });
+      query.include = parseInclude(single(value, key), declaration, registry);
+    } else if (kind === 'list' && name === 'filter' && member === 'q' && predicate) {
+      if (typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+        throw badRequest(`${key} must be a string`, { parameter: key });
+      }
+      query.filter[predicate] = value;
     } else if (kind === 'list' && name === 'sort' && member === undefined) {
       for (const criterion of single(value, key).split(',').map((part) => part.trim()).filter(Boolean)) {
         const descending = criterion.startsWith('-');
@@ -65,7 +69,7 @@ export function parseQuery(
         if (!attribute?.sortable) throw invalidSort(`${field} is not a valid sort criteria for ${declaration.type}`, { parameter: 'sort' });
         query.sort.push({ field, direction: descending ? 'desc' : 'asc' });
       }
-    } else if (kind === 'list' && name === 'page' && (member === 'number' || member === 'size')) {
+    } else if (kind === 'list' && name === 'page' && (member === 'number' || member === 'size') && predicate === undefined) {
       const parsed = (member === 'number' ? pageNumberSchema : pageSizeSchema).safeParse(single(value, key));
       if (!parsed.success) {
         const limit = member === 'size' ? ` between 1 and ${pageLimits.maxSize}` : ' a positive integer';

@@ -24,6 +24,8 @@ export interface AttributeDeclaration<Row> {
   input?: z.ZodType;
   /** Database field; defaults to the camelCase of the attribute name. Absent for triggers. */
   column?: string | null;
+  /** The stored type when it differs from the JSON one (an order number is an integer column shown as a string). */
+  columnType?: AttributeType;
   /** Computed value (amount floats, formatted amounts); otherwise the column is read. */
   read?: (row: Row) => unknown;
 }
@@ -39,6 +41,8 @@ export interface RelationshipDeclaration<Row> {
   foreignKey?: string;
   /** For to_one: resolves the linkage from the row (polymorphic ones need the type column). */
   linkage?: (row: Row) => { type: string; id: string } | null;
+  /** For to_many: the related model's field holding this resource's id (line_items.orderId). */
+  inverseKey?: string;
 }
 
 export interface ResourceIdentifier {
@@ -57,13 +61,15 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   type: string;
   /** Name of the Prisma model delegate, e.g. "stripePayment". */
   model: string;
+  /** Its SQL table: lists, filters and sorts run as parameterised SQL over it. */
+  table: string;
   actions: readonly Action[];
   attributes: Record<string, AttributeDeclaration<Row>>;
   relationships: Record<string, RelationshipDeclaration<Row>>;
-  /** Rows the API never shows (e.g. a payment whose PaymentIntent is still being created). */
-  visibleWhere?: Record<string, unknown>;
-  /** Related data computed attributes read (a Prisma `include`), loaded with every row. */
-  include?: Record<string, unknown>;
+  /** Rows the API never shows (e.g. a payment whose PaymentIntent is still being created): field = value. */
+  visibleWhere?: Record<string, string | number | boolean>;
+  /** Related data that computed attributes read (a Prisma `include`), loaded with every row. */
+  load?: Record<string, unknown>;
   meta?: (row: Row) => Record<string, unknown>;
   /** Domain behaviour; when absent the engine writes the mapped columns itself. */
   create?: (services: Services, input: WriteInput) => Promise<Row>;
@@ -83,4 +89,9 @@ export function camelCase(name: string): string {
 
 export function columnOf<Row>(name: string, attribute: AttributeDeclaration<Row>): string | null {
   return attribute.column === undefined ? camelCase(name) : attribute.column;
+}
+
+/** The SQL column of a Prisma field: the schema maps every field to its snake_case. */
+export function sqlColumn(field: string): string {
+  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }

@@ -1,13 +1,15 @@
-import { columnOf, type ResourceDeclaration } from './resource.ts';
-
-type AnyDeclaration = ResourceDeclaration<{ id: string }, never>;
+import { columnOf } from './resource.ts';
+import type { AnyResource } from './store.ts';
 
 export interface ResourceObject {
   id: string;
   type: string;
   links: { self: string };
   attributes: Record<string, unknown>;
-  relationships: Record<string, { links: { self: string; related: string } }>;
+  relationships: Record<
+    string,
+    { links: { self: string; related: string }; data?: { type: string; id: string } | { type: string; id: string }[] | null }
+  >;
   meta?: Record<string, unknown>;
 }
 
@@ -18,7 +20,7 @@ function attributeValue(value: unknown): unknown {
 
 /** One row as a JSON:API resource object, honouring sparse fieldsets for its type. */
 export function serializeResource(
-  declaration: AnyDeclaration,
+  declaration: AnyResource,
   row: { id: string } & Record<string, unknown>,
   apiBase: string,
   fields?: ReadonlySet<string>,

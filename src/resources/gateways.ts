@@ -24,6 +24,7 @@ const gatewayAttributes: Record<string, AttributeDeclaration<StripeGateway>> = {
 export const stripeGateways = defineResource<StripeGateway, Services>({
   type: 'stripe_gateways',
   model: 'stripeGateway',
+  table: 'stripe_gateways',
   actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   meta: gatewayMeta,
   attributes: {
@@ -51,8 +52,8 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
     auto_payments: { type: 'boolean', creatable: true, updatable: true },
   },
   relationships: {
-    payment_methods: { kind: 'to_many', types: ['payment_methods'] },
-    stripe_payments: { kind: 'to_many', types: ['stripe_payments'] },
+    payment_methods: { kind: 'to_many', types: ['payment_methods'], inverseKey: 'paymentGatewayId' },
+    stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'paymentGatewayId' },
   },
 
   async create(services, input) {
@@ -80,6 +81,7 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
 export const paymentGateways = defineResource<StripeGateway, Services>({
   type: 'payment_gateways',
   model: 'stripeGateway',
+  table: 'stripe_gateways',
   actions: ['list', 'retrieve'],
   meta: gatewayMeta,
   attributes: gatewayAttributes,

@@ -33,8 +33,9 @@ function lineTotal(quantity: number, unitAmountCents: number): number {
 export const lineItems = defineResource<LineItemRow, Services>({
   type: 'line_items',
   model: 'lineItem',
+  table: 'line_items',
   actions: ['list', 'retrieve', 'create', 'update', 'delete'],
-  include: { order: { select: { currencyCode: true } } },
+  load: { order: { select: { currencyCode: true } } },
   attributes: {
     sku_code: { type: 'string', creatable: true, updatable: true, filterable: true, input: z.string().min(1).max(255) },
     name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },

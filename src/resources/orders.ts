@@ -35,9 +35,10 @@ function orderColumns(input: WriteInput) {
 export const orders = defineResource<Order, Services>({
   type: 'orders',
   model: 'order',
+  table: 'orders',
   actions: ['list', 'retrieve', 'create', 'update'],
   attributes: {
-    number: { type: 'string', filterable: true, sortable: true, read: (order) => String(order.number) },
+    number: { type: 'string', columnType: 'integer', filterable: true, sortable: true, read: (order) => String(order.number) },
     status: { type: 'string', filterable: true, sortable: true },
     payment_status: { type: 'string', filterable: true, sortable: true },
     // Commerce Layer inherits the currency from the market; until markets exist it is set on the order.
@@ -58,7 +59,7 @@ export const orders = defineResource<Order, Services>({
     ...commonAttributes<Order>(),
   },
   relationships: {
-    line_items: { kind: 'to_many', types: ['line_items'] },
+    line_items: { kind: 'to_many', types: ['line_items'], inverseKey: 'orderId' },
     payment_method: { kind: 'to_one', types: ['payment_methods'], creatable: true, updatable: true, foreignKey: 'paymentMethodId' },
     payment_source: {
       kind: 'to_one',
@@ -66,7 +67,7 @@ export const orders = defineResource<Order, Services>({
       linkage: (order) =>
         order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
     },
-    stripe_payments: { kind: 'to_many', types: ['stripe_payments'] },
+    stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'orderId' },
   },
 
   async create(services, input) {

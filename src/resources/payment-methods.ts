@@ -13,6 +13,7 @@ const money = (cents: (method: PaymentMethod) => number | null) => (method: Paym
 export const paymentMethods = defineResource<PaymentMethod, Services>({
   type: 'payment_methods',
   model: 'paymentMethod',
+  table: 'payment_methods',
   actions: ['list', 'retrieve', 'create', 'update'],
   attributes: {
     name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },

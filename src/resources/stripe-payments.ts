@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
+import { deleteStripePayment, updateStripePayment } from '../payments/stripe-payment-lifecycle.ts';
 import { createStripePayment, stripePaymentOptionsSchema, type StripePaymentOptions } from '../payments/stripe-payments.ts';
 import type { Services } from '../services.ts';
 import { commonAttributes } from './common.ts';
@@ -12,10 +13,11 @@ const fetched = { type: 'string' } as const;
 export const stripePayments = defineResource<StripePaymentRow, Services>({
   type: 'stripe_payments',
   model: 'stripePayment',
-  actions: ['retrieve', 'create'],
+  table: 'stripe_payments',
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   // A reserved row is a PaymentIntent still being created: not a payment yet.
   visibleWhere: { intentState: 'created' },
-  include: { order: { select: { totalAmountCents: true, currencyCode: true } } },
+  load: { order: { select: { totalAmountCents: true, currencyCode: true } } },
   meta: (payment) => ({ mode: payment.mode }),
   attributes: {
     stripe_id: fetched,
@@ -35,6 +37,9 @@ export const stripePayments = defineResource<StripePaymentRow, Services>({
     return_url: { type: 'string', creatable: true, updatable: true, input: z.url({ protocol: /^https?$/ }).max(2000) },
     receipt_email: { type: 'string', creatable: true, input: z.email().max(254) },
     payment_instrument: { type: 'object' },
+    // Triggers: write-only flags that make the PATCH act at Stripe.
+    _update: { type: 'boolean', updatable: true, fetchable: false, column: null },
+    _refresh: { type: 'boolean', updatable: true, fetchable: false, column: null },
     ...commonAttributes<StripePaymentRow>(),
   },
   relationships: {
@@ -53,5 +58,23 @@ export const stripePayments = defineResource<StripePaymentRow, Services>({
       referenceOrigin: a.reference_origin as string | null | undefined,
       metadata: a.metadata as Record<string, unknown> | null | undefined,
     });
+  },
+
+  update(services, payment, input) {
+    const { attributes: a } = input;
+    return updateStripePayment(services, payment.id, {
+      ...(a.options !== undefined ? { options: a.options as StripePaymentOptions | null } : {}),
+      ...(a.return_url !== undefined ? { returnUrl: a.return_url as string | null } : {}),
+      ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
+      ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
+      ...(a.metadata !== undefined ? { metadata: a.metadata as Record<string, unknown> | null } : {}),
+      ...(input.relationships.order ? { orderId: input.relationships.order.id } : {}),
+      update: a._update === true,
+      refresh: a._refresh === true,
+    });
+  },
+
+  remove(services, payment) {
+    return deleteStripePayment(services, payment.id);
   },
 });

@@ -28,7 +28,7 @@ export interface TestContext {
  * A real app over the test database and a real Stripe stand-in on loopback, plus an
  * integration application and a token for it: what a storefront developer would have.
  */
-export async function startTestContext(overrides: Partial<AppConfig> = {}): Promise<TestContext> {
+export async function startTestContext(overrides: Partial<AppConfig> = {}, options: { onDatabaseQuery?: (sql: string) => void } = {}): Promise<TestContext> {
   const standin = await startStripeStandin({ port: 0 });
   const logs: string[] = [];
   const logStream = new Writable({
@@ -50,7 +50,7 @@ export async function startTestContext(overrides: Partial<AppConfig> = {}): Prom
     prettyLogs: false,
     ...overrides,
   };
-  const app = await buildApp(config, { logStream });
+  const app = await buildApp(config, { logStream, ...options });
   // Listening on a fixed port keeps the links in responses stable across requests.
   await app.listen({ port: 0, host: '127.0.0.1' });
   const db = createPrismaClient(config.databaseUrl, { poolMax: 2 });
