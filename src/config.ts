@@ -41,6 +41,13 @@ export const environmentSchema = z
     API_CLIENT_SECRET: optionalString.pipe(z.string().min(16).optional()),
     /** Maximum request body, bytes. */
     BODY_LIMIT: z.coerce.number().int().min(1024).max(10_485_760).default(1_048_576),
+    /** Browser origins allowed to call the API: "*" (any, as Commerce Layer) or a comma-separated list. */
+    CORS_ORIGINS: z.string().min(1).default('*'),
+    /** Requests per window per client and IP; Commerce Layer's budget is 600 per 5 minutes. */
+    RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(1_000_000).default(600),
+    RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** Shared rate-limit state for several instances; unset: each instance counts alone, in memory. */
+    REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
     /** Trust X-Forwarded-* headers (behind a proxy) when building links. */
     TRUST_PROXY: z
       .enum(['true', 'false'])
@@ -84,8 +91,18 @@ export interface AppConfig {
   logLevel: (typeof logLevels)[number];
   bodyLimit: number;
   trustProxy: boolean;
+  /** "*" or the exact origins allowed. */
+  corsOrigins: '*' | string[];
+  /** `redisPrefix` keeps deployments (or test runs) sharing one Redis apart. */
+  rateLimit: { max: number; windowSeconds: number; redisUrl: string | undefined; redisPrefix?: string };
   /** Pretty, human-oriented logs (a terminal) instead of JSON lines. */
   prettyLogs: boolean;
+}
+
+/** `CORS_ORIGINS` as the app wants it. */
+export function parseCorsOrigins(value: string): '*' | string[] {
+  if (value.trim() === '*') return '*';
+  return value.split(',').map((origin) => origin.trim()).filter(Boolean);
 }
 
 export class ConfigError extends Error {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
 import { ensureIntegrationApplication } from './auth/applications.ts';
-import { ConfigError, parseEnvironment, type AppConfig, type Environment } from './config.ts';
+import { ConfigError, parseCorsOrigins, parseEnvironment, type AppConfig, type Environment } from './config.ts';
 import { createPrismaClient } from './db/client.ts';
 import { startEmbeddedPostgres } from './db/embedded.ts';
 import { applyMigrations } from './db/migrations.ts';
@@ -82,6 +82,8 @@ async function start(env: Environment): Promise<void> {
     logLevel: env.LOG_LEVEL,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, redisUrl: env.REDIS_URL },
     prettyLogs: process.stdout.isTTY === true && env.NODE_ENV !== 'production',
   };
 

@@ -85,5 +85,7 @@ export const paymentGateways = defineResource<StripeGateway, Services>({
   actions: ['list', 'retrieve'],
   meta: gatewayMeta,
   attributes: gatewayAttributes,
-  relationships: {},
+  relationships: {
+    payment_methods: { kind: 'to_many', types: ['payment_methods'], inverseKey: 'paymentGatewayId' },
+  },
 });

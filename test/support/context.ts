@@ -48,6 +48,8 @@ export async function startTestContext(overrides: Partial<AppConfig> = {}, optio
     bodyLimit: 1_048_576,
     trustProxy: false,
     prettyLogs: false,
+    corsOrigins: '*',
+    rateLimit: { max: 100_000, windowSeconds: 60, redisUrl: undefined },
     ...overrides,
   };
   const app = await buildApp(config, { logStream, ...options });
