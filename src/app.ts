@@ -7,7 +7,7 @@ import { requireAccessToken } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
-import { registerHttpLimits } from './http-limits.ts';
+import { registerHttpPolicies } from './http-policies.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { internalError, JsonApiError, routeNotFound } from './jsonapi/errors.ts';
 import { mediaType, useJsonApiMediaType } from './jsonapi/media-type.ts';
@@ -133,7 +133,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     return reply.code(404).type(mediaType).send({ errors: error.errors });
   });
 
-  await registerHttpLimits(app, config);
+  await registerHttpPolicies(app, config);
   await app.register(fastifyJwt, { secret: config.tokenSigningSecret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } });
 
   app.get('/', async () => ({ name: 'stripe-payments-api', status: 'ok', api: '/api', token: '/oauth/token' }));

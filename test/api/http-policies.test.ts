@@ -12,6 +12,17 @@ afterAll(async () => {
   for (const context of contexts) await context.close();
 });
 
+describe('security headers', () => {
+  it('sends the standard hardening headers and no server fingerprint', async () => {
+    const context = await start();
+    const response = await api(context).get('/api/orders');
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['strict-transport-security']).toMatch(/max-age=/);
+    expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(response.headers['x-powered-by']).toBeUndefined();
+  });
+});
+
 describe('CORS', () => {
   it('answers the preflight of a storefront POST with a JSON:API body and a bearer token', async () => {
     const context = await start();

@@ -1,4 +1,5 @@
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
@@ -6,10 +7,17 @@ import type { AppConfig } from './config.ts';
 import { JsonApiError } from './jsonapi/errors.ts';
 
 /**
- * CORS for storefronts (browsers send JSON:API bodies and a bearer token, so every call
- * is preflighted) and Commerce Layer's rate limit per client and IP.
+ * What every response is subject to: security headers, CORS for storefronts (browsers
+ * send JSON:API bodies and a bearer token, so every call is preflighted) and Commerce
+ * Layer's rate limit per client and IP.
  */
-export async function registerHttpLimits(app: FastifyInstance, config: Pick<AppConfig, 'corsOrigins' | 'rateLimit'>): Promise<void> {
+export async function registerHttpPolicies(app: FastifyInstance, config: Pick<AppConfig, 'corsOrigins' | 'rateLimit'>): Promise<void> {
+  await app.register(helmet, {
+    // Responses are JSON read by scripts on other origins; a document CSP protects nothing here.
+    contentSecurityPolicy: false,
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
