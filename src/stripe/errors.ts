@@ -1,8 +1,12 @@
 import Stripe from 'stripe';
 import { JsonApiError } from '../jsonapi/errors.ts';
 
-/** True when Stripe definitely did not act on the request, so a reservation can be released. */
+/**
+ * True when Stripe definitely did not act on the request, so a reservation can be released.
+ * A 409 means another request with the same key is still in flight: its outcome is unknown.
+ */
 export function isDefinitiveStripeRejection(error: unknown): boolean {
+  if (isKeyInFlight(error)) return false;
   return (
     error instanceof Stripe.errors.StripeCardError ||
     error instanceof Stripe.errors.StripeInvalidRequestError ||
@@ -10,6 +14,10 @@ export function isDefinitiveStripeRejection(error: unknown): boolean {
     error instanceof Stripe.errors.StripePermissionError ||
     error instanceof Stripe.errors.StripeIdempotencyError
   );
+}
+
+function isKeyInFlight(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeError && error.statusCode === 409;
 }
 
 /**
@@ -29,6 +37,11 @@ export function stripeErrorToJsonApi(error: unknown, pointer = '/data'): JsonApi
     return new JsonApiError(503, [
       { title: 'Stripe unavailable', detail: 'Stripe could not be reached. Please retry later.', code: 'STRIPE_UNAVAILABLE', meta },
     ], { 'retry-after': '5' });
+  }
+  if (isKeyInFlight(error)) {
+    return new JsonApiError(409, [
+      { title: 'Request in progress', detail: 'Stripe is still processing an earlier attempt of this request. Please retry shortly.', code: 'CONFLICT', meta },
+    ], { 'retry-after': '2' });
   }
   if (error instanceof Stripe.errors.StripeRateLimitError) {
     return new JsonApiError(503, [

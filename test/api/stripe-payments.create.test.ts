@@ -136,6 +136,18 @@ describe('POST /api/stripe_payments', () => {
     expect(context.standin.paymentIntents().length).toBe(before + 1);
   });
 
+  it('turns a double-submitted create into one payment and one PaymentIntent', async () => {
+    const checkout = await createCheckout(context);
+    const before = context.standin.paymentIntents().length;
+    // A slow Stripe keeps the first attempt in flight while the second arrives.
+    context.standin.injectFaults({ kind: 'delay', ms: 300, times: 1, match: { method: 'POST', pathPrefix: '/v1/payment_intents' } });
+    const [first, second] = await Promise.all([seedRequest(checkout.orderId), seedRequest(checkout.orderId)]);
+    context.standin.clearFaults();
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(second.body.data.id).toBe(first.body.data.id);
+    expect(context.standin.paymentIntents().length).toBe(before + 1);
+  });
+
   it('answers 503 when Stripe is down, then a retry creates exactly one PaymentIntent', async () => {
     const checkout = await createCheckout(context);
     const before = context.standin.paymentIntents().length;
