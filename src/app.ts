@@ -70,6 +70,15 @@ const fastifyErrorCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
 };
 
+// Driver adapter error kinds that mean "the database is not there right now", not "your request is wrong".
+const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseDoesNotExist']);
+
+function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
+  if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017') return true;
+  const kind = (error.meta as { driverAdapterError?: { cause?: { kind?: string } } } | undefined)?.driverAdapterError?.cause?.kind;
+  return kind !== undefined && unavailableKinds.has(kind);
+}
+
 function toJsonApiError(error: FastifyError & { code?: string }, method: string): JsonApiError {
   if (error instanceof JsonApiError) return error;
   // Database constraint outcomes that a client can cause (duck-typed: no Prisma import here).
@@ -79,6 +88,13 @@ function toJsonApiError(error: FastifyError & { code?: string }, method: string)
       : new JsonApiError(422, [{ title: 'is invalid', detail: 'A related resource does not exist.', code: 'VALIDATION_ERROR' }]);
   }
   if (error.code === 'P2025') return new JsonApiError(404, [{ title: 'Record not found', detail: 'The requested resource was not found.', code: 'RECORD_NOT_FOUND' }]);
+  if (isDatabaseUnavailable(error)) {
+    return new JsonApiError(
+      503,
+      [{ title: 'Service unavailable', detail: 'The database is unavailable. Please retry shortly.', code: 'SERVICE_UNAVAILABLE' }],
+      { 'retry-after': '2' },
+    );
+  }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     const detail = error instanceof SyntaxError ? 'The request body is not valid JSON' : error.message;

@@ -21,6 +21,8 @@ export interface PrismaClientOptions {
 export function createPrismaClient(databaseUrl: string, options: PrismaClientOptions = {}): PrismaClient {
   const adapter = new PrismaPg({
     connectionString: databaseUrl,
+    // Fail fast while the database is down or saturated instead of queueing requests forever.
+    connectionTimeoutMillis: 5_000,
     ...(options.poolMax === undefined ? {} : { max: options.poolMax }),
   });
   if (!options.onQuery) return new PrismaClient({ adapter });
