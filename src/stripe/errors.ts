@@ -33,6 +33,11 @@ export function stripeErrorToJsonApi(error: unknown, pointer = '/data'): JsonApi
     ...(error.param ? { stripe_param: error.param } : {}),
     ...(error.requestId ? { stripe_request_id: error.requestId } : {}),
   };
+  if (error instanceof Stripe.errors.StripeConnectionError && /due to timeout/.test(error.message)) {
+    return new JsonApiError(504, [
+      { title: 'Stripe timeout', detail: 'Stripe did not answer in time. Please retry: the retry cannot charge twice.', code: 'STRIPE_TIMEOUT', meta },
+    ], { 'retry-after': '5' });
+  }
   if (error instanceof Stripe.errors.StripeConnectionError) {
     return new JsonApiError(503, [
       { title: 'Stripe unavailable', detail: 'Stripe could not be reached. Please retry later.', code: 'STRIPE_UNAVAILABLE', meta },

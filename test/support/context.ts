@@ -28,7 +28,9 @@ export interface TestContext {
  * A real app over the test database and a real Stripe stand-in on loopback, plus an
  * integration application and a token for it: what a storefront developer would have.
  */
-export async function startTestContext(overrides: Partial<AppConfig> = {}, options: { onDatabaseQuery?: (sql: string) => void } = {}): Promise<TestContext> {
+export type ConfigOverrides = Omit<Partial<AppConfig>, 'stripe'> & { stripe?: Partial<AppConfig['stripe']> };
+
+export async function startTestContext(overrides: ConfigOverrides = {}, options: { onDatabaseQuery?: (sql: string) => void } = {}): Promise<TestContext> {
   const standin = await startStripeStandin({ port: 0 });
   const logs: string[] = [];
   const logStream = new Writable({
@@ -40,7 +42,6 @@ export async function startTestContext(overrides: Partial<AppConfig> = {}, optio
   const config: AppConfig = {
     databaseUrl: inject('databaseUrl'),
     databasePoolMax: 5,
-    stripe: { apiUrl: new URL(standin.url), timeoutMs: 5_000, maxNetworkRetries: 2 },
     tokenSigningSecret: randomBytes(32).toString('hex'),
     tokenTtlSeconds: 3600,
     encryptionKey: randomBytes(32),
@@ -51,6 +52,8 @@ export async function startTestContext(overrides: Partial<AppConfig> = {}, optio
     corsOrigins: '*',
     rateLimit: { max: 100_000, windowSeconds: 60, redisUrl: undefined },
     ...overrides,
+    // Stripe settings merge, so a test can shorten the timeout and keep its stand-in.
+    stripe: { apiUrl: new URL(standin.url), timeoutMs: 5_000, maxNetworkRetries: 2, ...overrides.stripe },
   };
   const app = await buildApp(config, { logStream, ...options });
   // Listening on a fixed port keeps the links in responses stable across requests.
