@@ -7,10 +7,12 @@ import { requireAccessToken } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
+import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { registerHttpPolicies } from './http-policies.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { internalError, JsonApiError, routeNotFound } from './jsonapi/errors.ts';
 import { mediaType, useJsonApiMediaType } from './jsonapi/media-type.ts';
+import { registerApiDocs } from './openapi/plugin.ts';
 import { resources } from './resources/index.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
@@ -38,6 +40,8 @@ export interface BuildOptions {
   logStream?: DestinationStream;
   /** Sees every SQL statement the app sends (tests count them). */
   onDatabaseQuery?: (sql: string) => void;
+  /** prisma/migrations, which /health/ready compares with _prisma_migrations; defaults to the repository's. */
+  migrationsDir?: string;
 }
 
 function loggerOptions(config: AppConfig): LoggerOptions {
@@ -153,6 +157,9 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(fastifyJwt, { secret: config.tokenSigningSecret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } });
 
   app.get('/', async () => ({ name: 'stripe-payments-api', status: 'ok', api: '/api', token: '/oauth/token' }));
+  // Health probes, then the OpenAPI document and /docs (which also start recording the routes registered below).
+  await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
+  await registerApiDocs(app, resources);
 
   await app.register(async (oauth) => registerOAuthRoutes(oauth, db, config.tokenTtlSeconds));
 

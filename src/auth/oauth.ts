@@ -5,7 +5,8 @@ import { JsonApiError } from '../jsonapi/errors.ts';
 import { authenticateClient } from './applications.ts';
 import { accessTokenClaims } from './tokens.ts';
 
-const tokenRequestSchema = z.object({
+/** The token request body, JSON or form; also the OpenAPI document's schema of it. */
+export const tokenRequestSchema = z.object({
   grant_type: z.literal('client_credentials', { message: 'grant_type must be client_credentials' }),
   client_id: z.string().min(1).max(255),
   client_secret: z.string().min(1).max(255).optional(),

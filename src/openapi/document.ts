@@ -1,0 +1,429 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { tokenRequestSchema } from '../auth/oauth.ts';
+import type { AnyResource } from '../jsonapi/engine.ts';
+import { filterPredicates } from '../jsonapi/filter.ts';
+import { mediaType } from '../jsonapi/media-type.ts';
+import { pageLimits } from '../jsonapi/query.ts';
+import { columnOf, type Action } from '../jsonapi/resource.ts';
+import { healthSchemas } from '../health.ts';
+import {
+  errorSchemas,
+  fromZod,
+  linkageDocumentSchema,
+  listDocumentSchema,
+  ref,
+  resourceObjectSchema,
+  schemaNames,
+  singleDocumentSchema,
+  writeDocumentSchema,
+  type JsonSchema,
+} from './schemas.ts';
+
+/**
+ * The OpenAPI 3.1 document of the whole server, generated from what the server itself
+ * runs on: the resource declarations the engine turns into routes (paths, query rules,
+ * resource objects), the zod schemas that validate request bodies, the OAuth token
+ * request schema and the health responses. Nothing here describes an endpoint by hand
+ * that the code does not derive from; a route the document lacks fails test/openapi.test.ts.
+ */
+
+type Operation = Record<string, unknown>;
+type PathItem = Partial<Record<'get' | 'post' | 'patch' | 'delete', Operation>>;
+
+const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+// Include paths nest at most this deep (include.ts).
+const includeDepth = 3;
+// Writes that call Stripe, and so may fail upstream with 502/503.
+const callsStripe = new Set(['stripe_payments']);
+
+const tokenResponseSchema = z.object({
+  access_token: z.string().describe('A JWT; send it as `Authorization: Bearer <access_token>`.'),
+  token_type: z.literal('bearer'),
+  expires_in: z.number().int().describe('Seconds until the token expires.'),
+  scope: z.string(),
+  created_at: z.number().int().describe('Unix time, seconds.'),
+});
+
+const rootResponseSchema = z.object({ name: z.string(), status: z.literal('ok'), api: z.string(), token: z.string() });
+
+const errorResponses: Record<string, string> = {
+  '400': 'Bad request: a malformed document or query (BAD_REQUEST, INVALID_RESOURCE, PARAM_NOT_ALLOWED, INVALID_FIELD, INVALID_INCLUDE, INVALID_SORT_CRITERIA, INVALID_PAGE_VALUE, FILTER_NOT_ALLOWED, KEY_NOT_INCLUDED_IN_URL, ...).',
+  '401': 'No access token (UNAUTHORIZED) or an invalid or expired one (INVALID_TOKEN).',
+  '404': 'No such record (RECORD_NOT_FOUND).',
+  '406': 'The Accept header does not allow application/vnd.api+json (NOT_ACCEPTABLE).',
+  '413': 'The body is larger than the server accepts (PAYLOAD_TOO_LARGE).',
+  '415': 'The body is not application/vnd.api+json (UNSUPPORTED_MEDIA_TYPE).',
+  '422': 'The document is valid JSON:API but its values are not (VALIDATION_ERROR with source.pointer; STRIPE_ERROR with Stripe\'s code in meta).',
+  '423': 'Other resources depend on this one (LOCKED).',
+  '429': 'Rate limit exceeded (TOO_MANY_REQUESTS); see Retry-After.',
+  '500': 'Unexpected server error (INTERNAL_SERVER_ERROR).',
+  '502': 'Stripe failed to process the request (STRIPE_ERROR).',
+  '503': 'Stripe could not be reached or is rate limiting (STRIPE_UNAVAILABLE, STRIPE_RATE_LIMITED); see Retry-After.',
+};
+
+function errorResponse(status: string, contentType: string): JsonSchema {
+  const retryAfter = status === '429' || status === '503' ? { headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait.' } } } : {};
+  return { description: errorResponses[status], ...retryAfter, content: { [contentType]: { schema: ref('errors') } } };
+}
+
+const errorsFor = (...statuses: string[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { $ref: `#/components/responses/error_${status}` }]));
+const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+
+const jsonApiContent = (schema: JsonSchema) => ({ content: { [mediaType]: { schema } } });
+const jsonContent = (schema: JsonSchema) => ({ content: { 'application/json': { schema } } });
+
+/** Words for summaries: "stripe payments", "stripe payment", "a stripe payment". */
+function label(type: string): { plural: string; singular: string; one: string } {
+  const plural = type.replace(/_/g, ' ');
+  const singular = plural.replace(/s$/, '');
+  return { plural, singular, one: `${/^[aeiou]/.test(singular) ? 'an' : 'a'} ${singular}` };
+}
+
+/** Types reachable through `include` from a type, at most `includeDepth` relationships away. */
+function includableTypes(registry: ReadonlyMap<string, AnyResource>, type: string): string[] {
+  const found = new Set<string>();
+  let frontier = [type];
+  for (let depth = 0; depth < includeDepth; depth++) {
+    const next: string[] = [];
+    for (const current of frontier) {
+      for (const relationship of Object.values(registry.get(current)?.relationships ?? {})) {
+        for (const target of relationship.types) {
+          if (!registry.has(target)) continue;
+          if (!found.has(target)) next.push(target);
+          found.add(target);
+        }
+      }
+    }
+    frontier = next;
+  }
+  return [...found].sort();
+}
+
+/** The names `filter[q][...]` accepts before its predicate, as store.ts's filterTarget resolves them. */
+function filterableNames(registry: ReadonlyMap<string, AnyResource>, declaration: AnyResource): { own: string[]; related: string[] } {
+  const fieldsOf = (resource: AnyResource) =>
+    Object.entries(resource.attributes)
+      .filter(([name, attribute]) => attribute.filterable && columnOf(name, attribute) !== null)
+      .map(([name]) => name);
+  const related: string[] = [];
+  for (const [name, relationship] of Object.entries(declaration.relationships)) {
+    const target = relationship.types.length === 1 ? registry.get(relationship.types[0]!) : undefined;
+    const joinable = relationship.kind === 'to_one' ? relationship.foreignKey : relationship.inverseKey;
+    if (target && joinable) related.push(...fieldsOf(target).map((field) => `${name}_${field}`));
+  }
+  return { own: fieldsOf(declaration), related };
+}
+
+function queryParameters(registry: ReadonlyMap<string, AnyResource>): Record<string, JsonSchema> {
+  const parameters: Record<string, JsonSchema> = {
+    id: { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'The resource id.' },
+    'page.number': {
+      name: 'page[number]',
+      in: 'query',
+      schema: { type: 'integer', minimum: 1, default: 1 },
+      description: 'The page to return.',
+    },
+    'page.size': {
+      name: 'page[size]',
+      in: 'query',
+      schema: { type: 'integer', minimum: 1, maximum: pageLimits.maxSize, default: pageLimits.defaultSize },
+      description: `Resources per page (at most ${pageLimits.maxSize}).`,
+    },
+  };
+  const predicates = [...filterPredicates].sort().join(', ');
+  for (const declaration of registry.values()) {
+    const { type } = declaration;
+    const fetchable = [
+      ...Object.entries(declaration.attributes).filter(([name, attribute]) => attribute.fetchable !== false && name !== 'id').map(([name]) => name),
+      ...Object.keys(declaration.relationships),
+    ];
+    parameters[`fields.${type}`] = {
+      name: `fields[${type}]`,
+      in: 'query',
+      schema: { type: 'string' },
+      description: `Sparse fieldset: the comma-separated attributes and relationships of ${type} to return, of: ${fetchable.join(', ')}.`,
+    };
+    const relationships = Object.keys(declaration.relationships);
+    if (relationships.length > 0) {
+      parameters[`${type}.include`] = {
+        name: 'include',
+        in: 'query',
+        schema: { type: 'string' },
+        description: `Comma-separated relationship paths to include, each at most ${includeDepth} levels deep (e.g. \`${relationships[0]}\`). Relationships of ${type}: ${relationships.join(', ')}.`,
+      };
+    }
+    const sortable = Object.entries(declaration.attributes).filter(([, attribute]) => attribute.sortable).map(([name]) => name);
+    if (sortable.length > 0) {
+      parameters[`${type}.sort`] = {
+        name: 'sort',
+        in: 'query',
+        schema: { type: 'string' },
+        description: `Comma-separated sort criteria, \`-\` first for descending (e.g. \`-${sortable[0]}\`). Sortable: ${sortable.join(', ')}. Default: newest first.`,
+      };
+    }
+    const { own, related } = filterableNames(registry, declaration);
+    if (own.length + related.length > 0) {
+      parameters[`${type}.filter`] = {
+        name: 'filter[q]',
+        in: 'query',
+        style: 'deepObject',
+        explode: true,
+        schema: { type: 'object', additionalProperties: { type: 'string' } },
+        description:
+          `Commerce Layer's (Ransack) filters: \`filter[q][<field>_<predicate>]=<value>\`, fields joined by \`_or_\` ` +
+          `(e.g. \`filter[q][reference_or_reference_origin_eq]=x\`, \`filter[q][id_in]=a,b\`). ` +
+          `Fields of ${type}: ${own.join(', ')}.` +
+          (related.length > 0 ? ` Through relationships: ${related.join(', ')}.` : '') +
+          ` Predicates: ${predicates}.`,
+      };
+    }
+  }
+  return parameters;
+}
+
+/** The query parameters parseQuery accepts for a kind of read on a type. */
+function parametersFor(registry: ReadonlyMap<string, AnyResource>, type: string, kind: 'list' | 'retrieve' | 'write'): JsonSchema[] {
+  const declaration = registry.get(type)!;
+  const parameters: JsonSchema[] = [];
+  if (Object.keys(declaration.relationships).length > 0) parameters.push(parameterRef(`${type}.include`));
+  for (const fieldsType of [type, ...includableTypes(registry, type).filter((other) => other !== type)]) {
+    parameters.push(parameterRef(`fields.${fieldsType}`));
+  }
+  if (kind === 'list') {
+    if (Object.values(declaration.attributes).some((attribute) => attribute.sortable)) parameters.push(parameterRef(`${type}.sort`));
+    parameters.push(parameterRef('page.number'), parameterRef('page.size'));
+    const { own, related } = filterableNames(registry, declaration);
+    if (own.length + related.length > 0) parameters.push(parameterRef(`${type}.filter`));
+  }
+  return parameters;
+}
+
+function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: AnyResource): Record<string, PathItem> {
+  const { type } = declaration;
+  const name = label(type);
+  const allowed = (action: Action) => declaration.actions.includes(action);
+  const tags = [type];
+  const security = [{ bearerAuth: [] }];
+  const includable = includableTypes(registry, type);
+  const single = jsonApiContent(singleDocumentSchema(ref(schemaNames.resource(type)), includable));
+  const upstream = callsStripe.has(type) ? ['502', '503'] : [];
+  const writeErrors = ['400', '401', '406', '413', '415', '422', '429', '500', ...upstream];
+
+  const collection: PathItem = {};
+  const member: PathItem = {};
+  if (allowed('list')) {
+    collection.get = {
+      operationId: `${type}_list`,
+      summary: `List ${name.plural}`,
+      tags,
+      security,
+      parameters: parametersFor(registry, type, 'list'),
+      responses: { '200': { description: `A page of ${name.plural}.`, ...jsonApiContent(listDocumentSchema(type, includable)) }, ...errorsFor('400', '401', '406', '429', '500') },
+    };
+  }
+  if (allowed('create')) {
+    collection.post = {
+      operationId: `${type}_create`,
+      summary: `Create ${name.one}`,
+      tags,
+      security,
+      parameters: parametersFor(registry, type, 'write'),
+      requestBody: { required: true, ...jsonApiContent(ref(schemaNames.create(type))) },
+      responses: {
+        '201': {
+          description: `The created ${name.singular}.`,
+          headers: { Location: { schema: { type: 'string', format: 'uri' }, description: 'The URL of the new resource.' } },
+          ...single,
+        },
+        ...errorsFor(...writeErrors),
+      },
+    };
+  }
+  if (allowed('retrieve')) {
+    member.get = {
+      operationId: `${type}_retrieve`,
+      summary: `Retrieve ${name.one}`,
+      tags,
+      security,
+      parameters: [parameterRef('id'), ...parametersFor(registry, type, 'retrieve')],
+      responses: { '200': { description: `The ${name.singular}.`, ...single }, ...errorsFor('400', '401', '404', '406', '429', '500') },
+    };
+  }
+  if (allowed('update')) {
+    member.patch = {
+      operationId: `${type}_update`,
+      summary: `Update ${name.one}`,
+      tags,
+      security,
+      parameters: [parameterRef('id'), ...parametersFor(registry, type, 'write')],
+      requestBody: { required: true, ...jsonApiContent(ref(schemaNames.update(type))) },
+      responses: { '200': { description: 'The updated resource.', ...single }, ...errorsFor('404', ...writeErrors) },
+    };
+  }
+  if (allowed('delete')) {
+    member.delete = {
+      operationId: `${type}_delete`,
+      summary: `Delete ${name.one}`,
+      tags,
+      security,
+      parameters: [parameterRef('id')],
+      responses: { '204': { description: 'Deleted.' }, ...errorsFor('401', '404', '406', '422', '423', '429', '500', ...upstream) },
+    };
+  }
+
+  const paths: Record<string, PathItem> = {};
+  if (Object.keys(collection).length > 0) paths[`/api/${type}`] = collection;
+  if (Object.keys(member).length > 0) paths[`/api/${type}/{id}`] = member;
+
+  // The engine serves related resources and linkage for every relationship of a retrievable type.
+  if (!allowed('retrieve')) return paths;
+  for (const [relationshipName, relationship] of Object.entries(declaration.relationships)) {
+    const target = relationship.types[0]!;
+    const related: Operation =
+      relationship.kind === 'to_many'
+        ? {
+            parameters: [parameterRef('id'), ...parametersFor(registry, target, 'list')],
+            responses: {
+              '200': { description: `A page of the ${relationshipName} of the ${type} record.`, ...jsonApiContent(listDocumentSchema(target, includableTypes(registry, target))) },
+              ...errorsFor('400', '401', '404', '406', '429', '500'),
+            },
+          }
+        : {
+            parameters: [parameterRef('id'), ...parametersFor(registry, target, 'retrieve')],
+            responses: {
+              '200': {
+                description: `The ${relationshipName} of the ${type} record (data is null when there is none).`,
+                ...jsonApiContent(
+                  singleDocumentSchema(
+                    { anyOf: [...relationship.types.map((linked) => ref(schemaNames.resource(linked))), { type: 'null' }] },
+                    [...new Set(relationship.types.flatMap((linked) => includableTypes(registry, linked)))].sort(),
+                  ),
+                ),
+              },
+              ...errorsFor('400', '401', '404', '406', '429', '500'),
+            },
+          };
+    paths[`/api/${type}/{id}/${relationshipName}`] = {
+      get: { operationId: `${type}_${relationshipName}`, summary: `The ${relationshipName} of ${name.one}`, tags, security, ...related },
+    };
+    paths[`/api/${type}/{id}/relationships/${relationshipName}`] = {
+      get: {
+        operationId: `${type}_relationships_${relationshipName}`,
+        summary: `The ${relationshipName} linkage of ${name.one}`,
+        tags,
+        security,
+        parameters: [parameterRef('id')],
+        responses: {
+          '200': { description: 'Resource identifiers only.', ...jsonApiContent(linkageDocumentSchema(relationship)) },
+          ...errorsFor('401', '404', '406', '429', '500'),
+        },
+      },
+    };
+  }
+  return paths;
+}
+
+const description = `A payments API that speaks [Commerce Layer](https://docs.commercelayer.io/core/)'s JSON:API dialect for Stripe payments.
+
+- Get a token with \`POST /oauth/token\` (client credentials) and send it as \`Authorization: Bearer <token>\` to every \`/api\` route.
+- Send \`Accept: application/vnd.api+json\`; request bodies are \`Content-Type: application/vnd.api+json\`.
+- Reads take JSON:API's query language: \`include\`, \`fields[type]\`, \`sort\`, \`page[number]\`/\`page[size]\` and \`filter[q][...]\` (Ransack predicates).
+- Errors are JSON:API \`errors\` arrays with Commerce Layer's codes. A method a path does not list answers 405 METHOD_NOT_ALLOWED.`;
+
+/** Builds the document for a list of resource declarations (the list the engine serves). */
+export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSchema {
+  const registry = new Map(resources.map((resource) => [resource.type, resource]));
+
+  const schemas: Record<string, JsonSchema> = { ...errorSchemas };
+  for (const declaration of registry.values()) {
+    schemas[schemaNames.resource(declaration.type)] = resourceObjectSchema(declaration);
+    if (declaration.actions.includes('create')) schemas[schemaNames.create(declaration.type)] = writeDocumentSchema(declaration, 'create');
+    if (declaration.actions.includes('update')) schemas[schemaNames.update(declaration.type)] = writeDocumentSchema(declaration, 'update');
+  }
+  schemas.token_request = fromZod(tokenRequestSchema);
+  schemas.token_response = fromZod(tokenResponseSchema);
+  for (const [name, schema] of Object.entries(healthSchemas)) schemas[name] = fromZod(schema);
+
+  const responses: Record<string, JsonSchema> = {};
+  for (const status of Object.keys(errorResponses)) responses[`error_${status}`] = errorResponse(status, mediaType);
+
+  const paths: Record<string, unknown> = {
+    '/': {
+      get: {
+        operationId: 'root',
+        summary: 'Service information',
+        tags: ['meta'],
+        responses: { '200': { description: 'Where the API and the token endpoint are.', ...jsonContent(fromZod(rootResponseSchema)) } },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        operationId: 'openapi',
+        summary: 'This OpenAPI document',
+        tags: ['meta'],
+        responses: { '200': { description: 'OpenAPI 3.1; an interactive page renders it at /docs.', ...jsonContent({ type: 'object' }) } },
+      },
+    },
+    '/health/live': {
+      get: {
+        operationId: 'health_live',
+        summary: 'Liveness: the process runs',
+        tags: ['health'],
+        responses: { '200': { description: 'Alive.', ...jsonContent(ref('health_live')) } },
+      },
+    },
+    '/health/ready': {
+      get: {
+        operationId: 'health_ready',
+        summary: 'Readiness: the database is reachable and every migration is applied',
+        tags: ['health'],
+        responses: {
+          '200': { description: 'Ready to serve.', ...jsonContent(ref('health_ready')) },
+          '503': { description: 'Not ready: the database is unreachable or migrations are pending.', ...jsonContent(ref('health_ready')) },
+        },
+      },
+    },
+    '/oauth/token': {
+      post: {
+        operationId: 'oauth_token',
+        summary: 'Get an access token (client credentials)',
+        tags: ['auth'],
+        security: [],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: ref('token_request') }, 'application/x-www-form-urlencoded': { schema: ref('token_request') } },
+        },
+        responses: {
+          '200': { description: 'A bearer token.', headers: { 'Cache-Control': { schema: { const: 'no-store' } } }, ...jsonContent(ref('token_response')) },
+          '400': { description: 'A missing or malformed field (INVALID_REQUEST) or another grant (UNSUPPORTED_GRANT_TYPE).', ...jsonContent(ref('errors')) },
+          '401': { description: 'Unknown client or wrong secret (INVALID_CLIENT).', ...jsonContent(ref('errors')) },
+          '429': errorResponse('429', 'application/json'),
+        },
+      },
+    },
+  };
+  for (const declaration of registry.values()) Object.assign(paths, resourcePaths(registry, declaration));
+
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Stripe payments API', version: packageVersion, description },
+    tags: [
+      { name: 'auth', description: 'Access tokens.' },
+      ...[...registry.values()].map((declaration) => ({ name: declaration.type, description: `Actions: ${declaration.actions.join(', ')}.` })),
+      { name: 'health', description: 'Probes for orchestrators and load balancers.' },
+      { name: 'meta', description: 'The service and its documentation.' },
+    ],
+    paths,
+    components: {
+      schemas,
+      parameters: queryParameters(registry),
+      responses,
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /oauth/token.' },
+      },
+    },
+  };
+}

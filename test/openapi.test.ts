@@ -1,0 +1,197 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registeredRoutes } from '../src/openapi/plugin.ts';
+import { api, createCheckout, jsonApi, startTestContext, type TestContext } from './support/context.ts';
+
+// ajv and ajv-formats come with fastify and the OpenAPI validator. Both are CommonJS
+// modules that also set `exports.default`, which is what their types describe.
+const Ajv2020 = Ajv2020Module.default;
+const addFormats = addFormatsModule.default;
+
+type Document = {
+  openapi: string;
+  paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, unknown> }> }>>;
+  components: Record<string, Record<string, unknown>>;
+};
+
+let context: TestContext;
+let document: Document;
+let ajv: InstanceType<typeof Ajv2020>;
+
+beforeAll(async () => {
+  context = await startTestContext();
+  const response = await context.http.get('/openapi.json');
+  expect(response.status).toBe(200);
+  document = response.body as Document;
+  ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: true });
+  addFormats(ajv);
+  // The whole document as one schema, so its $refs to #/components resolve.
+  ajv.addSchema(document, 'openapi.json');
+});
+afterAll(async () => {
+  await context?.close();
+});
+
+/** A JSON pointer as a URI fragment: ~ and / escaped, then percent-encoded ({id}, +). */
+const pointer = (...segments: string[]) =>
+  segments.map((segment) => encodeURIComponent(segment.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
+
+/** Validates a response against the schema the document gives for its path, method, status and type. */
+function expectDocumented(path: string, method: string, response: { status: number; body: unknown; headers: Record<string, string> }) {
+  const operation = document.paths[path]?.[method];
+  expect(operation, `${method.toUpperCase()} ${path} is documented`).toBeDefined();
+  const status = String(response.status);
+  let declared = operation!.responses[status];
+  expect(declared, `${method.toUpperCase()} ${path} documents ${status}`).toBeDefined();
+  let location = `#/${pointer('paths', path, method, 'responses', status)}`;
+  if (declared!.$ref) {
+    location = declared!.$ref;
+    declared = document.components.responses![declared!.$ref.split('/').pop()!] as typeof declared;
+  }
+  const contentType = response.headers['content-type']?.split(';')[0] ?? '';
+  if (!declared!.content) return;
+  expect(Object.keys(declared!.content)).toContain(contentType);
+  const validate = ajv.getSchema(`openapi.json${location}/${pointer('content', contentType, 'schema')}`)!;
+  const valid = validate(response.body);
+  expect(valid, `${method.toUpperCase()} ${path} ${status}: ${JSON.stringify(validate.errors, null, 1)}`).toBe(true);
+}
+
+describe('the OpenAPI document', () => {
+  it('is a valid OpenAPI 3.1 document', async () => {
+    expect(document.openapi).toBe('3.1.0');
+    const result = await new Validator().validate(structuredClone(document) as never);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it('has a docs page that reads the same document, and needs no token', async () => {
+    const page = await context.http.get('/docs');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    const json = await context.http.get('/docs/json');
+    expect(json.body).toEqual(document);
+  });
+
+  it('documents every route the app registered; the undocumented /api ones answer 405', async () => {
+    const routes = registeredRoutes(context.app);
+    expect(routes.some((route) => route.url.startsWith('/api/'))).toBe(true);
+    expect(routes.some((route) => route.url === '/oauth/token')).toBe(true);
+
+    const documented = new Set(
+      Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)),
+    );
+    const missing: string[] = [];
+    const refused: string[] = [];
+    for (const { method, url } of routes) {
+      // HEAD mirrors GET; OPTIONS is CORS preflight; /docs is the page that renders the document.
+      if (method === 'HEAD' || method === 'OPTIONS' || url === '/docs' || url.startsWith('/docs/')) continue;
+      const path = url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      if (documented.has(`${method} ${path}`)) continue;
+      // The engine answers verbs a resource does not offer with 405; those stay out of the document.
+      if (path.startsWith('/api/')) {
+        const response = await context.http[method.toLowerCase() as 'put' | 'post' | 'patch' | 'delete'](path.replace('{id}', 'someid'))
+          .set('Accept', jsonApi)
+          .set('Authorization', `Bearer ${context.token}`)
+          .set('Content-Type', jsonApi)
+          .send('{}');
+        if (response.status === 405 && response.body.errors?.[0]?.code === 'METHOD_NOT_ALLOWED') {
+          refused.push(`${method} ${url}`);
+          continue;
+        }
+      }
+      missing.push(`${method} ${url}`);
+    }
+    expect(missing, 'routes the document lacks').toEqual([]);
+    expect(refused).toEqual(expect.arrayContaining(['PUT /api/orders', 'DELETE /api/orders/:id', 'POST /api/payment_gateways']));
+    // And the other way round: nothing documented that the app does not serve.
+    const unserved = [...documented].filter((operation) => {
+      const [method, path] = operation.split(' ') as [string, string];
+      return !context.app.hasRoute({ method: method as 'GET', url: path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1') });
+    });
+    expect(unserved).toEqual([]);
+  });
+
+  it('describes the bearer scheme and requires it on every /api operation only', () => {
+    expect(document.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' } });
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const operation of Object.values(item) as { security?: unknown[] }[]) {
+        if (path.startsWith('/api/')) expect(operation.security, path).toEqual([{ bearerAuth: [] }]);
+        else expect(operation.security ?? [], path).toEqual([]);
+      }
+    }
+  });
+
+  it('takes its request bodies from the zod schemas the server validates with', () => {
+    const schemas = document.components.schemas as Record<string, Record<string, any>>;
+    const gateway = schemas.stripe_gateways_create!.properties.data.properties.attributes;
+    expect(gateway.required).toEqual(['name', 'login']);
+    expect(gateway.properties.login).toMatchObject({ pattern: expect.stringContaining('sk|rk'), description: expect.stringMatching(/write-only/i) });
+    expect(schemas.stripe_gateways_resource!.properties.attributes.properties.login).toBeUndefined();
+    expect(schemas.stripe_payments_update!.properties.data.properties.attributes.properties._refresh).toMatchObject({ type: 'boolean', description: expect.stringMatching(/trigger/i) });
+    expect(schemas.line_items_update!.properties.data.required).toEqual(['type', 'id']);
+    expect(schemas.token_request).toMatchObject({ required: ['grant_type', 'client_id'] });
+
+    // The create-stripe-payment request of Commerce Layer's docs is a valid body; extra attributes are not.
+    const validate = ajv.getSchema('openapi.json#/components/schemas/stripe_payments_create')!;
+    expect(validate({ data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: 'QWERtyUpBa' } } } } })).toBe(true);
+    expect(validate({ data: { type: 'stripe_payments', attributes: { amount_cents: 1 }, relationships: { order: { data: { type: 'orders', id: 'x' } } } } })).toBe(false);
+    expect(validate({ data: { type: 'stripe_payments' } })).toBe(false);
+  });
+
+  it('lists the query language parameters on reads', () => {
+    const list = document.paths['/api/orders']!.get as unknown as { parameters: { $ref: string }[] };
+    const names = list.parameters.map((parameter) => (document.components.parameters![parameter.$ref.split('/').pop()!] as { name: string }).name);
+    expect(names).toEqual(expect.arrayContaining(['include', 'fields[orders]', 'fields[line_items]', 'sort', 'page[number]', 'page[size]', 'filter[q]']));
+    const filter = document.components.parameters!['orders.filter'] as { description: string; style: string };
+    expect(filter.style).toBe('deepObject');
+    expect(filter.description).toContain('line_items_sku_code');
+  });
+});
+
+describe('responses match the document', () => {
+  it('for the token, resources, related routes, linkage and deletes', async () => {
+    const client = api(context);
+    const token = await context.http
+      .post('/oauth/token')
+      .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+    expectDocumented('/oauth/token', 'post', token);
+
+    const checkout = await createCheckout(context);
+    const payment = await client.post('/api/stripe_payments', {
+      data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: checkout.orderId } } } },
+    });
+    expectDocumented('/api/stripe_payments', 'post', payment);
+    const paymentId = payment.body.data.id as string;
+
+    expectDocumented('/api/orders', 'get', await client.get('/api/orders?include=line_items,payment_method.payment_gateway,payment_source&page[size]=5'));
+    expectDocumented('/api/orders/{id}', 'get', await client.get(`/api/orders/${checkout.orderId}?include=stripe_payments.order&fields[orders]=number,status,stripe_payments`));
+    expectDocumented('/api/orders/{id}/line_items', 'get', await client.get(`/api/orders/${checkout.orderId}/line_items?sort=-quantity`));
+    expectDocumented('/api/orders/{id}/payment_source', 'get', await client.get(`/api/orders/${checkout.orderId}/payment_source`));
+    expectDocumented('/api/orders/{id}/relationships/line_items', 'get', await client.get(`/api/orders/${checkout.orderId}/relationships/line_items`));
+    expectDocumented('/api/payment_methods/{id}/payment_gateway', 'get', await client.get(`/api/payment_methods/${checkout.paymentMethodId}/payment_gateway`));
+    expectDocumented('/api/payment_methods/{id}/relationships/payment_gateway', 'get', await client.get(`/api/payment_methods/${checkout.paymentMethodId}/relationships/payment_gateway`));
+    expectDocumented('/api/stripe_gateways/{id}', 'get', await client.get(`/api/stripe_gateways/${checkout.gatewayId}`));
+    expectDocumented('/api/payment_gateways', 'get', await client.get('/api/payment_gateways'));
+    expectDocumented('/api/stripe_payments/{id}', 'patch', await client.patch(`/api/stripe_payments/${paymentId}`, {
+      data: { type: 'stripe_payments', id: paymentId, attributes: { _refresh: true, reference: 'r-1' } },
+    }));
+    expectDocumented('/api/stripe_payments/{id}', 'delete', await client.delete(`/api/stripe_payments/${paymentId}`));
+  });
+
+  it('for errors', async () => {
+    const client = api(context);
+    expectDocumented('/api/orders', 'get', await context.http.get('/api/orders'));
+    expectDocumented('/api/orders', 'get', await client.get('/api/orders?sort=nope'));
+    expectDocumented('/api/orders/{id}', 'get', await client.get('/api/orders/missing'));
+    expectDocumented('/api/line_items', 'post', await client.post('/api/line_items', { data: { type: 'line_items', attributes: { quantity: 0 } } }));
+    expectDocumented('/oauth/token', 'post', await context.http.post('/oauth/token').send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x' }));
+  });
+
+  it('for the service and health routes', async () => {
+    expectDocumented('/', 'get', await context.http.get('/'));
+    expectDocumented('/health/live', 'get', await context.http.get('/health/live'));
+    expectDocumented('/health/ready', 'get', await context.http.get('/health/ready'));
+  });
+});
