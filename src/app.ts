@@ -16,6 +16,7 @@ import { registerApiDocs } from './openapi/plugin.ts';
 import { resources } from './resources/index.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
+import { registerStripeWebhooks, type StripeWebhookOptions } from './webhooks/stripe.ts';
 
 /** Everything secret that could reach a log line, by path; pino replaces it with "[Redacted]". */
 export const redactedPaths = [
@@ -42,6 +43,8 @@ export interface BuildOptions {
   onDatabaseQuery?: (sql: string) => void;
   /** prisma/migrations, which /health/ready compares with _prisma_migrations; defaults to the repository's. */
   migrationsDir?: string;
+  /** Stripe webhooks: public URL, signature tolerance, reconciliation timer (src/webhooks/stripe.ts). */
+  stripeWebhooks?: StripeWebhookOptions;
 }
 
 function loggerOptions(config: AppConfig): LoggerOptions {
@@ -172,6 +175,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     },
     { prefix: '/api' },
   );
+  await registerStripeWebhooks(app, services, config, options.stripeWebhooks);
 
   return app;
 }

@@ -48,6 +48,10 @@ export const environmentSchema = z
     RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
     /** Shared rate-limit state for several instances; unset: each instance counts alone, in memory. */
     REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
+    /** The absolute URL Stripe reaches this server at; gateways' webhook endpoints are registered under it. */
+    PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    /** Re-read PaymentIntents left pending (missed webhooks) this often; 0 turns the timer off. */
+    RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
     /** Trust X-Forwarded-* headers (behind a proxy) when building links. */
     TRUST_PROXY: z
       .enum(['true', 'false'])

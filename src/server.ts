@@ -102,7 +102,12 @@ async function start(env: Environment): Promise<void> {
     ]);
   }
 
-  const app = await buildApp(config);
+  const app = await buildApp(config, {
+    stripeWebhooks: {
+      ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
+      ...(env.RECONCILE_INTERVAL_SECONDS > 0 ? { reconcile: { intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000 } } : {}),
+    },
+  });
   // SIGINT/SIGTERM: stop accepting connections, let in-flight requests finish, close the
   // pool (app.close), then stop the stand-in and the embedded database.
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

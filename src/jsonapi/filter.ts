@@ -24,6 +24,8 @@ export interface FilterRelationship {
   localColumn: string;
   remoteColumn: string;
   fields: FilterableField[];
+  /** Equalities every related row must meet (the related resource's visible rows, e.g. kind = 'captures'). */
+  scope?: { column: string; value: string | number | boolean }[];
 }
 
 export interface FilterTarget {
@@ -542,7 +544,8 @@ class FilterCompiler {
   private condition(predicate: Predicate, { field, via }: Operand, args: BuildArguments): string {
     if (!via) return predicate.build(`${quote(this.alias)}.${quote(field.column)}`, args);
     const alias = this.nextAlias();
-    const related = `SELECT 1 FROM ${quote(via.table)} ${quote(alias)} WHERE ${quote(alias)}.${quote(via.remoteColumn)} = ${quote(this.alias)}.${quote(via.localColumn)}`;
+    const scope = (via.scope ?? []).map(({ column, value }) => ` AND ${quote(alias)}.${quote(column)} = ${this.placeholder('scope', value, '')}`);
+    const related = `SELECT 1 FROM ${quote(via.table)} ${quote(alias)} WHERE ${quote(alias)}.${quote(via.remoteColumn)} = ${quote(this.alias)}.${quote(via.localColumn)}${scope.join('')}`;
     const column = `${quote(alias)}.${quote(field.column)}`;
     if (via.kind === 'to_many' && predicate.positive) {
       return `NOT EXISTS (${related} AND ${predicate.positive.build(column, args)})`;

@@ -84,10 +84,13 @@ export class ResourceStore {
     for (const [name, relationship] of Object.entries(declaration.relationships)) {
       const target = relationship.types.length === 1 ? this.registry.get(relationship.types[0]!) : undefined;
       if (!target) continue;
+      // Only the related resource's visible rows count (one table can hold several resources).
+      const scope = Object.entries(target.visibleWhere ?? {}).map(([field, value]) => ({ column: sqlColumn(field), value }));
+      const common = { table: target.table, fields: fieldsOf(target), scope };
       if (relationship.kind === 'to_one' && relationship.foreignKey) {
-        relationships[name] = { table: target.table, kind: 'to_one', localColumn: sqlColumn(relationship.foreignKey), remoteColumn: 'id', fields: fieldsOf(target) };
+        relationships[name] = { ...common, kind: 'to_one', localColumn: sqlColumn(relationship.foreignKey), remoteColumn: 'id' };
       } else if (relationship.kind === 'to_many' && relationship.inverseKey) {
-        relationships[name] = { table: target.table, kind: 'to_many', localColumn: 'id', remoteColumn: sqlColumn(relationship.inverseKey), fields: fieldsOf(target) };
+        relationships[name] = { ...common, kind: 'to_many', localColumn: 'id', remoteColumn: sqlColumn(relationship.inverseKey) };
       }
     }
     return { table: declaration.table, fields: fieldsOf(declaration), relationships };

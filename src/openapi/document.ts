@@ -73,6 +73,12 @@ const errorsFor = (...statuses: string[]) =>
 const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}` });
 
 const jsonApiContent = (schema: JsonSchema) => ({ content: { [mediaType]: { schema } } });
+/** Stripe reads only the status of a webhook answer; the body says why for people. */
+const webhookErrorSchema: JsonSchema = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] } },
+  required: ['error'],
+};
 const jsonContent = (schema: JsonSchema) => ({ content: { 'application/json': { schema } } });
 
 /** Words for summaries: "stripe payments", "stripe payment", "a stripe payment". */
@@ -404,6 +410,24 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
         },
       },
     },
+    '/webhooks/stripe/{gatewayId}': {
+      post: {
+        operationId: 'stripe_webhook',
+        summary: "Stripe events for a gateway (its webhook_endpoint_url); verified with the gateway's signing secret",
+        tags: ['webhooks'],
+        security: [],
+        parameters: [
+          { name: 'gatewayId', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'Stripe-Signature', in: 'header', required: true, schema: { type: 'string' } },
+        ],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'A Stripe event, as Stripe signs it.' } } } },
+        responses: {
+          '200': { description: 'Received; applied once, however often Stripe delivers it.', ...jsonContent({ type: 'object', properties: { received: { const: true } }, required: ['received'] }) },
+          '400': { description: 'A missing or invalid signature, or not an event: nothing changed.', ...jsonContent(webhookErrorSchema) },
+          '404': { description: 'No such gateway.', ...jsonContent(webhookErrorSchema) },
+        },
+      },
+    },
   };
   for (const declaration of registry.values()) Object.assign(paths, resourcePaths(registry, declaration));
 
@@ -413,6 +437,7 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
     tags: [
       { name: 'auth', description: 'Access tokens.' },
       ...[...registry.values()].map((declaration) => ({ name: declaration.type, description: `Actions: ${declaration.actions.join(', ')}.` })),
+      { name: 'webhooks', description: 'Events from Stripe.' },
       { name: 'health', description: 'Probes for orchestrators and load balancers.' },
       { name: 'meta', description: 'The service and its documentation.' },
     ],

@@ -1,13 +1,14 @@
 import Stripe from 'stripe';
-import { Prisma } from '../db/client.ts';
-import type { PrismaClient } from '../db/client.ts';
+import type { Prisma, PrismaClient } from '../db/client.ts';
 import type { StripePayment } from '../generated/prisma/client.ts';
 import { recordNotFound, validationError } from '../jsonapi/errors.ts';
 import type { Services } from '../services.ts';
 import { isDefinitiveStripeRejection, stripeErrorToJsonApi } from '../stripe/errors.ts';
 import { fromStripeAmount, toStripeAmount } from './money.ts';
 import { editableStatuses, lockOrder } from './orders.ts';
+import { intentStatusRank } from './payment-status.ts';
 import { checkOrderPayable, type StripePaymentOptions } from './stripe-payments.ts';
+import { applyPaymentIntent, lockPaymentAndOrder } from './stripe-sync.ts';
 
 /** What the resource serializer needs besides the row: the order's amounts, for mismatched_amounts. */
 const withOrder = { order: { select: { totalAmountCents: true, currencyCode: true } } } satisfies Prisma.StripePaymentInclude;
@@ -145,7 +146,7 @@ async function lockPayment(tx: Prisma.TransactionClient, paymentId: string): Pro
 }
 
 /** The SDK client and request options of the Stripe account the payment's PaymentIntent lives in. */
-async function stripeFor(db: PrismaClient, services: Services, payment: StripePayment) {
+export async function stripeFor(db: PrismaClient, services: Services, payment: StripePayment) {
   const gateway = await db.stripeGateway.findUniqueOrThrow({
     where: { id: payment.paymentGatewayId },
     select: { loginEncrypted: true },
@@ -306,17 +307,13 @@ async function refreshIntent(services: Services, paymentId: string): Promise<voi
     throw translate(services, error, refreshPointer, payment.id, 'PaymentIntent refresh failed');
   }
 
-  const charge = typeof intent.latest_charge === 'object' ? intent.latest_charge : null;
-  const paymentMethod = compactPaymentMethod(intent.payment_method);
-  const instrument = paymentInstrument(intent.payment_method, charge);
-  await db.stripePayment.update({
-    where: { id: payment.id },
-    data: {
-      status: intent.status,
-      chargeId: typeof intent.latest_charge === 'string' ? intent.latest_charge : (charge?.id ?? null),
-      paymentMethod: paymentMethod ?? Prisma.DbNull,
-      paymentInstrument: instrument ?? Prisma.DbNull,
-    },
+  // Stripe's answer, with what it implies for the order; unless a webhook recorded newer news meanwhile.
+  await db.$transaction(async (tx) => {
+    const locked = await lockPaymentAndOrder(tx, payment.id);
+    if (!locked) return;
+    if (locked.payment.status === payment.status || intentStatusRank(intent.status) >= intentStatusRank(locked.payment.status)) {
+      await applyPaymentIntent(tx, locked, intent);
+    }
   });
   // An `_update` that began after our read knows a newer amount than this one.
   const currencyCode = intent.currency.toUpperCase();
@@ -326,44 +323,14 @@ async function refreshIntent(services: Services, paymentId: string): Promise<voi
   });
 }
 
-/** The payment method as Stripe shows it to the merchant, without billing details (names, addresses). */
-function compactPaymentMethod(pm: string | Stripe.PaymentMethod | null): Prisma.InputJsonObject | null {
-  if (pm === null) return null;
-  if (typeof pm === 'string') return { id: pm };
-  const { card } = pm;
-  return {
-    id: pm.id,
-    type: pm.type,
-    ...(card ? { card: { brand: card.brand, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year } } : {}),
-  };
-}
-
-/** Commerce Layer's payment_instrument, from the PaymentIntent's card or else its latest charge's. */
-function paymentInstrument(pm: string | Stripe.PaymentMethod | null, charge: Stripe.Charge | null): Prisma.InputJsonObject | null {
-  const card = (typeof pm === 'object' ? pm?.card : undefined) ?? charge?.payment_method_details?.card ?? undefined;
-  if (!card) {
-    const type = typeof pm === 'object' && pm ? pm.type : charge?.payment_method_details?.type;
-    return type ? { issuer_type: type } : null;
-  }
-  const issuer = 'issuer' in card && typeof card.issuer === 'string' ? card.issuer : undefined;
-  return {
-    issuer_type: 'card',
-    card_type: card.brand,
-    last4: card.last4,
-    exp_month: card.exp_month,
-    exp_year: card.exp_year,
-    ...(issuer ? { issuer } : {}),
-  };
-}
-
 /** The PaymentIntent's status when Stripe refused because of it. */
-function unexpectedStateStatus(error: unknown): string | undefined {
+export function unexpectedStateStatus(error: unknown): string | undefined {
   if (!(error instanceof Stripe.errors.StripeError) || error.code !== 'payment_intent_unexpected_state') return undefined;
   return error.payment_intent?.status ?? 'unknown';
 }
 
 /** A Stripe SDK error as the client sees it; only its kind is logged, never the raw object (it can hold a client secret). */
-function translate(services: Services, error: unknown, pointer: string, stripePaymentId: string, warning: string): unknown {
+export function translate(services: Services, error: unknown, pointer: string, stripePaymentId: string, warning: string): unknown {
   if (!isDefinitiveStripeRejection(error) && error instanceof Stripe.errors.StripeError) {
     services.logger.warn(
       { stripePaymentId, stripeErrorType: error.type, stripeCode: error.code, stripeRequestId: error.requestId },

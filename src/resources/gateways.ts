@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { StripeGateway } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { defineResource, type AttributeDeclaration } from '../jsonapi/resource.ts';
+import { deleteWebhookEndpoint, registerWebhookEndpoint } from '../payments/webhook-endpoints.ts';
 import type { Services } from '../services.ts';
 import { modeOfKey } from '../stripe/client.ts';
 import { commonAttributes } from './common.ts';
@@ -50,6 +51,19 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
       input: z.string().regex(/^acct_[A-Za-z0-9]{1,64}$/, 'must be a Stripe account id (acct_...)'),
     },
     auto_payments: { type: 'boolean', creatable: true, updatable: true },
+    // The endpoint this server registered at Stripe for the gateway's events, and where they arrive.
+    webhook_endpoint_id: { type: 'string' },
+    webhook_endpoint_url: { type: 'string' },
+    // Write-only, unlike Commerce Layer's: a signing secret is as sensitive as the login. Give it
+    // only for an endpoint made in the Stripe dashboard; registered endpoints bring their own.
+    webhook_endpoint_secret: {
+      type: 'string',
+      fetchable: false,
+      creatable: true,
+      updatable: true,
+      column: null,
+      input: z.string().regex(/^whsec_[A-Za-z0-9_+/=-]{8,255}$/, 'must be a Stripe webhook signing secret (whsec_...)'),
+    },
   },
   relationships: {
     payment_methods: { kind: 'to_many', types: ['payment_methods'], inverseKey: 'paymentGatewayId' },
@@ -59,7 +73,8 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
   async create(services, input) {
     const { attributes: a } = input;
     const login = a.login as string;
-    return services.db.stripeGateway.create({
+    const webhookSecret = a.webhook_endpoint_secret as string | null | undefined;
+    const gateway = await services.db.stripeGateway.create({
       data: {
         id: newId(),
         name: a.name as string,
@@ -72,8 +87,43 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
         reference: (a.reference as string | null | undefined) ?? null,
         referenceOrigin: (a.reference_origin as string | null | undefined) ?? null,
         metadata: (a.metadata ?? {}) as object,
+        webhookSecretEncrypted: webhookSecret ? services.secretBox.seal(webhookSecret) : null,
       },
     });
+    await registerWebhookEndpoint(services, gateway.id);
+    return services.db.stripeGateway.findUniqueOrThrow({ where: { id: gateway.id } });
+  },
+
+  async update(services, gateway, input) {
+    const { attributes: a } = input;
+    const webhookSecret = a.webhook_endpoint_secret as string | null | undefined;
+    const data = {
+      ...(a.name !== undefined ? { name: a.name as string } : {}),
+      ...(a.force_payments !== undefined ? { forcePayments: a.force_payments as boolean } : {}),
+      ...(a.publishable_key !== undefined ? { publishableKey: a.publishable_key as string | null } : {}),
+      ...(a.connected_account !== undefined ? { connectedAccount: a.connected_account as string | null } : {}),
+      ...(a.auto_payments !== undefined ? { autoPayments: a.auto_payments as boolean } : {}),
+      ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
+      ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
+      ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+      // A secret given by the merchant means their own endpoint: the one we registered, if any, goes.
+      ...(webhookSecret !== undefined
+        ? { webhookSecretEncrypted: webhookSecret ? services.secretBox.seal(webhookSecret) : null, webhookEndpointId: null }
+        : {}),
+    };
+    if (webhookSecret !== undefined) await deleteWebhookEndpoint(services, gateway);
+    if (Object.keys(data).length === 0) return gateway;
+    const updated = await services.db.stripeGateway.update({ where: { id: gateway.id }, data });
+    if (webhookSecret !== null) return updated;
+    // null: back to an endpoint this server registers.
+    await registerWebhookEndpoint(services, gateway.id);
+    return services.db.stripeGateway.findUniqueOrThrow({ where: { id: gateway.id } });
+  },
+
+  async remove(services, gateway) {
+    // The row first: a gateway still used by payment methods stays, and so does its endpoint.
+    await services.db.stripeGateway.delete({ where: { id: gateway.id } });
+    await deleteWebhookEndpoint(services, gateway);
   },
 });
 

@@ -3,6 +3,18 @@ import { lineItems } from './line-items.ts';
 import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
+import { authorizations, captures, refunds, voids } from './transactions.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
-export const resources = [orders, lineItems, stripeGateways, paymentGateways, paymentMethods, stripePayments] as const;
+export const resources = [
+  orders,
+  lineItems,
+  stripeGateways,
+  paymentGateways,
+  paymentMethods,
+  stripePayments,
+  authorizations,
+  captures,
+  refunds,
+  voids,
+] as const;

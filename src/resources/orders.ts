@@ -3,9 +3,13 @@ import type { Order } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { validationError } from '../jsonapi/errors.ts';
 import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
+import { authorizeOrder, cancelOrder, captureOrder, refundOrder, triggerPointers } from '../payments/order-lifecycle.ts';
 import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
 import type { Services } from '../services.ts';
 import { amountAttributes, commonAttributes, currencyCodeInput } from './common.ts';
+
+/** A write-only flag that makes the PATCH act (Commerce Layer's `_place`, `_capture`, ...). */
+const trigger = { type: 'boolean', updatable: true, fetchable: false, column: null } as const;
 
 const money = (cents: (order: Order) => number) => (order: Order) => ({ cents: cents(order), currencyCode: order.currencyCode });
 
@@ -53,10 +57,21 @@ export const orders = defineResource<Order, Services>({
       input: z.string().regex(/^[a-z]{2}(-[A-Z]{2})?$/, 'must be a language code like "en" or "it"'),
     },
     editable: { type: 'boolean', column: null, read: (order) => editableStatuses.has(order.status) },
+    placed_at: { type: 'datetime', filterable: true, sortable: true },
+    cancelled_at: { type: 'datetime', filterable: true, sortable: true },
+    payment_updated_at: { type: 'datetime', filterable: true, sortable: true },
     ...amountAttributes<Order>('subtotal_amount', money((order) => order.subtotalAmountCents)),
     ...amountAttributes<Order>('payment_method_amount', money((order) => order.paymentMethodAmountCents)),
     ...amountAttributes<Order>('total_amount', money((order) => order.totalAmountCents)),
     ...commonAttributes<Order>(),
+    // Triggers (see src/payments/order-lifecycle.ts), applied after the other attributes, in this order.
+    _authorize: trigger,
+    _place: trigger,
+    _capture: trigger,
+    _refund: trigger,
+    // Not Commerce Layer's (its partial refunds go through a capture): how much `_refund` refunds; default all.
+    _refund_amount_cents: { type: 'integer', updatable: true, fetchable: false, column: null, input: z.number().int().min(1).max(2 ** 31 - 1) },
+    _cancel: trigger,
   },
   relationships: {
     line_items: { kind: 'to_many', types: ['line_items'], inverseKey: 'orderId' },
@@ -68,6 +83,10 @@ export const orders = defineResource<Order, Services>({
         order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
     },
     stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'orderId' },
+    authorizations: { kind: 'to_many', types: ['authorizations'], inverseKey: 'orderId' },
+    captures: { kind: 'to_many', types: ['captures'], inverseKey: 'orderId' },
+    refunds: { kind: 'to_many', types: ['refunds'], inverseKey: 'orderId' },
+    voids: { kind: 'to_many', types: ['voids'], inverseKey: 'orderId' },
   },
 
   async create(services, input) {
@@ -88,29 +107,48 @@ export const orders = defineResource<Order, Services>({
   },
 
   async update(services, order, input) {
-    return services.db.$transaction(async (tx) => {
-      const current = (await lockOrder(tx, order.id))!;
-      const columns = orderColumns(input);
-      const changesMoney = columns.currencyCode !== undefined || input.relationships.payment_method !== undefined;
-      if (changesMoney && !editableStatuses.has(current.status)) {
-        throw validationError('/data', `order is ${current.status}; its currency and payment method can no longer change`);
-      }
-      if (columns.currencyCode !== undefined && columns.currencyCode !== current.currencyCode) {
-        if ((await tx.lineItem.count({ where: { orderId: order.id } })) > 0) {
-          throw validationError('/data/attributes/currency_code', 'cannot change once the order has line items');
-        }
-      }
-      const currencyCode = columns.currencyCode !== undefined ? columns.currencyCode : current.currencyCode;
-      let paymentMethod: { paymentMethodId: string | null; paymentMethodAmountCents: number } | undefined;
-      const linkage = input.relationships.payment_method;
-      if (linkage !== undefined) {
-        const method = linkage ? await choosePaymentMethod(services, { currencyCode }, linkage.id) : null;
-        paymentMethod = { paymentMethodId: method?.id ?? null, paymentMethodAmountCents: method?.priceAmountCents ?? 0 };
-      } else if (current.paymentMethodId && columns.currencyCode !== undefined) {
-        await choosePaymentMethod(services, { currencyCode }, current.paymentMethodId);
-      }
-      await tx.order.update({ where: { id: order.id }, data: { ...columns, ...(paymentMethod ? { paymentMethodId: paymentMethod.paymentMethodId } : {}) } });
-      return paymentMethod ? recomputeOrderTotals(tx, order.id, paymentMethod.paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });
-    });
+    const { attributes: a } = input;
+    if (a._refund_amount_cents !== undefined && a._refund !== true) {
+      throw validationError(triggerPointers.refundAmount, 'is only taken with _refund');
+    }
+    const plain = Object.keys(a).some((name) => !name.startsWith('_')) || Object.keys(input.relationships).length > 0;
+    const updated = plain ? await updateAttributes(services, order, input) : order;
+    const triggered = a._authorize === true || a._place === true || a._capture === true || a._refund === true || a._cancel === true;
+    if (!triggered) return updated;
+    // Each step commits before the next, as stripe payment triggers do: a failing one leaves the earlier ones applied.
+    if (a._authorize === true) await authorizeOrder(services, order.id, { place: false });
+    if (a._place === true) await authorizeOrder(services, order.id, { place: true });
+    if (a._capture === true) await captureOrder(services, order.id);
+    if (a._refund === true) await refundOrder(services, order.id, (a._refund_amount_cents as number | null | undefined) ?? undefined);
+    if (a._cancel === true) await cancelOrder(services, order.id);
+    return services.db.order.findUniqueOrThrow({ where: { id: order.id } });
   },
 });
+
+/** Writes the plain attributes and the payment method, under the order's lock. */
+async function updateAttributes(services: Services, order: Order, input: WriteInput): Promise<Order> {
+  return services.db.$transaction(async (tx) => {
+    const current = (await lockOrder(tx, order.id))!;
+    const columns = orderColumns(input);
+    const changesMoney = columns.currencyCode !== undefined || input.relationships.payment_method !== undefined;
+    if (changesMoney && !editableStatuses.has(current.status)) {
+      throw validationError('/data', `order is ${current.status}; its currency and payment method can no longer change`);
+    }
+    if (columns.currencyCode !== undefined && columns.currencyCode !== current.currencyCode) {
+      if ((await tx.lineItem.count({ where: { orderId: order.id } })) > 0) {
+        throw validationError('/data/attributes/currency_code', 'cannot change once the order has line items');
+      }
+    }
+    const currencyCode = columns.currencyCode !== undefined ? columns.currencyCode : current.currencyCode;
+    let paymentMethod: { paymentMethodId: string | null; paymentMethodAmountCents: number } | undefined;
+    const linkage = input.relationships.payment_method;
+    if (linkage !== undefined) {
+      const method = linkage ? await choosePaymentMethod(services, { currencyCode }, linkage.id) : null;
+      paymentMethod = { paymentMethodId: method?.id ?? null, paymentMethodAmountCents: method?.priceAmountCents ?? 0 };
+    } else if (current.paymentMethodId && columns.currencyCode !== undefined) {
+      await choosePaymentMethod(services, { currencyCode }, current.paymentMethodId);
+    }
+    await tx.order.update({ where: { id: order.id }, data: { ...columns, ...(paymentMethod ? { paymentMethodId: paymentMethod.paymentMethodId } : {}) } });
+    return paymentMethod ? recomputeOrderTotals(tx, order.id, paymentMethod.paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });
+  });
+}

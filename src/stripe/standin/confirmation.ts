@@ -1,5 +1,6 @@
 import type { RequestContext } from './context.ts';
 import { StripeApiError, invalidRequest, unexpectedState } from './errors.ts';
+import { emitEvent } from './events.ts';
 import { buildCharge } from './objects.ts';
 import type { NextAction, PaymentIntent, PaymentMethod } from './objects.ts';
 import { randomAlphanumeric } from './ids.ts';
@@ -87,6 +88,7 @@ export function confirmIntent(
   if (outcome.kind === 'authenticate' && !sameMethodAwaitingAction) {
     pi.status = 'requires_action';
     pi.next_action = authenticationAction(pi, store.returnUrls.get(pi.id));
+    emitEvent(ctx, 'payment_intent.requires_action', pi);
     return;
   }
   pi.next_action = null;
@@ -115,6 +117,8 @@ export function confirmIntent(
     };
     error.error.payment_intent = structuredClone(pi);
     error.error.payment_method = structuredClone(pm);
+    emitEvent(ctx, 'charge.failed', charge);
+    emitEvent(ctx, 'payment_intent.payment_failed', pi);
     throw error;
   }
 
@@ -129,6 +133,8 @@ export function confirmIntent(
     pi.status = 'succeeded';
     pi.amount_received = pi.amount;
   }
+  emitEvent(ctx, 'charge.succeeded', charge);
+  emitEvent(ctx, manual ? 'payment_intent.amount_capturable_updated' : 'payment_intent.succeeded', pi);
 }
 
 /** With a return_url Stripe sends the customer to a hosted page; without, Stripe.js handles it. */

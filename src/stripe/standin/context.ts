@@ -10,6 +10,8 @@ export interface RequestContext {
   owner: Owner;
   /** The Stripe-Version header, which decides some defaults as on Stripe. */
   stripeVersion: string | undefined;
+  /** The key the request authenticated with: webhook endpoints get the events of their own key's requests. */
+  apiKey?: string;
   store: Store;
 }
 

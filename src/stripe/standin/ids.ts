@@ -9,7 +9,7 @@ export function randomAlphanumeric(length: number): string {
 }
 
 /** Stripe object ids: a type prefix and 24 alphanumerics (e.g. `pi_3Pq...`). */
-export function newId(prefix: 'pi' | 'ch' | 're' | 'pm' | 'txn'): string {
+export function newId(prefix: 'pi' | 'ch' | 're' | 'pm' | 'txn' | 'we' | 'evt'): string {
   return `${prefix}_${randomAlphanumeric(24)}`;
 }
 

@@ -2,6 +2,7 @@ import { assertConfirmable, assertPaymentMethodAllowed, confirmIntent } from './
 import { ok } from './context.ts';
 import type { Handler, RequestContext } from './context.ts';
 import { ParameterError, invalidRequest, parameterMissing, resourceMissing, unexpectedState } from './errors.ts';
+import { emitEvent } from './events.ts';
 import { validateExpand } from './expand.ts';
 import { newId, unixNow } from './ids.ts';
 import { checkAmount } from './money.ts';
@@ -155,6 +156,7 @@ export const createPaymentIntent: Handler = (ctx) => {
     pi.status = 'requires_confirmation';
   }
   ctx.store.paymentIntents.insert(pi, ctx.owner);
+  emitEvent(ctx, 'payment_intent.created', pi);
   if (p.confirm) confirmIntent(ctx, pi, undefined, returnUrl);
   return ok(ctx, pi, p.expand);
 };
@@ -251,6 +253,8 @@ export const capturePaymentIntent: Handler = (ctx) => {
   pi.amount_capturable = 0;
   pi.status = 'succeeded';
   pi.metadata = mergeMetadata(pi.metadata, p.metadata);
+  emitEvent(ctx, 'charge.captured', charge);
+  emitEvent(ctx, 'payment_intent.succeeded', pi);
   return ok(ctx, pi, p.expand);
 };
 
@@ -270,5 +274,6 @@ export const cancelPaymentIntent: Handler = (ctx) => {
   pi.cancellation_reason = p.cancellation_reason ?? null;
   pi.amount_capturable = 0;
   pi.next_action = null;
+  emitEvent(ctx, 'payment_intent.canceled', pi);
   return ok(ctx, pi, p.expand);
 };

@@ -1,6 +1,7 @@
 import { ok } from './context.ts';
 import type { Handler, RequestContext } from './context.ts';
 import { ParameterError, invalidRequest, resourceMissing } from './errors.ts';
+import { emitEvent } from './events.ts';
 import { validateExpand } from './expand.ts';
 import { formatAmount } from './money.ts';
 import { buildRefund } from './objects.ts';
@@ -80,6 +81,8 @@ export const createRefund: Handler = (ctx) => {
   charge.refunded = charge.amount_refunded >= charge.amount_captured;
   charge.refunds.data.unshift(structuredClone(refund));
   charge.refunds.total_count += 1;
+  emitEvent(ctx, 'refund.created', refund);
+  emitEvent(ctx, 'charge.refunded', charge);
   return ok(ctx, refund, p.expand);
 };
 

@@ -8,11 +8,21 @@ import {
   retrievePaymentIntent,
   updatePaymentIntent,
 } from './payment-intents.ts';
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  listEvents,
+  listRefunds,
+  listWebhookEndpoints,
+  retrieveEvent,
+  retrieveWebhookEndpoint,
+  updateWebhookEndpoint,
+} from './events.ts';
 import { retrievePaymentMethod } from './payment-methods.ts';
 import { createRefund, retrieveRefund } from './refunds.ts';
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Matches the whole path; the one capture group, if any, is the object id. */
   pattern: RegExp;
   handler: Handler;
@@ -28,9 +38,17 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/capture$`), handler: capturePaymentIntent },
   { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/cancel$`), handler: cancelPaymentIntent },
   { method: 'POST', pattern: /^\/v1\/refunds$/, handler: createRefund },
+  { method: 'GET', pattern: /^\/v1\/refunds$/, handler: listRefunds },
   { method: 'GET', pattern: new RegExp(`^/v1/refunds/${ID}$`), handler: retrieveRefund },
   { method: 'GET', pattern: new RegExp(`^/v1/charges/${ID}$`), handler: retrieveCharge },
   { method: 'GET', pattern: new RegExp(`^/v1/payment_methods/${ID}$`), handler: retrievePaymentMethod },
+  { method: 'POST', pattern: /^\/v1\/webhook_endpoints$/, handler: createWebhookEndpoint },
+  { method: 'GET', pattern: /^\/v1\/webhook_endpoints$/, handler: listWebhookEndpoints },
+  { method: 'GET', pattern: new RegExp(`^/v1/webhook_endpoints/${ID}$`), handler: retrieveWebhookEndpoint },
+  { method: 'POST', pattern: new RegExp(`^/v1/webhook_endpoints/${ID}$`), handler: updateWebhookEndpoint },
+  { method: 'DELETE', pattern: new RegExp(`^/v1/webhook_endpoints/${ID}$`), handler: deleteWebhookEndpoint },
+  { method: 'GET', pattern: /^\/v1\/events$/, handler: listEvents },
+  { method: 'GET', pattern: new RegExp(`^/v1/events/${ID}$`), handler: retrieveEvent },
 ];
 
 export function matchRoute(method: string, path: string): { handler: Handler; id: string } | undefined {

@@ -10,14 +10,21 @@ import type { Fault } from './faults.ts';
 import { newRequestId } from './ids.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import type { Admission, StoredResponse } from './idempotency.ts';
+import { recordEvent } from './events.ts';
+import type { StripeEvent, WebhookEndpoint } from './events.ts';
 import type { PaymentIntent } from './objects.ts';
 import { parseForm } from './params.ts';
 import type { Params } from './params.ts';
 import { matchRoute } from './router.ts';
 import { Store } from './state.ts';
+import { WebhookDispatcher } from './webhook-dispatch.ts';
+import type { WebhookDelivery } from './webhook-dispatch.ts';
 
 export type { Fault, FaultMatch } from './faults.ts';
 export type { PaymentIntent } from './objects.ts';
+export type { StripeEvent, WebhookEndpoint } from './events.ts';
+export type { WebhookDelivery } from './webhook-dispatch.ts';
+export { signatureHeader } from './webhook-dispatch.ts';
 
 /**
  * A Stripe-compatible HTTP server for tests and local runs: the real `stripe` SDK talks
@@ -31,6 +38,8 @@ export interface StripeStandinOptions {
   host?: string;
   /** Added before every response, to exercise client timeouts. */
   latencyMs?: number;
+  /** Waits before retrying a webhook delivery that failed; defaults to 200 ms, 1 s, 5 s (then it is given up). */
+  webhookRetryDelaysMs?: readonly number[];
 }
 
 export interface RequestLogEntry {
@@ -57,6 +66,25 @@ export interface StripeStandin {
   requestLog(): RequestLogEntry[];
   injectFaults(fault: Fault): void;
   clearFaults(): void;
+  /** Every event emitted, oldest first, whatever the key or account. */
+  events(): StripeEvent[];
+  /** Every webhook endpoint with its signing secret (which the API shows only at creation). */
+  webhookEndpoints(): (WebhookEndpoint & { secret: string })[];
+  /** Every webhook delivery and how it went, in the order they were queued. */
+  webhookDeliveries(): WebhookDelivery[];
+  /** Keeps webhook deliveries back until `releaseWebhooks`, to deliver them out of order. */
+  holdWebhooks(): void;
+  releaseWebhooks(options?: { reverse?: boolean }): void;
+  /** Delivers an event again to the endpoints subscribed to it, as Stripe does when a delivery is in doubt. */
+  redeliverEvent(eventId: string): void;
+  /**
+   * Emits an event the stand-in does not produce itself (e.g. `payment_intent.processing`)
+   * about `object`, for the test-mode platform account unless `owner` says otherwise, to the
+   * endpoints made with `apiKey` (all of the account's when absent).
+   */
+  sendEvent(type: string, object: object, owner?: { livemode?: boolean; account?: string; apiKey?: string }): StripeEvent;
+  /** Resolves when every queued webhook delivery has been made or given up (held ones excepted). */
+  webhooksIdle(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -70,6 +98,19 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   const log: RequestLogEntry[] = [];
   // Aborts pending delays on close, so that close() does not wait for them.
   const closing = new AbortController();
+  const webhooks = new WebhookDispatcher(store, {
+    retryDelaysMs: options.webhookRetryDelaysMs ?? [200, 1000, 5000],
+    timeoutMs: 10_000,
+    signal: closing.signal,
+  });
+
+  /** Hands the events of the request just handled to the dispatcher, tagged with the request. */
+  function dispatchEvents(requestId: string, idempotencyKey: string | undefined): void {
+    for (const { event, owner, apiKey } of store.outbox.splice(0)) {
+      event.request = { id: requestId, idempotency_key: idempotencyKey ?? null };
+      webhooks.enqueue(event, owner, apiKey);
+    }
+  }
 
   async function pause(ms: number): Promise<boolean> {
     if (ms <= 0) return !closing.signal.aborted;
@@ -140,6 +181,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
               id: route.id,
               owner: { livemode: auth.livemode, account: stripeAccount },
               stripeVersion,
+              apiKey: auth.apiKey,
               store,
             }),
           );
@@ -151,6 +193,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     const delay = latencyMs + (fault?.kind === 'delay' ? fault.ms : 0);
     const stillOpen = await pause(delay);
     if (admission?.kind === 'new') admission.finish(outcome.save ? outcome.response : undefined);
+    // Stripe sends events once the request has acted, whether or not its answer reaches the client.
+    dispatchEvents(responseHeaders['Request-Id']!, idempotencyKey);
     if (!stillOpen || fault?.kind === 'drop_after_processing') {
       res.destroy();
       return;
@@ -204,6 +248,32 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     },
     clearFaults() {
       faults.clear();
+    },
+    events() {
+      return store.events.all().map(({ object }) => structuredClone(object));
+    },
+    webhookEndpoints() {
+      return store.webhookEndpoints.all().map(({ object }) => ({ ...structuredClone(object), secret: store.webhookSecrets.get(object.id) ?? '' }));
+    },
+    webhookDeliveries() {
+      return webhooks.deliveries();
+    },
+    holdWebhooks() {
+      webhooks.hold();
+    },
+    releaseWebhooks(releaseOptions) {
+      webhooks.release(releaseOptions);
+    },
+    redeliverEvent(eventId) {
+      webhooks.redeliver(eventId);
+    },
+    sendEvent(type, object, owner = {}) {
+      const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, null, owner.apiKey);
+      dispatchEvents(newRequestId(), undefined);
+      return structuredClone(event);
+    },
+    webhooksIdle() {
+      return webhooks.idle();
     },
   };
 }

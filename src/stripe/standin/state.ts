@@ -1,4 +1,5 @@
 import type { Charge, PaymentIntent, PaymentMethod, Refund } from './objects.ts';
+import type { StripeEvent, WebhookEndpoint } from './events.ts';
 import type { CardOutcome } from './test-cards.ts';
 
 /**
@@ -12,7 +13,7 @@ export interface Owner {
   account?: string | undefined;
 }
 
-function scopeOf(owner: Owner): string {
+export function scopeOf(owner: Owner): string {
   return `${owner.livemode ? 'live' : 'test'}|${owner.account ?? ''}`;
 }
 
@@ -27,6 +28,11 @@ export class Collection<T extends { id: string }> {
   get(id: string, owner: Owner): T | undefined {
     const entry = this.entries.get(id);
     return entry && scopeOf(entry.owner) === scopeOf(owner) ? entry.object : undefined;
+  }
+
+  delete(id: string, owner: Owner): boolean {
+    if (!this.get(id, owner)) return false;
+    return this.entries.delete(id);
   }
 
   /** The other mode when the id exists there: Stripe names it in the "No such ..." message. */
@@ -51,4 +57,12 @@ export class Store {
   readonly cardOutcomes = new Map<string, CardOutcome>();
   /** return_url per PaymentIntent: Stripe keeps it for redirects but does not expose it. */
   readonly returnUrls = new Map<string, string>();
+  readonly webhookEndpoints = new Collection<WebhookEndpoint>();
+  /** Signing secret per endpoint id: Stripe shows it only in the create response. */
+  readonly webhookSecrets = new Map<string, string>();
+  readonly events = new Collection<StripeEvent>();
+  /** The key each endpoint was created with (see WebhookDispatcher.enqueue). */
+  readonly webhookEndpointKeys = new Map<string, string>();
+  /** Events emitted by the request being handled, not yet handed to the webhook dispatcher. */
+  readonly outbox: Array<{ event: StripeEvent; owner: Owner; apiKey: string | undefined }> = [];
 }

@@ -1,0 +1,72 @@
+import type { Prisma } from '../generated/prisma/client.ts';
+
+/**
+ * An order's payment_status, as Commerce Layer moves it:
+ *
+ *   unpaid -> authorized -> paid -> partially_refunded -> refunded
+ *   unpaid | authorized -> voided
+ *
+ * Statuses only move forward: writers (API triggers, webhooks in any order, _refresh, the
+ * reconciliation job) each propose the status they know of, and a proposal behind the
+ * current one changes nothing. That is what keeps a late or replayed event from undoing
+ * a newer state.
+ */
+export const paymentStatuses = ['unpaid', 'authorized', 'paid', 'partially_refunded', 'refunded', 'voided'] as const;
+export type PaymentStatus = (typeof paymentStatuses)[number];
+
+const rank: Record<PaymentStatus, number> = { unpaid: 0, authorized: 1, paid: 2, partially_refunded: 3, refunded: 4, voided: 2 };
+
+/** The statuses from which `to` is a step forward. */
+export function statusesBefore(to: PaymentStatus): PaymentStatus[] {
+  // Voiding releases an authorization: once money was taken, only refunds apply.
+  if (to === 'voided') return ['unpaid', 'authorized'];
+  return paymentStatuses.filter((from) => from !== 'voided' && rank[from] < rank[to]);
+}
+
+/**
+ * Moves an order's payment_status to `to` if that is forward (and, with `onlyFrom`, if it
+ * is one of those), as one conditional UPDATE so that concurrent writers cannot move it
+ * back. Returns whether it moved.
+ */
+export async function advancePaymentStatus(
+  tx: Prisma.TransactionClient,
+  orderId: string,
+  to: PaymentStatus,
+  onlyFrom?: readonly PaymentStatus[],
+): Promise<boolean> {
+  const from = statusesBefore(to).filter((status) => !onlyFrom || onlyFrom.includes(status));
+  const { count } = await tx.order.updateMany({
+    where: { id: orderId, paymentStatus: { in: from } },
+    data: { paymentStatus: to, paymentUpdatedAt: new Date() },
+  });
+  return count > 0;
+}
+
+/** The status refunds leave a captured order in. */
+export function statusAfterRefunds(capturedCents: number, refundedCents: number): PaymentStatus {
+  if (refundedCents <= 0) return 'paid';
+  return refundedCents >= capturedCents ? 'refunded' : 'partially_refunded';
+}
+
+/**
+ * PaymentIntent statuses in the order a payment goes through them. The ones before payment
+ * can alternate (a declined card after 3-D Secure goes back to requires_payment_method), so
+ * they share a rank; succeeded and canceled are final.
+ */
+const intentRank: Record<string, number> = {
+  requires_payment_method: 0,
+  requires_confirmation: 0,
+  requires_action: 0,
+  processing: 1,
+  requires_capture: 2,
+  succeeded: 3,
+  canceled: 3,
+};
+
+export function intentStatusRank(status: string | null | undefined): number {
+  return status ? (intentRank[status] ?? 0) : -1;
+}
+
+export function isFinalIntentStatus(status: string | null | undefined): boolean {
+  return status === 'succeeded' || status === 'canceled';
+}

@@ -1,0 +1,114 @@
+import type Stripe from 'stripe';
+import type { Services } from '../services.ts';
+import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
+import { stripeFor } from './stripe-payment-lifecycle.ts';
+import { applyPaymentIntent, lockPaymentAndOrder, recordRefund, refundMetadataKey } from './stripe-sync.ts';
+import { orderMoney } from './transactions.ts';
+
+/**
+ * The fallback for missed webhooks: re-reads PaymentIntents that stayed pending (not
+ * succeeded or canceled) longer than `olderThanMs`, and those with a capture, refund or
+ * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
+ * would. Safe with several instances running it at once: each claims a batch with
+ * FOR UPDATE SKIP LOCKED and a lease, so they read different PaymentIntents; and applying
+ * is idempotent anyway.
+ */
+
+export interface ReconcileOptions {
+  /** Re-read payments unchanged for this long. Default 15 minutes. */
+  olderThanMs: number;
+  /** Payments per batch. Default 50. */
+  limit: number;
+  /** How long a claim keeps other instances off a payment. Default 5 minutes. */
+  leaseMs: number;
+  /** Pending payments created longer ago than this are abandoned, not re-read. Default 7 days. */
+  maxAgeMs: number;
+}
+
+export interface ReconcileReport {
+  claimed: number;
+  refreshed: number;
+  failed: number;
+  /** The stripe payments this run claimed. */
+  paymentIds: string[];
+}
+
+const defaults: ReconcileOptions = { olderThanMs: 15 * 60_000, limit: 50, leaseMs: 5 * 60_000, maxAgeMs: 7 * 24 * 3_600_000 };
+
+/** Claims one batch for this caller; other callers skip the claimed rows and each other's locks. */
+async function claimBatch(services: Services, options: ReconcileOptions): Promise<string[]> {
+  const now = Date.now();
+  const cutoff = new Date(now - options.olderThanMs);
+  const rows = await services.db.$queryRaw<{ id: string }[]>`
+    UPDATE stripe_payments SET reconcile_claimed_at = ${new Date(now)}
+    WHERE id IN (
+      SELECT p.id FROM stripe_payments p
+      WHERE p.intent_state = 'created' AND p.stripe_id IS NOT NULL
+        AND (p.reconcile_claimed_at IS NULL OR p.reconcile_claimed_at < ${new Date(now - options.leaseMs)})
+        AND (
+          ((p.status IS NULL OR p.status NOT IN ('succeeded', 'canceled')) AND p.updated_at < ${cutoff} AND p.created_at > ${new Date(now - options.maxAgeMs)})
+          OR EXISTS (SELECT 1 FROM transactions t WHERE t.stripe_payment_id = p.id AND t.state = 'reserved' AND t.updated_at < ${cutoff})
+        )
+      ORDER BY p.updated_at
+      LIMIT ${options.limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id`;
+  return rows.map((row) => row.id);
+}
+
+/** Re-reads one payment's PaymentIntent (and refunds, when one of ours is unrecorded) and applies it. */
+export async function reconcilePayment(services: Services, paymentId: string): Promise<void> {
+  const { db } = services;
+  const payment = await db.stripePayment.findUnique({ where: { id: paymentId } });
+  if (!payment?.stripeId) return;
+  const { client, requestOptions } = await stripeFor(db, services, payment);
+  const intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
+  const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
+  let refunds: Stripe.Refund[] = [];
+  if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
+
+  await db.$transaction(async (tx) => {
+    const locked = await lockPaymentAndOrder(tx, payment.id);
+    if (!locked) return;
+    // Compare and set: a webhook applied since our read knows newer news.
+    if (locked.payment.status === payment.status) await applyPaymentIntent(tx, locked, intent);
+    const ours = refunds.filter((refund) => refund.metadata?.[refundMetadataKey] && (refund.status === 'succeeded' || refund.status === 'pending'));
+    for (const refund of ours) await recordRefund(tx, locked, refund, refund.currency.toUpperCase());
+    if (ours.length > 0) {
+      const money = await orderMoney(tx, locked.order.id);
+      if (money.capturedCents > 0) await advancePaymentStatus(tx, locked.order.id, statusAfterRefunds(money.capturedCents, money.refundedCents));
+    }
+  });
+}
+
+/** One batch: claims up to `limit` payments and reconciles each. */
+export async function reconcilePayments(services: Services, overrides: Partial<ReconcileOptions> = {}): Promise<ReconcileReport> {
+  const options = { ...defaults, ...overrides };
+  const ids = await claimBatch(services, options);
+  const report: ReconcileReport = { claimed: ids.length, refreshed: 0, failed: 0, paymentIds: ids };
+  for (const id of ids) {
+    try {
+      await reconcilePayment(services, id);
+      report.refreshed += 1;
+    } catch (error) {
+      // Left claimed: the lease keeps a failing PaymentIntent from being retried at once.
+      report.failed += 1;
+      services.logger.warn({ stripePaymentId: id, err: { message: (error as Error).message } }, 'reconciliation of a payment failed');
+    }
+  }
+  return report;
+}
+
+/** Batches until nothing is left to claim: the command's run. */
+export async function reconcileAll(services: Services, overrides: Partial<ReconcileOptions> = {}): Promise<ReconcileReport> {
+  const total: ReconcileReport = { claimed: 0, refreshed: 0, failed: 0, paymentIds: [] };
+  for (;;) {
+    const report = await reconcilePayments(services, overrides);
+    total.claimed += report.claimed;
+    total.refreshed += report.refreshed;
+    total.failed += report.failed;
+    total.paymentIds.push(...report.paymentIds);
+    if (report.claimed < (overrides.limit ?? defaults.limit)) return total;
+  }
+}

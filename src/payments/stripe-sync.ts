@@ -1,0 +1,201 @@
+import type Stripe from 'stripe';
+import { Prisma } from '../db/client.ts';
+import type { Order, StripePayment } from '../generated/prisma/client.ts';
+import { fromStripeAmount } from './money.ts';
+import { lockOrder } from './orders.ts';
+import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
+import { createTransaction, orderMoney, recordOutcome } from './transactions.ts';
+
+/**
+ * Brings our records in line with what Stripe says about a PaymentIntent or a charge,
+ * whoever brings the news: a webhook, `_refresh`, the reconciliation job, or the answer to
+ * our own capture, refund or cancel. Every step is idempotent (conditional on the current
+ * state), so hearing the same news twice, or from two sources at once, changes nothing more.
+ */
+
+type Tx = Prisma.TransactionClient;
+
+export interface Locked {
+  payment: StripePayment;
+  order: Order;
+}
+
+/** Metadata keys that tie a Stripe object to the transaction that made it. */
+export const captureMetadataKey = 'capture_transaction_id';
+export const refundMetadataKey = 'transaction_id';
+
+/**
+ * Locks a created payment and then its order, the order every writer of both uses (as
+ * deleteStripePayment does), so that two writers never wait on each other.
+ */
+export async function lockPaymentAndOrder(tx: Tx, paymentId: string): Promise<Locked | null> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM stripe_payments WHERE id = ${paymentId} AND intent_state = 'created' FOR UPDATE`;
+  if (rows.length === 0) return null;
+  const payment = await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } });
+  const order = await lockOrder(tx, payment.orderId);
+  return order ? { payment, order } : null;
+}
+
+/** The payment method as Stripe shows it to the merchant, without billing details (names, addresses). */
+export function compactPaymentMethod(pm: string | Stripe.PaymentMethod | null): Prisma.InputJsonObject | null {
+  if (pm === null) return null;
+  if (typeof pm === 'string') return { id: pm };
+  const { card } = pm;
+  return {
+    id: pm.id,
+    type: pm.type,
+    ...(card ? { card: { brand: card.brand, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year } } : {}),
+  };
+}
+
+/** Commerce Layer's payment_instrument, from the PaymentIntent's card or else its latest charge's. */
+export function paymentInstrument(pm: string | Stripe.PaymentMethod | null, charge: Stripe.Charge | null): Prisma.InputJsonObject | null {
+  const card = (typeof pm === 'object' ? pm?.card : undefined) ?? charge?.payment_method_details?.card ?? undefined;
+  if (!card) {
+    const type = typeof pm === 'object' && pm ? pm.type : charge?.payment_method_details?.type;
+    return type ? { issuer_type: type } : null;
+  }
+  const issuer = 'issuer' in card && typeof card.issuer === 'string' ? card.issuer : undefined;
+  return {
+    issuer_type: 'card',
+    card_type: card.brand,
+    last4: card.last4,
+    exp_month: card.exp_month,
+    exp_year: card.exp_year,
+    ...(issuer ? { issuer } : {}),
+  };
+}
+
+function idOf(value: string | { id: string } | null | undefined): string | null {
+  if (!value) return null;
+  return typeof value === 'string' ? value : value.id;
+}
+
+/**
+ * Records a PaymentIntent's state on the locked payment and its order: status, payment
+ * method, charge and instrument on the payment; the capture or void it implies; the order's
+ * payment_status, forward only. The caller decides whether the snapshot is current enough
+ * to apply (see webhooks.ts); `paymentMethod` is the expanded method when `pi` only has its id.
+ */
+export async function applyPaymentIntent(
+  tx: Tx,
+  { payment, order }: Locked,
+  pi: Stripe.PaymentIntent,
+  paymentMethod?: Stripe.PaymentMethod | null,
+): Promise<void> {
+  const charge = typeof pi.latest_charge === 'object' ? pi.latest_charge : null;
+  const chargeId = idOf(pi.latest_charge) ?? payment.chargeId;
+  const pm = typeof pi.payment_method === 'object' && pi.payment_method !== null ? pi.payment_method : (paymentMethod ?? null);
+  const pmId = idOf(pi.payment_method);
+  const storedPmId = (payment.paymentMethod as { id?: unknown } | null)?.id;
+
+  const data: Prisma.StripePaymentUncheckedUpdateInput = { status: pi.status, chargeId };
+  if (pm && pm.id === pmId) {
+    data.paymentMethod = compactPaymentMethod(pm) ?? Prisma.DbNull;
+    data.paymentInstrument = paymentInstrument(pm, charge) ?? Prisma.DbNull;
+  } else if (pmId === null) {
+    // Stripe detaches a declined method: the payment has none until the next attempt.
+    data.paymentMethod = Prisma.DbNull;
+    data.paymentInstrument = paymentInstrument(null, charge) ?? Prisma.DbNull;
+  } else if (storedPmId !== pmId) {
+    // Only the id is known: better than details of a method no longer used.
+    data.paymentMethod = { id: pmId };
+    data.paymentInstrument = paymentInstrument(null, charge) ?? Prisma.DbNull;
+  }
+  await tx.stripePayment.update({ where: { id: payment.id }, data });
+
+  if (pi.status === 'succeeded') await recordCapture(tx, payment, order, pi, chargeId);
+  if (pi.status === 'canceled') await recordVoid(tx, payment, order, pi);
+
+  // A payment that is no longer the order's source (replaced, moved) does not speak for the order.
+  if (order.paymentSourceId !== payment.id) return;
+  if (pi.status === 'requires_capture') await advancePaymentStatus(tx, order.id, 'authorized');
+  if (pi.status === 'succeeded' && pi.amount_received > 0) await advancePaymentStatus(tx, order.id, 'paid');
+  // An unpaid order whose PaymentIntent is canceled can still be paid with a new one.
+  if (pi.status === 'canceled') await advancePaymentStatus(tx, order.id, 'voided', ['authorized']);
+}
+
+/** The capture a succeeded PaymentIntent implies: ours (named in its metadata) or one made at Stripe. */
+async function recordCapture(tx: Tx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent, chargeId: string | null) {
+  const ours = pi.metadata?.[captureMetadataKey];
+  if (ours) {
+    const row = await tx.transaction.findFirst({ where: { id: ours, kind: 'captures', orderId: order.id } });
+    if (row) {
+      await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: chargeId });
+      return;
+    }
+  }
+  const money = await orderMoney(tx, order.id);
+  // Only an authorized (placed) order has something to capture against; a capture in flight records itself.
+  if (!money.authorization || money.authorization.stripePaymentId !== payment.id) return;
+  if (money.capture || money.reserved.some((row) => row.kind === 'captures')) return;
+  if (chargeId && (await tx.transaction.count({ where: { kind: 'captures', gatewayTransactionId: chargeId } })) > 0) return;
+  await createTransaction(tx, {
+    kind: 'captures',
+    order,
+    payment,
+    amountCents: fromStripeAmount(pi.amount_received, pi.currency.toUpperCase()),
+    referenceId: money.authorization.id,
+    recorded: { succeeded: true, gatewayTransactionId: chargeId, message: 'Captured at Stripe' },
+  });
+}
+
+/** The void a canceled PaymentIntent implies: our cancellation in flight, or one made at Stripe. */
+async function recordVoid(tx: Tx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent) {
+  const money = await orderMoney(tx, order.id);
+  const reserved = money.reserved.find((row) => row.kind === 'voids' && row.stripePaymentId === payment.id);
+  if (reserved) {
+    await recordOutcome(tx, reserved.id, { succeeded: true, gatewayTransactionId: pi.id });
+    return;
+  }
+  if (!money.authorization || money.authorization.stripePaymentId !== payment.id || money.capture || money.void) return;
+  if ((await tx.transaction.count({ where: { kind: 'voids', gatewayTransactionId: pi.id } })) > 0) return;
+  await createTransaction(tx, {
+    kind: 'voids',
+    order,
+    payment,
+    amountCents: money.authorization.amountCents,
+    referenceId: money.authorization.id,
+    recorded: { succeeded: true, gatewayTransactionId: pi.id, message: 'Canceled at Stripe' },
+  });
+}
+
+/**
+ * Records a charge's refunds (ours by their metadata, others as refunds made at Stripe) and
+ * moves the order to partially_refunded or refunded from the charge's own totals.
+ */
+export async function applyChargeRefunds(tx: Tx, { payment, order }: Locked, charge: Stripe.Charge): Promise<void> {
+  const currencyCode = charge.currency.toUpperCase();
+  for (const refund of charge.refunds?.data ?? []) {
+    if (refund.status !== 'succeeded' && refund.status !== 'pending') continue;
+    await recordRefund(tx, { payment, order }, refund, currencyCode);
+  }
+  if (order.paymentSourceId !== payment.id) return;
+  const captured = fromStripeAmount(charge.amount_captured, currencyCode);
+  const refunded = fromStripeAmount(charge.amount_refunded, currencyCode);
+  const status = statusAfterRefunds(captured, refunded);
+  if (captured > 0 && status !== 'paid') await advancePaymentStatus(tx, order.id, status);
+}
+
+/** One Stripe refund: ours (named in its metadata) recorded, or one made at Stripe added. */
+export async function recordRefund(tx: Tx, { payment, order }: Locked, refund: Stripe.Refund, currencyCode: string): Promise<void> {
+  const ours = refund.metadata?.[refundMetadataKey];
+  if (ours) {
+    const row = await tx.transaction.findFirst({ where: { id: ours, kind: 'refunds', orderId: order.id } });
+    if (row) {
+      await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: refund.id });
+      return;
+    }
+  }
+  if ((await tx.transaction.count({ where: { kind: 'refunds', gatewayTransactionId: refund.id } })) > 0) return;
+  const money = await orderMoney(tx, order.id);
+  await createTransaction(tx, {
+    kind: 'refunds',
+    order,
+    payment,
+    amountCents: fromStripeAmount(refund.amount, currencyCode),
+    referenceId: money.capture?.id ?? null,
+    recorded: { succeeded: true, gatewayTransactionId: refund.id, message: 'Refunded at Stripe' },
+  });
+}

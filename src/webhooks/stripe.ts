@@ -1,0 +1,105 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { AppConfig } from '../config.ts';
+import { idPattern } from '../ids.ts';
+import { reconcilePayments, type ReconcileOptions } from '../payments/reconcile.ts';
+import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/webhook-endpoints.ts';
+import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/webhooks.ts';
+import type { Services } from '../services.ts';
+
+export interface StripeWebhookOptions {
+  /**
+   * The absolute URL Stripe reaches this server at (e.g. https://payments.example.com):
+   * gateways' webhook_endpoint_url starts with it and their endpoints are registered at
+   * Stripe. Unset: the address the server listens on, registered only when the Stripe API
+   * is on loopback (the local stand-in, stripe-mock); otherwise URLs stay relative.
+   */
+  publicUrl?: string;
+  /** Largest age of a signed delivery, seconds; default Stripe's 300. 0 turns the check off. */
+  toleranceSeconds?: number;
+  /** Re-read PaymentIntents left pending (missed webhooks) every `intervalMs`; off when absent. */
+  reconcile?: Partial<ReconcileOptions> & { intervalMs: number };
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+}
+
+/** Where the local stand-in can reach a server listening on `address`. */
+function listenUrl(address: AddressInfo | string | null): string | undefined {
+  if (!address || typeof address === 'string') return undefined;
+  const unspecified = address.address === '0.0.0.0' || address.address === '::';
+  const host = unspecified ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/**
+ * POST /webhooks/stripe/:gatewayId, outside /api: Stripe has no bearer token, it signs the
+ * raw body instead, so this scope keeps the body as bytes. Also starts the optional
+ * reconciliation timer.
+ */
+export async function registerStripeWebhooks(app: FastifyInstance, services: Services, config: AppConfig, options: StripeWebhookOptions = {}): Promise<void> {
+  const publicUrl = options.publicUrl?.replace(/\/+$/, '');
+  const register = publicUrl !== undefined || isLoopback(config.stripe.apiUrl.hostname);
+  configureWebhookEndpoints(services, { baseUrl: publicUrl, register });
+  const tolerance = options.toleranceSeconds ?? defaultToleranceSeconds;
+
+  app.addHook('onListen', async () => {
+    // Synchronously, before listen() callers go on: gateways created from now on get absolute URLs.
+    if (publicUrl === undefined) configureWebhookEndpoints(services, { baseUrl: listenUrl(app.server.address()), register });
+    await ensureWebhookEndpoints(services).catch((error: unknown) => {
+      app.log.warn({ err: { message: (error as Error).message } }, 'webhook endpoints could not be checked at start');
+    });
+  });
+
+  await app.register(async (scope) => {
+    // The signature covers the exact bytes Stripe sent: no JSON parsing before verification.
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    scope.post<{ Params: { gatewayId: string } }>(
+      '/webhooks/stripe/:gatewayId',
+      // Stripe's bursts are not a client's abuse: no rate limit here.
+      { config: { rateLimit: false } },
+      async (request, reply) => {
+        const signature = request.headers['stripe-signature'];
+        try {
+          if (!idPattern.test(request.params.gatewayId)) throw new WebhookRejected(404, 'No such gateway');
+          if (!Buffer.isBuffer(request.body)) throw new WebhookRejected(400, 'Expected a JSON body');
+          const result = await receiveStripeWebhook(services, request.params.gatewayId, request.body, typeof signature === 'string' ? signature : undefined, tolerance);
+          return reply.code(200).type('application/json').send({ received: true, ...result });
+        } catch (error) {
+          if (!(error instanceof WebhookRejected)) throw error;
+          request.log.warn({ gatewayId: request.params.gatewayId, reason: error.message }, 'stripe webhook rejected');
+          return reply.code(error.status).type('application/json').send({ error: { message: error.message } });
+        }
+      },
+    );
+  });
+
+  if (options.reconcile) startReconcileTimer(app, services, options.reconcile);
+}
+
+/** Runs the reconciliation job every interval, never two runs of this instance at once. */
+function startReconcileTimer(app: FastifyInstance, services: Services, options: Partial<ReconcileOptions> & { intervalMs: number }): void {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  const run = () => {
+    if (running) return;
+    running = reconcilePayments(services, options)
+      .then((report) => {
+        if (report.claimed > 0) app.log.info({ reconcile: report }, 'reconciled pending payments');
+      })
+      .catch((error: unknown) => app.log.warn({ err: { message: (error as Error).message } }, 'reconciliation run failed'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  app.addHook('onListen', async () => {
+    timer = setInterval(run, options.intervalMs);
+    timer.unref();
+  });
+  // Before the database closes: stop the timer and let a run in progress finish.
+  app.addHook('preClose', async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
