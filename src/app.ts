@@ -9,6 +9,7 @@ import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { registerHttpPolicies } from './http-policies.ts';
+import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { internalError, JsonApiError, routeNotFound } from './jsonapi/errors.ts';
 import { mediaType, useJsonApiMediaType } from './jsonapi/media-type.ts';
@@ -135,7 +136,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     secretBox: createSecretBox(config.encryptionKey),
     logger: app.log as unknown as Services['logger'],
   };
+  // Expired Idempotency-Keys are purged in the background; the timer never keeps the process alive.
+  const purgeTimer = setInterval(() => {
+    purgeExpiredIdempotencyKeys(db).catch((err: unknown) => app.log.warn({ err }, 'idempotency key purge failed'));
+  }, 10 * 60_000).unref();
   app.addHook('onClose', async () => {
+    clearInterval(purgeTimer);
     await db.$disconnect();
   });
 
@@ -171,6 +177,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     async (api) => {
       api.addHook('onRequest', requireAccessToken);
       useJsonApiMediaType(api);
+      useIdempotencyKeys(api, db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
       engine.register(api);
     },
     { prefix: '/api' },

@@ -52,6 +52,8 @@ export const environmentSchema = z
     PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     /** Re-read PaymentIntents left pending (missed webhooks) this often; 0 turns the timer off. */
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+    /** How long an Idempotency-Key is remembered (Stripe: 24 hours). */
+    IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(86_400),
     /** Trust X-Forwarded-* headers (behind a proxy) when building links. */
     TRUST_PROXY: z
       .enum(['true', 'false'])
@@ -95,6 +97,7 @@ export interface AppConfig {
   logLevel: (typeof logLevels)[number];
   bodyLimit: number;
   trustProxy: boolean;
+  idempotencyKeyTtlSeconds: number;
   /** "*" or the exact origins allowed. */
   corsOrigins: '*' | string[];
   /** `redisPrefix` keeps deployments (or test runs) sharing one Redis apart. */

@@ -82,6 +82,7 @@ async function start(env: Environment): Promise<void> {
     logLevel: env.LOG_LEVEL,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
+    idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, redisUrl: env.REDIS_URL },
     prettyLogs: process.stdout.isTTY === true && env.NODE_ENV !== 'production',

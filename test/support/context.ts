@@ -48,6 +48,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     logLevel: 'info',
     bodyLimit: 1_048_576,
     trustProxy: false,
+    idempotencyKeyTtlSeconds: 86_400,
     prettyLogs: false,
     corsOrigins: '*',
     rateLimit: { max: 100_000, windowSeconds: 60, redisUrl: undefined },

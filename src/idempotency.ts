@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { PrismaClient } from './db/client.ts';
+import { newId } from './ids.ts';
+import { badRequest, conflict, JsonApiError } from './jsonapi/errors.ts';
+
+/**
+ * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
+ * replay the first response, the same key with another body is refused, and a second
+ * request while the first is still running gets a 409 instead of running twice. Keys are
+ * scoped to the client that sent them and expire after `ttlSeconds`.
+ */
+export interface IdempotencyOptions {
+  ttlSeconds: number;
+  /** A request still "in progress" after this long was lost with its server: it may run again. */
+  abandonedAfterSeconds?: number;
+}
+
+const keyPattern = /^[\x21-\x7e]{1,255}$/;
+const replayedHeaders = ['location', 'content-type'] as const;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotencyRecordId?: string;
+  }
+}
+
+function fingerprint(request: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
+    .digest('hex');
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
+}
+
+/** Registers the idempotency layer on a scope whose requests are already authenticated. */
+export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, options: IdempotencyOptions): void {
+  const abandonedAfterMs = (options.abandonedAfterSeconds ?? 60) * 1000;
+
+  async function claim(request: FastifyRequest, reply: FastifyReply, key: string, clientId: string): Promise<FastifyReply | undefined> {
+    const requestHash = fingerprint(request);
+    const now = new Date();
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        const record = await db.idempotencyKey.create({
+          data: {
+            id: newId(),
+            clientId,
+            key,
+            method: request.method,
+            path: request.url,
+            requestHash,
+            state: 'in_progress',
+            expiresAt: new Date(now.getTime() + options.ttlSeconds * 1000),
+          },
+        });
+        request.idempotencyRecordId = record.id;
+        return undefined;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+      const existing = await db.idempotencyKey.findUnique({ where: { clientId_key: { clientId, key } } });
+      if (!existing) continue;
+      if (existing.expiresAt <= now) {
+        await db.idempotencyKey.deleteMany({ where: { id: existing.id, expiresAt: { lte: now } } });
+        continue;
+      }
+      if (existing.requestHash !== requestHash) {
+        throw new JsonApiError(422, [
+          {
+            title: 'Idempotency key reused',
+            detail: 'This Idempotency-Key was already used with another request; keys may only be reused with the same method, URL and body.',
+            code: 'IDEMPOTENCY_KEY_REUSED',
+            source: { header: 'Idempotency-Key' },
+          },
+        ]);
+      }
+      if (existing.state === 'done' && existing.responseStatus !== null && existing.responseBody !== null) {
+        const headers = (existing.responseHeaders ?? {}) as Record<string, string>;
+        return reply.code(existing.responseStatus).headers({ ...headers, 'idempotent-replayed': 'true' }).send(existing.responseBody);
+      }
+      // In progress: either still running elsewhere, or its server died mid-request.
+      if (now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
+        throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
+      }
+      const taken = await db.idempotencyKey.updateMany({
+        where: { id: existing.id, state: 'in_progress', updatedAt: existing.updatedAt },
+        data: { updatedAt: now },
+      });
+      if (taken.count === 1) {
+        request.idempotencyRecordId = existing.id;
+        return undefined;
+      }
+      throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
+    }
+    throw conflict('The Idempotency-Key could not be claimed. Retry.', { header: 'Idempotency-Key' });
+  }
+
+  scope.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST' && request.method !== 'PATCH') return;
+    const header = request.headers['idempotency-key'];
+    if (header === undefined) return;
+    if (typeof header !== 'string' || !keyPattern.test(header)) {
+      throw badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', { header: 'Idempotency-Key' });
+    }
+    const clientId = request.user?.application.client_id ?? 'anonymous';
+    return claim(request, reply, header, clientId);
+  });
+
+  scope.addHook('onSend', async (request, reply, payload) => {
+    const id = request.idempotencyRecordId;
+    if (!id) return payload;
+    request.idempotencyRecordId = undefined;
+    if (reply.statusCode >= 500) {
+      // Our failure, not the client's: let the same key try again.
+      await db.idempotencyKey.delete({ where: { id } }).catch(() => undefined);
+      return payload;
+    }
+    const headers: Record<string, string> = {};
+    for (const name of replayedHeaders) {
+      const value = reply.getHeader(name);
+      if (typeof value === 'string') headers[name] = value;
+    }
+    await db.idempotencyKey.update({
+      where: { id },
+      data: { state: 'done', responseStatus: reply.statusCode, responseBody: typeof payload === 'string' ? payload : '', responseHeaders: headers },
+    });
+    return payload;
+  });
+}
+
+/** Removes expired keys; cheap thanks to the index on expires_at. */
+export async function purgeExpiredIdempotencyKeys(db: PrismaClient, now = new Date()): Promise<number> {
+  const { count } = await db.idempotencyKey.deleteMany({ where: { expiresAt: { lte: now } } });
+  return count;
+}
