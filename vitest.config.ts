@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // One fresh, migrated database for the run: see test/support/database.ts.
     globalSetup: ['test/support/database.ts'],
+    // Set-up and tear-down start and stop real servers; a loaded machine needs more than 10 s.
+    hookTimeout: 30_000,
   },
 });

@@ -6,8 +6,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { api, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
 
 let context: TestContext;
+// Other test files share the database: only this app's connections may be cut.
+const applicationName = `db-fault-${process.pid}-${Date.now()}`;
 beforeAll(async () => {
-  context = await startTestContext();
+  const url = new URL(inject('databaseUrl'));
+  url.searchParams.set('application_name', applicationName);
+  context = await startTestContext({ databaseUrl: url.toString() });
 });
 afterAll(async () => {
   await context?.close();
@@ -19,7 +23,11 @@ describe('database faults', () => {
     const admin = new pg.Client({ connectionString: inject('databaseUrl') });
     await admin.connect();
     try {
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      const { rows } = await admin.query<{ terminated: boolean }>(
+        'SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
+        [applicationName],
+      );
+      expect(rows.length).toBeGreaterThan(0);
     } finally {
       await admin.end();
     }
