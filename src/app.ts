@@ -82,7 +82,9 @@ const fastifyErrorCodes: Record<string, string> = {
 const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseDoesNotExist']);
 
 function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
-  if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017') return true;
+  // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
+  if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
+  if (/timeout exceeded when trying to connect/.test(String((error as { message?: unknown }).message ?? ''))) return true;
   const kind = (error.meta as { driverAdapterError?: { cause?: { kind?: string } } } | undefined)?.driverAdapterError?.cause?.kind;
   return kind !== undefined && unavailableKinds.has(kind);
 }
