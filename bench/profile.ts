@@ -34,6 +34,8 @@ export interface ProfileSummary {
   owners: { name: string; ms: number }[];
   /** Function -> self ms. */
   functions: { name: string; ms: number }[];
+  /** Native code (a system call such as writev, a built-in) by the JavaScript function that entered it and the package that asked. */
+  natives: { name: string; ms: number }[];
 }
 
 /** Which part of the code a frame belongs to: a package, a folder of src/, Node itself, or V8. */
@@ -77,6 +79,7 @@ export function summarizeProfile(file: string, root: string, window: { fromMicro
   };
 
   const inclusive = new Map<string, number>();
+  const natives = new Map<string, number>();
   const owners = new Map<string, number>();
   const self = new Map<string, number>();
   let busy = 0;
@@ -109,10 +112,20 @@ export function summarizeProfile(file: string, root: string, window: { fromMicro
     }
     owner ??= group(id);
     owners.set(owner, (owners.get(owner) ?? 0) + ms);
+    if (frame.url === '' && !frame.functionName.startsWith('(')) {
+      // Named natives (writev) speak for themselves; anonymous ones by the JS function that called them.
+      let entry: string | undefined = frame.functionName || undefined;
+      for (let current = parent.get(id); entry === undefined && current !== undefined; current = parent.get(current)) {
+        const caller = byId.get(current)!.callFrame;
+        if (caller.url !== '') entry = caller.functionName || '(anonymous)';
+      }
+      const key = `${entry ?? 'native'} for ${owner}`;
+      natives.set(key, (natives.get(key) ?? 0) + ms);
+    }
   });
   const sorted = (map: Map<string, number>) =>
     [...map.entries()].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms);
-  return { busyMs: busy, idleMs: idle, groups: sorted(inclusive), owners: sorted(owners), functions: sorted(self) };
+  return { busyMs: busy, idleMs: idle, groups: sorted(inclusive), owners: sorted(owners), functions: sorted(self), natives: sorted(natives) };
 }
 
 /** A printable digest: the top groups and functions as shares of busy time. */
@@ -124,6 +137,8 @@ export function formatProfile(title: string, summary: ProfileSummary, top = 12):
     ...summary.owners.slice(0, top).map((entry) => `    ${share(entry.ms)}  ${entry.name}`),
     '  inclusive, by package / source folder (anywhere on the stack):',
     ...summary.groups.slice(0, top).map((entry) => `    ${share(entry.ms)}  ${entry.name}`),
+    '  native code, by the call that entered it and the package it ran for:',
+    ...summary.natives.slice(0, 6).map((entry) => `    ${share(entry.ms)}  ${entry.name}`),
     '  self time, by function:',
     ...summary.functions.slice(0, top).map((entry) => `    ${share(entry.ms)}  ${entry.name}`),
   ];

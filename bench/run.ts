@@ -469,8 +469,10 @@ interface SizeResult {
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
+  // Taken once: the code measured is the code at the start, whatever is committed meanwhile.
+  const description = machineDescription();
   say('# Stripe payments API benchmark');
-  for (const line of machineDescription()) say(line);
+  for (const line of description) say(line);
   say(
     `load: autocannon in its own process, ${settings.warmup} s warm-up + ${settings.duration} s per figure, ` +
       `${settings.connections} connections (growth: ${settings.growthConnections}); sizes ${settings.sizes.join(', ')}`,
@@ -647,7 +649,7 @@ async function main(): Promise<void> {
   const smallest = sizes[0]!;
   const largest = sizes.at(-1)!;
   say(`\n# Results (${((Date.now() - startedAt) / 1000).toFixed(0)} s)\n`);
-  for (const line of machineDescription()) say(line);
+  for (const line of description) say(line);
   say(`PostgreSQL ${serverVersion} on the same machine (${pgSettings}); pool of ${settings.pool} connections for the API and for the baseline`);
   say(`machine busy before the run: ${backgroundBusy.toFixed(0)}%`);
   say(
