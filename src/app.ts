@@ -147,8 +147,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await db.$disconnect();
   });
 
+  // Fastify closes the connections that are idle when close() starts; one still busy then
+  // (a webhook delivery, a slow client) would otherwise stay open for the keep-alive timeout
+  // after its response and hold the shutdown. Responses sent while closing end their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
