@@ -75,23 +75,26 @@ export async function explain(client: pg.Client, statement: Statement, runs = 3)
 }
 
 // --------------------------------------------------------------------------------------
-// Redesigns, measured on the same data: what a list would cost if record_count and deep
-// pages were computed differently. Built from the captured statements, so they filter
-// exactly as the app does; undefined when the store's SQL no longer has the shape assumed.
+// Beside the store's own statements: what it would cost without them, on the same rows.
+// Built from the captured statements, so they filter exactly as the app does; undefined
+// when the store's SQL no longer has the shape assumed.
 
-/** `"stripe_payments" "t" WHERE ...` of a captured `SELECT count(*) ... FROM ...`. */
+/** `"stripe_payments" "t" WHERE ...` of the store's capped count, `SELECT count(*) FROM (SELECT 1 FROM ... LIMIT n) ...`. */
 function countSource(count: Statement): string | undefined {
-  return /^SELECT count\(\*\)::int AS "count" FROM (.+)$/s.exec(count.sql.trim())?.[1];
+  return /^SELECT count\(\*\)::int AS "count" FROM \(SELECT 1 FROM (.+) LIMIT \d+\) AS "capped"$/s.exec(count.sql.trim())?.[1];
 }
 
-/** record_count exact up to `cap`, then "more than cap": the scan stops after cap + 1 rows. */
-export async function explainBoundedCount(client: pg.Client, count: Statement, cap: number): Promise<Explained | undefined> {
+/** The full count the store no longer runs: every matching row visited. */
+export async function explainFullCount(client: pg.Client, count: Statement): Promise<Explained | undefined> {
   const source = countSource(count);
   if (!source) return undefined;
-  return explain(client, { sql: `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${source} LIMIT ${cap + 1}) AS "bounded"`, values: count.values });
+  return explain(client, { sql: `SELECT count(*)::int AS "count" FROM ${source}`, values: count.values });
 }
 
-/** The planner's row estimate for the same filter (EXPLAIN without ANALYZE): what it costs and how close it is. */
+/**
+ * The planner's row estimate the store reads above the cap (EXPLAIN without ANALYZE): what
+ * it costs, and how close it is to a full count.
+ */
 export async function plannerEstimate(client: pg.Client, count: Statement): Promise<{ planningMs: number; estimatedRows: number; actualRows: number } | undefined> {
   const source = countSource(count);
   if (!source) return undefined;
@@ -103,7 +106,7 @@ export async function plannerEstimate(client: pg.Client, count: Statement): Prom
     timings.push(report['Planning Time']);
     estimatedRows = report.Plan['Plan Rows'];
   }
-  const { rows } = await client.query<{ count: number }>(count.sql, count.values);
+  const { rows } = await client.query<{ count: number }>(`SELECT count(*)::int AS "count" FROM ${source}`, count.values);
   timings.sort((a, b) => a - b);
   return { planningMs: timings[1]!, estimatedRows, actualRows: rows[0]!.count };
 }

@@ -79,14 +79,15 @@ export class ResourceEngine<Services extends EngineServices> {
 
   private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>) {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
-    const { rows, recordCount } = await this.store.list(declaration, query, scope);
+    const { rows, recordCount, recordCountEstimated } = await this.store.list(declaration, query, scope);
     const base = apiBase(request);
     const { objects, included } = await this.document(declaration, rows, query, base);
     const pageCount = Math.ceil(recordCount / query.page.size);
     return {
       data: objects,
       ...(query.include.size > 0 ? { included } : {}),
-      meta: { record_count: recordCount, page_count: pageCount },
+      // Commerce Layer's meta, plus a flag when record_count is PostgreSQL's estimate.
+      meta: { record_count: recordCount, page_count: pageCount, ...(recordCountEstimated ? { record_count_estimated: true } : {}) },
       links: pageLinks(`${base}${path}`, request.query as Record<string, string>, query.page, pageCount),
     };
   }

@@ -27,10 +27,28 @@ function quoted(name: string): string {
   return `"${name}"`;
 }
 
+/** Up to this many matching rows a list's `record_count` is exact; above, it is estimated. */
+export const exactCountLimit = 10_000;
+
+export interface ListResult {
+  rows: Row[];
+  recordCount: number;
+  /** recordCount is PostgreSQL's estimate: more than `exactCountLimit` rows match. */
+  recordCountEstimated: boolean;
+}
+
+/** The top plan node's row estimate from `EXPLAIN (FORMAT JSON)` (parsed or as text). */
+function estimatedRows(plan: unknown): number {
+  const parsed = typeof plan === 'string' ? (JSON.parse(plan) as unknown) : plan;
+  const rows = (parsed as [{ Plan?: { 'Plan Rows'?: unknown } }] | undefined)?.[0]?.Plan?.['Plan Rows'];
+  return typeof rows === 'number' && Number.isFinite(rows) ? Math.round(rows) : 0;
+}
+
 /**
  * Reads declared resources. Primary lists run as one parameterised SQL query for the page's
- * ids plus one count, then one Prisma query loads those rows: three queries whatever the
- * page size, with filters free to use SQL that Prisma's where cannot express (ILIKE, EXISTS).
+ * ids plus one capped count (and above its cap an EXPLAIN), then one Prisma query loads those
+ * rows: the same queries whatever the page size, with filters free to use SQL that Prisma's
+ * where cannot express (ILIKE, EXISTS).
  */
 export class ResourceStore {
   constructor(
@@ -96,8 +114,11 @@ export class ResourceStore {
     return { table: declaration.table, fields: fieldsOf(declaration), relationships };
   }
 
-  /** A page of visible records matching the query, and how many match in all. */
-  async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<{ rows: Row[]; recordCount: number }> {
+  /**
+   * A page of visible records matching the query, and how many match in all: exactly up to
+   * `exactCountLimit`, PostgreSQL's estimate above (`recordCountEstimated`).
+   */
+  async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<ListResult> {
     const values: unknown[] = [];
     const conditions: string[] = [];
     for (const [field, value] of Object.entries({ ...declaration.visibleWhere, ...scope })) {
@@ -119,16 +140,33 @@ export class ResourceStore {
     order.push('"t"."id" ASC');
     const table = quoted(declaration.table);
     const offset = (query.page.number - 1) * query.page.size;
-    const [idRows, countRows] = await Promise.all([
+    const [idRows, count] = await Promise.all([
       this.db.$queryRawUnsafe<{ id: string }[]>(
         `SELECT "t"."id" FROM ${table} "t" ${where} ORDER BY ${order.join(', ')} LIMIT ${query.page.size} OFFSET ${offset}`,
         ...values,
       ),
-      this.db.$queryRawUnsafe<{ count: number }[]>(`SELECT count(*)::int AS "count" FROM ${table} "t" ${where}`, ...values),
+      this.countMatching(`${table} "t" ${where}`, values),
     ]);
     const ids = idRows.map((row) => row.id);
     const rows = await this.findBy(declaration.type, 'id', ids);
     const byId = new Map(rows.map((row) => [row.id, row]));
-    return { rows: ids.flatMap((id) => byId.get(id) ?? []), recordCount: countRows[0]?.count ?? 0 };
+    return { rows: ids.flatMap((id) => byId.get(id) ?? []), recordCount: count.count, recordCountEstimated: count.estimated };
+  }
+
+  /**
+   * How many rows `source` (`<table> "t" WHERE ...`) holds. A full count visits every
+   * matching row (hundreds of ms at a million), so it stops after `exactCountLimit + 1`
+   * and, past the limit, takes the planner's estimate for the same WHERE: planning only.
+   */
+  private async countMatching(source: string, values: unknown[]): Promise<{ count: number; estimated: boolean }> {
+    const [counted] = await this.db.$queryRawUnsafe<{ count: number }[]>(
+      `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${source} LIMIT ${exactCountLimit + 1}) AS "capped"`,
+      ...values,
+    );
+    const count = counted?.count ?? 0;
+    if (count <= exactCountLimit) return { count, estimated: false };
+    const [explained] = await this.db.$queryRawUnsafe<{ 'QUERY PLAN': unknown }[]>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${source}`, ...values);
+    // The estimate can be stale or off for a complex filter; it is never below what was counted.
+    return { count: Math.max(exactCountLimit + 1, estimatedRows(explained?.['QUERY PLAN'])), estimated: true };
   }
 }

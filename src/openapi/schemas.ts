@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { inputSchemaOf } from '../jsonapi/document.ts';
 import type { AnyResource } from '../jsonapi/engine.ts';
+import { exactCountLimit } from '../jsonapi/store.ts';
 import type { AttributeDeclaration, AttributeType, RelationshipDeclaration } from '../jsonapi/resource.ts';
 
 /** A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1). */
@@ -177,7 +178,15 @@ export function listDocumentSchema(type: string, includable: readonly string[]):
       meta: {
         type: 'object',
         required: ['record_count', 'page_count'],
-        properties: { record_count: { type: 'integer', minimum: 0 }, page_count: { type: 'integer', minimum: 0 } },
+        properties: {
+          record_count: { type: 'integer', minimum: 0 },
+          page_count: { type: 'integer', minimum: 0 },
+          record_count_estimated: {
+            type: 'boolean',
+            const: true,
+            description: `Present when more than ${exactCountLimit.toLocaleString('en-US')} records match: record_count is then PostgreSQL's estimate, never below ${(exactCountLimit + 1).toLocaleString('en-US')}.`,
+          },
+        },
       },
       links: {
         type: 'object',
