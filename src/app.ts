@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import fastifyJwt from '@fastify/jwt';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
-import { requireAccessToken } from './auth/tokens.ts';
+import { SigningKeys } from './auth/signing-keys.ts';
+import { accessTokenHook } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
@@ -97,6 +97,20 @@ function toJsonApiError(error: FastifyError & { code?: string }, method: string)
       ? new JsonApiError(423, [{ title: 'Locked', detail: 'The resource cannot be deleted: other resources depend on it.', code: 'LOCKED' }])
       : new JsonApiError(422, [{ title: 'is invalid', detail: 'A related resource does not exist.', code: 'VALIDATION_ERROR' }]);
   }
+  if (error.code === 'P2002') {
+    // A unique field (a customer's email, a market's code) that another record already has.
+    const cause = ((error as { meta?: unknown }).meta as { driverAdapterError?: { cause?: { constraint?: { fields?: string[] } } }; target?: string[] } | undefined);
+    const field = cause?.driverAdapterError?.cause?.constraint?.fields?.[0] ?? cause?.target?.[0];
+    const name = field?.replace(/"/g, '');
+    return new JsonApiError(422, [
+      {
+        title: 'has already been taken',
+        detail: `${name ?? 'a unique field'} - has already been taken`,
+        code: 'VALIDATION_ERROR',
+        ...(name ? { source: { pointer: `/data/attributes/${name}` } } : {}),
+      },
+    ]);
+  }
   if (error.code === 'P2025') return new JsonApiError(404, [{ title: 'Record not found', detail: 'The requested resource was not found.', code: 'RECORD_NOT_FOUND' }]);
   if (isDatabaseUnavailable(error)) {
     return new JsonApiError(
@@ -111,6 +125,16 @@ function toJsonApiError(error: FastifyError & { code?: string }, method: string)
     return new JsonApiError(status, [{ title: 'Bad request', detail, code: fastifyErrorCodes[error.code ?? ''] ?? 'BAD_REQUEST' }]);
   }
   return internalError();
+}
+
+/** The `iss` of our access tokens. */
+const tokenIssuer = 'stripe-payments-api';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Signs and verifies access tokens; tests use it to make expired or foreign tokens. */
+    signingKeys: SigningKeys;
+  }
 }
 
 /** Builds the whole application without listening: tests inject requests into it. */
@@ -173,19 +197,26 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
 
   await registerHttpPolicies(app, config);
-  await app.register(fastifyJwt, { secret: config.tokenSigningSecret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } });
+  const signingKeys = new SigningKeys(db, services.secretBox, {
+    rotationSeconds: config.signingKeyRotationSeconds,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    issuer: tokenIssuer,
+    onRotationError: (err) => app.log.error({ err }, 'signing key rotation failed; the current key keeps signing'),
+  });
+  app.decorate('signingKeys', signingKeys);
 
   app.get('/', async () => ({ name: 'stripe-payments-api', status: 'ok', api: '/api', token: '/oauth/token' }));
   // Health probes, then the OpenAPI document and /docs (which also start recording the routes registered below).
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
   await registerApiDocs(app, resources);
 
-  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, config.tokenTtlSeconds));
+  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds));
 
   const engine = new ResourceEngine(services, resources);
   await app.register(
     async (api) => {
-      api.addHook('onRequest', requireAccessToken);
+      api.decorateRequest('access', null as never);
+      api.addHook('onRequest', accessTokenHook(signingKeys, db));
       useJsonApiMediaType(api);
       useIdempotencyKeys(api, db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
       engine.register(api);

@@ -26,10 +26,10 @@ export const environmentSchema = z
     STRIPE_API_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
     STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
-    /** HMAC secret for access tokens; at least 32 characters. */
-    TOKEN_SIGNING_SECRET: optionalString.pipe(z.string().min(32).optional()),
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(7200),
-    /** 32 bytes, base64: the key that seals Stripe secret keys at rest. */
+    /** How long one RSA key signs access tokens before a new one takes over (the old stays published in the JWKS). */
+    SIGNING_KEY_ROTATION_SECONDS: z.coerce.number().int().min(60).max(365 * 86_400).default(30 * 86_400),
+    /** 32 bytes, base64: the key that seals Stripe secret keys and token signing keys at rest. */
     ENCRYPTION_KEY: optionalString.pipe(
       z
         .string()
@@ -69,7 +69,7 @@ export const environmentSchema = z
       });
     }
     if (env.NODE_ENV === 'production') {
-      for (const name of ['DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'ENCRYPTION_KEY', 'STRIPE_API_URL'] as const) {
+      for (const name of ['DATABASE_URL', 'ENCRYPTION_KEY', 'STRIPE_API_URL'] as const) {
         if (env[name] === undefined) {
           ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
         }
@@ -91,8 +91,8 @@ export interface AppConfig {
   databaseUrl: string;
   databasePoolMax: number;
   stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };
-  tokenSigningSecret: string;
   tokenTtlSeconds: number;
+  signingKeyRotationSeconds: number;
   encryptionKey: Buffer;
   logLevel: (typeof logLevels)[number];
   bodyLimit: number;

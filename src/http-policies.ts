@@ -40,8 +40,7 @@ export async function registerHttpPolicies(app: FastifyInstance, config: Pick<Ap
     // After authentication, so a verified client id (not one a caller claims) picks the bucket.
     hook: 'preHandler',
     keyGenerator: (request: FastifyRequest) => {
-      const user = request.user as { application?: { client_id?: string } } | undefined;
-      return `${user?.application?.client_id ?? 'anonymous'}|${request.ip}`;
+      return `${request.access?.clientId ?? 'anonymous'}|${request.ip}`;
     },
     ...(redis ? { redis, nameSpace: config.rateLimit.redisPrefix ?? 'payments-api-rate-limit:' } : {}),
     // A Redis outage must not take the API down: count nothing rather than refuse everything.

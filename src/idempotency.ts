@@ -105,7 +105,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     if (typeof header !== 'string' || !keyPattern.test(header)) {
       throw badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', { header: 'Idempotency-Key' });
     }
-    const clientId = request.user?.application.client_id ?? 'anonymous';
+    const clientId = request.access?.clientId ?? 'anonymous';
     return claim(request, reply, header, clientId);
   });
 

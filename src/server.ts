@@ -15,14 +15,14 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 /**
  * Development secrets when none are configured: generated once and kept beside the
- * embedded database, so tokens and sealed Stripe keys survive restarts.
+ * embedded database, so sealed Stripe keys and token signing keys survive restarts.
  */
-async function developmentSecrets(dataDir: string): Promise<{ tokenSigningSecret: string; encryptionKey: string }> {
+async function developmentSecrets(dataDir: string): Promise<{ encryptionKey: string }> {
   const file = path.join(dataDir, 'secrets.json');
   try {
     return JSON.parse(await readFile(file, 'utf8'));
   } catch {
-    const secrets = { tokenSigningSecret: randomBytes(48).toString('base64url'), encryptionKey: randomBytes(32).toString('base64') };
+    const secrets = { encryptionKey: randomBytes(32).toString('base64') };
     await mkdir(dataDir, { recursive: true });
     await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
     return secrets;
@@ -71,13 +71,13 @@ async function start(env: Environment): Promise<void> {
     ]);
   }
 
-  const secrets = env.TOKEN_SIGNING_SECRET && env.ENCRYPTION_KEY ? undefined : await developmentSecrets(dataDir);
+  const secrets = env.ENCRYPTION_KEY ? undefined : await developmentSecrets(dataDir);
   const config: AppConfig = {
     databaseUrl,
     databasePoolMax: env.DATABASE_POOL_MAX,
     stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },
-    tokenSigningSecret: env.TOKEN_SIGNING_SECRET ?? secrets!.tokenSigningSecret,
     tokenTtlSeconds: env.TOKEN_TTL_SECONDS,
+    signingKeyRotationSeconds: env.SIGNING_KEY_ROTATION_SECONDS,
     encryptionKey: Buffer.from(env.ENCRYPTION_KEY ?? secrets!.encryptionKey, 'base64'),
     logLevel: env.LOG_LEVEL,
     bodyLimit: env.BODY_LIMIT,

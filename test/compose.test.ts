@@ -29,6 +29,6 @@ describe('docker-compose.yml', async () => {
     expect(environment.DATABASE_URL).toMatch(/^postgresql:\/\/.+@postgres:5432\//);
     expect(environment.STRIPE_API_URL).toBe('${STRIPE_API_URL:-http://stripe-mock:12111}');
     expect(environment.NODE_ENV).toBe('production');
-    for (const required of ['TOKEN_SIGNING_SECRET', 'ENCRYPTION_KEY']) expect(environment[required]).toMatch(/^\$\{[A-Z_]+:\?/);
+    for (const required of ['ENCRYPTION_KEY']) expect(environment[required]).toMatch(/^\$\{[A-Z_]+:\?/);
   });
 });

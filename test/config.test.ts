@@ -22,10 +22,10 @@ describe('parseEnvironment', () => {
 
   it('never echoes a secret value in its message', () => {
     try {
-      parseEnvironment({ TOKEN_SIGNING_SECRET: 'tooshort-secret' });
+      parseEnvironment({ ENCRYPTION_KEY: 'tooshort-secret' });
       expect.unreachable();
     } catch (error) {
-      expect((error as Error).message).toMatch(/TOKEN_SIGNING_SECRET/);
+      expect((error as Error).message).toMatch(/ENCRYPTION_KEY/);
       expect((error as Error).message).not.toContain('tooshort-secret');
     }
   });

@@ -131,7 +131,9 @@ describe('the OpenAPI document', () => {
     expect(schemas.stripe_gateways_resource!.properties.attributes.properties.login).toBeUndefined();
     expect(schemas.stripe_payments_update!.properties.data.properties.attributes.properties._refresh).toMatchObject({ type: 'boolean', description: expect.stringMatching(/trigger/i) });
     expect(schemas.line_items_update!.properties.data.required).toEqual(['type', 'id']);
-    expect(schemas.token_request).toMatchObject({ required: ['grant_type', 'client_id'] });
+    const grants = schemas.token_request!.oneOf as { properties: { grant_type: { const: string } }; required: string[] }[];
+    expect(grants.map((grant) => grant.properties.grant_type.const)).toEqual(['client_credentials', 'password', 'refresh_token']);
+    expect(grants[1]!.required).toEqual(expect.arrayContaining(['grant_type', 'client_id', 'username', 'password']));
 
     // The create-stripe-payment request of Commerce Layer's docs is a valid body; extra attributes are not.
     const validate = ajv.getSchema('openapi.json#/components/schemas/stripe_payments_create')!;

@@ -1,49 +1,94 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { PrismaClient } from '../db/client.ts';
+import type { Access } from '../jsonapi/access.ts';
 import { invalidToken, unauthorized } from '../jsonapi/errors.ts';
+import { TokenError } from 'fast-jwt';
+import { UnknownSigningKeyError, type SigningKeys } from './signing-keys.ts';
 
 /**
- * Claims shaped like Commerce Layer's access tokens, so its SDKs can read them. Markets
- * and customer owners join `scope` and `owner` when access control arrives.
+ * Claims shaped like Commerce Layer's access tokens, so its SDKs and js-auth read them:
+ * the application and its kind, the market in scope, the customer who signed in.
  */
 export interface AccessTokenClaims {
   organization: { id: string; slug: string };
   application: { id: string; client_id: string; kind: string; public: boolean };
+  market?: { id: string[]; code: string | null; number: number };
+  owner?: { id: string; type: 'Customer' };
   scope: string;
   test: boolean;
   rand: number;
+  /** This token, for revocation. */
+  jti: string;
+  /** The customer's session (refresh token family): revoking it ends its access tokens. */
+  sid?: string;
 }
 
-export function accessTokenClaims(
-  application: { id: string; clientId: string; kind: string },
-  scope: string,
-): AccessTokenClaims {
+export interface TokenSubject {
+  application: { id: string; clientId: string; kind: string };
+  scope: string;
+  market?: { id: string; code: string | null; number: number };
+  customerId?: string;
+  sessionId?: string;
+}
+
+export function accessTokenClaims(subject: TokenSubject): AccessTokenClaims {
+  const { application, market } = subject;
   return {
     organization: { id: 'local', slug: 'local' },
     application: { id: application.id, client_id: application.clientId, kind: application.kind, public: application.kind === 'sales_channel' },
-    scope,
+    ...(market ? { market: { id: [market.id], code: market.code, number: market.number } } : {}),
+    ...(subject.customerId ? { owner: { id: subject.customerId, type: 'Customer' as const } } : {}),
+    scope: subject.scope,
     test: true,
     rand: Math.random(),
+    jti: randomUUID(),
+    ...(subject.sessionId ? { sid: subject.sessionId } : {}),
   };
 }
 
-declare module '@fastify/jwt' {
-  interface FastifyJWT {
-    payload: AccessTokenClaims;
-    user: AccessTokenClaims & { exp: number; iat: number };
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the verified access token speaks for; set on every /api request. */
+    access: Access;
   }
 }
 
-/** onRequest hook for /api: a valid, unexpired bearer token or a 401. */
-export async function requireAccessToken(request: FastifyRequest): Promise<void> {
-  const header = request.headers.authorization;
-  if (!header || !/^Bearer\s+\S+$/i.test(header)) {
-    throw unauthorized('An access token is required: send Authorization: Bearer <token> (get one from POST /oauth/token).', {
-      header: 'Authorization',
-    });
-  }
-  try {
-    await request.jwtVerify();
-  } catch {
-    throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-  }
+/** What the token lets its bearer reach: sales channel tokens are held to their market (and customer). */
+export function accessOf(claims: AccessTokenClaims): Access {
+  const clientId = claims.application.client_id;
+  if (claims.application.kind !== 'sales_channel') return { clientId };
+  const marketId = claims.market?.id[0];
+  // A sales channel token without a market reaches nothing: the token endpoint never issues one.
+  return { clientId, storefront: { marketId: marketId ?? '', customerId: claims.owner?.id ?? null } };
+}
+
+function isClaims(value: Record<string, unknown>): value is Record<string, unknown> & AccessTokenClaims {
+  const application = value.application as { client_id?: unknown; kind?: unknown } | undefined;
+  return typeof value.jti === 'string' && typeof application?.client_id === 'string' && typeof application.kind === 'string';
+}
+
+/** onRequest hook for /api: a valid, unexpired, unrevoked bearer token or a 401. */
+export function accessTokenHook(keys: SigningKeys, db: PrismaClient) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) {
+      throw unauthorized('An access token is required: send Authorization: Bearer <token> (get one from POST /oauth/token).', {
+        header: 'Authorization',
+      });
+    }
+    let claims: Record<string, unknown>;
+    try {
+      claims = await keys.verify(match[1]!);
+    } catch (error) {
+      // Only the token's own faults are the caller's; loading the keys can also meet a database outage (a 503).
+      if (!(error instanceof TokenError) && !(error instanceof UnknownSigningKeyError)) throw error;
+      throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
+    }
+    if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
+    const revoked = await db.tokenRevocation.findFirst({ where: { id: { in: claims.sid ? [claims.jti, claims.sid] : [claims.jti] } }, select: { id: true } });
+    if (revoked) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
+    request.access = accessOf(claims);
+  };
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../ids.ts';
+import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput, type Access, type Purpose } from './access.ts';
 import { parseWriteDocument } from './document.ts';
-import { methodNotAllowed, recordNotFound, validationError } from './errors.ts';
+import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
 import { compound } from './include.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
@@ -54,6 +55,44 @@ export class ResourceEngine<Services extends EngineServices> {
     }
   }
 
+  /** Where the caller's reach ends for a type: undefined for integrations. */
+  private reach(declaration: AnyResource, access: Access | undefined, purpose: Purpose = 'read') {
+    return accessWhere(this.store.registry, declaration, access, purpose);
+  }
+
+  /**
+   * A sales channel may link only records it reaches: anything else reads as not found,
+   * so it learns nothing about other markets' or customers' records. The record a row
+   * belongs to (a payment's order) must also still be changeable.
+   */
+  private async assertRelatedReachable(declaration: AnyResource, input: WriteInput, access: Access | undefined): Promise<void> {
+    if (!access?.storefront) return;
+    const rules = declaration.storefront?.rows;
+    for (const [name, linkage] of Object.entries(input.relationships)) {
+      if (!linkage) continue;
+      const target = this.store.registry.get(linkage.type);
+      const pointer = `/data/relationships/${name}`;
+      const notFound = validationError(pointer, `${linkage.type} ${linkage.id} not found`);
+      if (!target || !mayTake(target, access, 'retrieve')) throw notFound;
+      const owner = rules !== undefined && 'through' in rules && rules.through === name;
+      if (await this.store.findOne(linkage.type, linkage.id, this.reach(target, access, owner ? 'write' : 'read'))) continue;
+      if (owner && (await this.store.findOne(linkage.type, linkage.id, this.reach(target, access, 'read')))) {
+        throw forbidden(`${linkage.type} ${linkage.id} can no longer be changed by sales channels.`, { pointer });
+      }
+      throw notFound;
+    }
+  }
+
+  /** The row to change or delete: 404 beyond the caller's reach, 403 when it may only read it. */
+  private async findWritable(declaration: AnyResource, id: string, access: Access | undefined): Promise<Row> {
+    const row = await this.store.findOne(declaration.type, id, this.reach(declaration, access, 'write'));
+    if (row) return row;
+    if (access?.storefront && (await this.store.findOne(declaration.type, id, this.reach(declaration, access, 'read')))) {
+      throw forbidden(`This ${declaration.type} record can no longer be changed by sales channels.`);
+    }
+    throw recordNotFound();
+  }
+
   private async create(declaration: AnyResource, input: WriteInput): Promise<Row> {
     if (declaration.create) return declaration.create(this.services, input);
     await this.assertRelatedExist(input);
@@ -94,6 +133,7 @@ export class ResourceEngine<Services extends EngineServices> {
 
   private async singleDocument(request: FastifyRequest, declaration: AnyResource, row: Row | null, kind: 'retrieve' | 'write') {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, kind);
+    assertMayInclude(this.store.registry, declaration, query.include, accessOf(request));
     if (!row) return { data: null };
     const { objects, included } = await this.document(declaration, [row], query, apiBase(request));
     return { data: objects[0] as ResourceObject, ...(query.include.size > 0 ? { included } : {}) };
@@ -115,19 +155,27 @@ export class ResourceEngine<Services extends EngineServices> {
 
     app.get(collection, async (request, reply) => {
       if (!allowed('list')) return refuse(request);
+      assertMayTake(declaration, accessOf(request), 'list');
       return send(reply, 200, await this.listDocument(request, declaration, collection));
     });
 
     app.get<IdParams>(member, async (request, reply) => {
       if (!allowed('retrieve')) return refuse(request);
-      const row = await this.store.find(declaration.type, request.params.id);
+      const access = accessOf(request);
+      assertMayTake(declaration, access, 'retrieve');
+      const row = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
       return send(reply, 200, await this.singleDocument(request, declaration, row, 'retrieve'));
     });
 
     app.post(collection, async (request, reply) => {
       if (!allowed('create')) return refuse(request);
+      const access = accessOf(request);
+      assertMayTake(declaration, access, 'create');
       parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
-      const input = parseWriteDocument(declaration, request.body, { action: 'create' });
+      const parsed = parseWriteDocument(declaration, request.body, { action: 'create' });
+      // Check what the client linked, then fill in the token's market and customer.
+      const input = scopeWriteInput(declaration, parsed, access, 'create');
+      await this.assertRelatedReachable(declaration, parsed, access);
       const row = await this.create(declaration, input);
       const document = await this.singleDocument(request, declaration, row, 'write');
       reply.header('location', document.data!.links.self);
@@ -136,16 +184,21 @@ export class ResourceEngine<Services extends EngineServices> {
 
     app.patch<IdParams>(member, async (request, reply) => {
       if (!allowed('update')) return refuse(request);
+      const access = accessOf(request);
+      assertMayTake(declaration, access, 'update');
       parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
-      const input = parseWriteDocument(declaration, request.body, { action: 'update', id: request.params.id });
-      const row = await this.store.find(declaration.type, request.params.id);
+      const input = scopeWriteInput(declaration, parseWriteDocument(declaration, request.body, { action: 'update', id: request.params.id }), access, 'update');
+      const row = await this.findWritable(declaration, request.params.id, access);
+      await this.assertRelatedReachable(declaration, input, access);
       const updated = await this.update(declaration, row, input);
       return send(reply, 200, await this.singleDocument(request, declaration, updated, 'write'));
     });
 
     app.delete<IdParams>(member, async (request, reply) => {
       if (!allowed('delete')) return refuse(request);
-      const row = await this.store.find(declaration.type, request.params.id);
+      const access = accessOf(request);
+      assertMayTake(declaration, access, 'delete');
+      const row = await this.findWritable(declaration, request.params.id, access);
       if (declaration.remove) await declaration.remove(this.services, row);
       else await this.store.delegate(declaration).delete({ where: { id: row.id } });
       return reply.code(204).send();
@@ -158,24 +211,35 @@ export class ResourceEngine<Services extends EngineServices> {
     for (const [name, relationship] of Object.entries(declaration.relationships)) {
       const targetType = relationship.types[0]!;
       // The related resource(s): GET /api/stripe_payments/:id/order, /api/orders/:id/line_items.
+      // Sales channels read single records only, and only of types they may read.
+      const assertMayFollow = (access: Access | undefined) => {
+        if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(targetType), access, 'list');
+        for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
+      };
       app.get<IdParams>(`${member}/${name}`, async (request, reply) => {
         if (!allowed('retrieve')) return refuse(request);
-        const owner = await this.store.find(declaration.type, request.params.id);
+        const access = accessOf(request);
+        assertMayTake(declaration, access, 'retrieve');
+        assertMayFollow(access);
+        const owner = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
         if (relationship.kind === 'to_many') {
           const target = this.store.declaration(targetType);
           if (!relationship.inverseKey) throw recordNotFound();
           return send(reply, 200, await this.listDocument(request, target, `${member.replace(':id', owner.id)}/${name}`, { [relationship.inverseKey]: owner.id }));
         }
         const linkage = this.linkageOf(declaration, name, owner);
-        const related = linkage ? (await this.store.findBy(linkage.type, 'id', [linkage.id]))[0] ?? null : null;
         const target = this.store.declaration(linkage?.type ?? targetType);
+        const related = linkage ? await this.store.findOne(linkage.type, linkage.id, this.reach(target, access)) : null;
         return send(reply, 200, await this.singleDocument(request, target, related, 'retrieve'));
       });
 
       // The linkage alone: GET /api/stripe_payments/:id/relationships/order.
       app.get<IdParams>(`${member}/relationships/${name}`, async (request, reply) => {
         if (!allowed('retrieve')) return refuse(request);
-        const owner = await this.store.find(declaration.type, request.params.id);
+        const access = accessOf(request);
+        assertMayTake(declaration, access, 'retrieve');
+        assertMayFollow(access);
+        const owner = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
         const self = `${apiBase(request)}${collection}/${owner.id}`;
         const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
         if (relationship.kind === 'to_many') {
@@ -183,7 +247,8 @@ export class ResourceEngine<Services extends EngineServices> {
           return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
         }
         const linkage = this.linkageOf(declaration, name, owner);
-        const exists = linkage ? (await this.store.findBy(linkage.type, 'id', [linkage.id])).length > 0 : false;
+        const target = linkage ? this.store.declaration(linkage.type) : undefined;
+        const exists = linkage && target ? (await this.store.findOne(linkage.type, linkage.id, this.reach(target, access))) !== null : false;
         return send(reply, 200, { data: exists ? linkage : null, links });
       });
     }
@@ -195,6 +260,11 @@ export class ResourceEngine<Services extends EngineServices> {
     const id = relationship.foreignKey ? row[relationship.foreignKey] : undefined;
     return typeof id === 'string' ? { type: relationship.types[0]!, id } : null;
   }
+}
+
+/** Set by the access-token hook on every /api request; absent only when the engine is used without it. */
+function accessOf(request: FastifyRequest): Access | undefined {
+  return (request as FastifyRequest & { access?: Access }).access;
 }
 
 function apiBase(request: FastifyRequest): string {

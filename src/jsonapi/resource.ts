@@ -28,6 +28,8 @@ export interface AttributeDeclaration<Row> {
   columnType?: AttributeType;
   /** Computed value (amount floats, formatted amounts); otherwise the column is read. */
   read?: (row: Row) => unknown;
+  /** Commerce Layer's "cannot be passed by sales channels" (e.g. prices, `_capture`). */
+  prohibited?: boolean;
 }
 
 export interface RelationshipDeclaration<Row> {
@@ -43,7 +45,39 @@ export interface RelationshipDeclaration<Row> {
   linkage?: (row: Row) => { type: string; id: string } | null;
   /** For to_many: the related model's field holding this resource's id (line_items.orderId). */
   inverseKey?: string;
+  /** Set only by integrations; for sales channel tokens the engine fills it in (an order's market). */
+  prohibited?: boolean;
 }
+
+export type StorefrontAction = Exclude<Action, 'list'>;
+
+/**
+ * What sales channel tokens (guests, or customers signed in with the password grant) may
+ * do with a resource, and which rows they reach; integration tokens reach everything.
+ * Never lists: Commerce Layer gives sales channels single records only.
+ */
+export interface StorefrontAccess {
+  actions: readonly StorefrontAction[];
+  rows: StorefrontRows;
+}
+
+export type StorefrontRows =
+  /** The rows whose to-one relationship (e.g. `order`) the token reaches, for reading; writing needs that row writable. */
+  | { through: string }
+  | {
+      /** The field holding the market id: rows of the token's market only. */
+      market?: string;
+      /** Rows without a market are in every market (payment methods). */
+      anyMarketWhenUnset?: boolean;
+      /** The field holding the customer id: a customer's rows, or for guests rows without a customer. */
+      customer?: string;
+      /** The row is the customer: only the signed-in customer's own. */
+      isCustomer?: true;
+      /** Rows readable and writable in these states only (Commerce Layer: draft, pending, placed / draft, pending). */
+      status?: { field: string; readable: readonly string[]; writable: readonly string[] };
+      /** A field that is set when the row is disabled: disabled rows are not shown. */
+      hiddenWhenSet?: string;
+    };
 
 export interface ResourceIdentifier {
   type: string;
@@ -66,6 +100,8 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   actions: readonly Action[];
   attributes: Record<string, AttributeDeclaration<Row>>;
   relationships: Record<string, RelationshipDeclaration<Row>>;
+  /** Absent: integration tokens only. */
+  storefront?: StorefrontAccess;
   /** Rows the API never shows (e.g. a payment whose PaymentIntent is still being created): field = value. */
   visibleWhere?: Record<string, string | number | boolean>;
   /** Related data that computed attributes read (a Prisma `include`), loaded with every row. */

@@ -72,20 +72,25 @@ export class ResourceStore {
     return declaration.load ? { include: declaration.load } : {};
   }
 
-  /** One visible record, or the JSON:API 404. */
-  async find(type: string, id: string): Promise<Row> {
+  /** One visible record (within `access`, the caller's reach), or null. */
+  async findOne(type: string, id: string, access?: Record<string, unknown>): Promise<Row | null> {
     const declaration = this.declaration(type);
-    const row = await this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere }, ...this.loadArgs(declaration) });
+    return this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere, ...access }, ...this.loadArgs(declaration) });
+  }
+
+  /** One visible record (within `access`), or the JSON:API 404. */
+  async find(type: string, id: string, access?: Record<string, unknown>): Promise<Row> {
+    const row = await this.findOne(type, id, access);
     if (!row) throw recordNotFound();
     return row;
   }
 
-  /** Visible records of one type, by id or by a foreign key, in one query. */
-  async findBy(type: string, field: string, values: readonly string[]): Promise<Row[]> {
+  /** Visible records of one type (within `access`), by id or by a foreign key, in one query. */
+  async findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]> {
     if (values.length === 0) return [];
     const declaration = this.declaration(type);
     return this.delegate(declaration).findMany({
-      where: { [field]: { in: [...new Set(values)] }, ...declaration.visibleWhere },
+      where: { [field]: { in: [...new Set(values)] }, ...declaration.visibleWhere, ...access },
       ...this.loadArgs(declaration),
     });
   }

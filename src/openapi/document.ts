@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { tokenRequestSchema } from '../auth/oauth.ts';
+import { revokeRequestSchema, tokenRequestSchema } from '../auth/oauth.ts';
 import type { AnyResource } from '../jsonapi/engine.ts';
 import { filterPredicates } from '../jsonapi/filter.ts';
 import { mediaType } from '../jsonapi/media-type.ts';
@@ -42,8 +42,15 @@ const tokenResponseSchema = z.object({
   access_token: z.string().describe('A JWT; send it as `Authorization: Bearer <access_token>`.'),
   token_type: z.literal('bearer'),
   expires_in: z.number().int().describe('Seconds until the token expires.'),
+  refresh_token: z.string().optional().describe('Password and refresh_token grants: exchange it for a new access token; single use.'),
   scope: z.string(),
   created_at: z.number().int().describe('Unix time, seconds.'),
+  owner_id: z.string().optional().describe('Password and refresh_token grants: the signed-in customer.'),
+  owner_type: z.literal('customer').optional(),
+});
+
+const jwksSchema = z.object({
+  keys: z.array(z.object({ kty: z.literal('RSA'), kid: z.string(), alg: z.literal('RS512'), use: z.literal('sig'), n: z.string(), e: z.string() })),
 });
 
 const rootResponseSchema = z.object({ name: z.string(), status: z.literal('ok'), api: z.string(), token: z.string() });
@@ -334,7 +341,7 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
 
 const description = `A payments API that speaks [Commerce Layer](https://docs.commercelayer.io/core/)'s JSON:API dialect for Stripe payments.
 
-- Get a token with \`POST /oauth/token\` (client credentials) and send it as \`Authorization: Bearer <token>\` to every \`/api\` route.
+- Get a token with \`POST /oauth/token\` (client credentials; sales channels name a market in \`scope\`, customers sign in with the password grant) and send it as \`Authorization: Bearer <token>\` to every \`/api\` route.
 - Send \`Accept: application/vnd.api+json\`; request bodies are \`Content-Type: application/vnd.api+json\`.
 - Reads take JSON:API's query language: \`include\`, \`fields[type]\`, \`sort\`, \`page[number]\`/\`page[size]\` and \`filter[q][...]\` (Ransack predicates).
 - Errors are JSON:API \`errors\` arrays with Commerce Layer's codes. A method a path does not list answers 405 METHOD_NOT_ALLOWED.`;
@@ -351,6 +358,8 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
   }
   schemas.token_request = fromZod(tokenRequestSchema);
   schemas.token_response = fromZod(tokenResponseSchema);
+  schemas.revoke_request = fromZod(revokeRequestSchema);
+  schemas.jwks = fromZod(jwksSchema);
   for (const [name, schema] of Object.entries(healthSchemas)) schemas[name] = fromZod(schema);
 
   const responses: Record<string, JsonSchema> = {};
@@ -395,7 +404,7 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
     '/oauth/token': {
       post: {
         operationId: 'oauth_token',
-        summary: 'Get an access token (client credentials)',
+        summary: 'Get an access token: client_credentials (integrations; sales channels with a market in scope), password and refresh_token (customers of a sales channel)',
         tags: ['auth'],
         security: [],
         requestBody: {
@@ -404,10 +413,40 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
         },
         responses: {
           '200': { description: 'A bearer token.', headers: { 'Cache-Control': { schema: { const: 'no-store' } } }, ...jsonContent(ref('token_response')) },
-          '400': { description: 'A missing or malformed field (INVALID_REQUEST) or another grant (UNSUPPORTED_GRANT_TYPE).', ...jsonContent(ref('errors')) },
+          '400': {
+            description:
+              'A missing or malformed field (INVALID_REQUEST), another grant (UNSUPPORTED_GRANT_TYPE), a bad or missing market scope (INVALID_SCOPE), wrong customer credentials or a used refresh token (INVALID_GRANT).',
+            ...jsonContent(ref('errors')),
+          },
           '401': { description: 'Unknown client or wrong secret (INVALID_CLIENT).', ...jsonContent(ref('errors')) },
           '429': errorResponse('429', 'application/json'),
         },
+      },
+    },
+    '/oauth/revoke': {
+      post: {
+        operationId: 'oauth_revoke',
+        summary: "Revoke a refresh token (and its session's access tokens) or an access token",
+        tags: ['auth'],
+        security: [],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: ref('revoke_request') }, 'application/x-www-form-urlencoded': { schema: ref('revoke_request') } },
+        },
+        responses: {
+          '200': { description: "Revoked; also the answer for an unknown token or another client's (RFC 7009).", ...jsonContent({ type: 'object' }) },
+          '400': { description: 'A missing or malformed field (INVALID_REQUEST).', ...jsonContent(ref('errors')) },
+          '401': { description: 'Unknown client or wrong secret (INVALID_CLIENT).', ...jsonContent(ref('errors')) },
+        },
+      },
+    },
+    '/.well-known/jwks.json': {
+      get: {
+        operationId: 'jwks',
+        summary: 'The public keys that verify access tokens (RS512), newest first',
+        tags: ['auth'],
+        security: [],
+        responses: { '200': { description: 'A JSON Web Key Set.', ...jsonContent(ref('jwks')) } },
       },
     },
     '/webhooks/stripe/{gatewayId}': {

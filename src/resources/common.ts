@@ -4,6 +4,13 @@ import { formatAmount, isCurrencyCode, toFloat } from '../payments/money.ts';
 
 type Base = { id: string; createdAt: Date; updatedAt: Date };
 
+/**
+ * Commerce Layer's sales channel rules for what belongs to an order: read while the order
+ * is draft, pending or placed, change while draft or pending, through the order's market
+ * and customer (src/jsonapi/access.ts).
+ */
+export const throughOrder = { through: 'order' } as const;
+
 /** Fields every Commerce Layer resource has: id, timestamps, reference, reference_origin, metadata. */
 export function commonAttributes<Row extends Base>(): Record<string, AttributeDeclaration<Row>> {
   return {
@@ -23,7 +30,7 @@ export function commonAttributes<Row extends Base>(): Record<string, AttributeDe
 export function amountAttributes<Row>(
   name: string,
   read: (row: Row) => { cents: number; currencyCode: string | null },
-  flags: Pick<AttributeDeclaration<Row>, 'creatable' | 'updatable' | 'required' | 'filterable' | 'sortable'> = {
+  flags: Pick<AttributeDeclaration<Row>, 'creatable' | 'updatable' | 'required' | 'filterable' | 'sortable' | 'prohibited'> = {
     filterable: true,
     sortable: true,
   },

@@ -1,5 +1,8 @@
+import { applications } from './applications.ts';
+import { customers } from './customers.ts';
 import { paymentGateways, stripeGateways } from './gateways.ts';
 import { lineItems } from './line-items.ts';
+import { markets } from './markets.ts';
 import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
@@ -17,4 +20,7 @@ export const resources = [
   captures,
   refunds,
   voids,
+  markets,
+  customers,
+  applications,
 ] as const;

@@ -5,7 +5,7 @@ import { validationError } from '../jsonapi/errors.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
 import type { Services } from '../services.ts';
-import { amountAttributes, commonAttributes } from './common.ts';
+import { amountAttributes, commonAttributes, throughOrder } from './common.ts';
 
 type LineItemRow = LineItem & { order?: Pick<Order, 'currencyCode'> };
 
@@ -36,17 +36,20 @@ export const lineItems = defineResource<LineItemRow, Services>({
   table: 'line_items',
   actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   load: { order: { select: { currencyCode: true } } },
+  storefront: { actions: ['retrieve', 'create', 'update', 'delete'], rows: throughOrder },
   attributes: {
     sku_code: { type: 'string', creatable: true, updatable: true, filterable: true, input: z.string().min(1).max(255) },
     name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },
     quantity: { type: 'integer', creatable: true, updatable: true, filterable: true, required: true, input: z.number().int().min(1).max(100_000) },
     currency_code: { type: 'string', column: null, read: (item) => item.order?.currencyCode ?? null },
+    // Prices come from the merchant: a shopper's token may change quantities, never prices.
     ...amountAttributes<LineItemRow>('unit_amount', money((item) => item.unitAmountCents), {
       creatable: true,
       updatable: true,
       required: true,
       filterable: true,
       sortable: true,
+      prohibited: true,
     }),
     ...amountAttributes<LineItemRow>('total_amount', money((item) => item.totalAmountCents)),
     ...commonAttributes<LineItemRow>(),

@@ -13,11 +13,12 @@ const trigger = { type: 'boolean', updatable: true, fetchable: false, column: nu
 
 const money = (cents: (order: Order) => number) => (order: Order) => ({ cents: cents(order), currencyCode: order.currencyCode });
 
-async function choosePaymentMethod(services: Services, order: Pick<Order, 'currencyCode'>, paymentMethodId: string) {
+async function choosePaymentMethod(services: Services, order: Pick<Order, 'currencyCode' | 'marketId'>, paymentMethodId: string) {
   const method = await services.db.paymentMethod.findUnique({ where: { id: paymentMethodId } });
   const pointer = '/data/relationships/payment_method';
   if (!method) throw validationError(pointer, `payment_methods ${paymentMethodId} not found`);
   if (method.disabledAt) throw validationError(pointer, 'payment_method is disabled');
+  if (method.marketId && method.marketId !== order.marketId) throw validationError(pointer, "payment_method is not offered in the order's market");
   if (order.currencyCode && method.currencyCode !== order.currencyCode) {
     throw validationError(pointer, `payment_method is for ${method.currencyCode}, the order is in ${order.currencyCode}`);
   }
@@ -41,6 +42,10 @@ export const orders = defineResource<Order, Services>({
   model: 'order',
   table: 'orders',
   actions: ['list', 'retrieve', 'create', 'update'],
+  storefront: {
+    actions: ['retrieve', 'create', 'update'],
+    rows: { market: 'marketId', customer: 'customerId', status: { field: 'status', readable: ['draft', 'pending', 'placed'], writable: [...editableStatuses] } },
+  },
   attributes: {
     number: { type: 'string', columnType: 'integer', filterable: true, sortable: true, read: (order) => String(order.number) },
     status: { type: 'string', filterable: true, sortable: true },
@@ -67,13 +72,16 @@ export const orders = defineResource<Order, Services>({
     // Triggers (see src/payments/order-lifecycle.ts), applied after the other attributes, in this order.
     _authorize: trigger,
     _place: trigger,
-    _capture: trigger,
-    _refund: trigger,
+    _capture: { ...trigger, prohibited: true },
+    _refund: { ...trigger, prohibited: true },
     // Not Commerce Layer's (its partial refunds go through a capture): how much `_refund` refunds; default all.
-    _refund_amount_cents: { type: 'integer', updatable: true, fetchable: false, column: null, input: z.number().int().min(1).max(2 ** 31 - 1) },
+    _refund_amount_cents: { type: 'integer', updatable: true, fetchable: false, column: null, prohibited: true, input: z.number().int().min(1).max(2 ** 31 - 1) },
     _cancel: trigger,
   },
   relationships: {
+    // A sales channel's orders are in its market and, for a signed-in customer, theirs: the engine sets both.
+    market: { kind: 'to_one', types: ['markets'], creatable: true, prohibited: true, foreignKey: 'marketId' },
+    customer: { kind: 'to_one', types: ['customers'], creatable: true, prohibited: true, foreignKey: 'customerId' },
     line_items: { kind: 'to_many', types: ['line_items'], inverseKey: 'orderId' },
     payment_method: { kind: 'to_one', types: ['payment_methods'], creatable: true, updatable: true, foreignKey: 'paymentMethodId' },
     payment_source: {
@@ -91,11 +99,18 @@ export const orders = defineResource<Order, Services>({
 
   async create(services, input) {
     const currencyCode = (input.attributes.currency_code as string | undefined) ?? null;
+    const marketId = input.relationships.market?.id ?? null;
+    const customerId = input.relationships.customer?.id ?? null;
     const methodLinkage = input.relationships.payment_method;
-    const method = methodLinkage ? await choosePaymentMethod(services, { currencyCode }, methodLinkage.id) : null;
+    const method = methodLinkage ? await choosePaymentMethod(services, { currencyCode, marketId }, methodLinkage.id) : null;
+    // A signed-in customer's order is addressed to them unless another email is given.
+    const customer = customerId ? await services.db.customer.findUnique({ where: { id: customerId }, select: { email: true } }) : null;
     return services.db.order.create({
       data: {
         id: newId(),
+        marketId,
+        customerId,
+        customerEmail: customer?.email ?? null,
         ...orderColumns(input),
         // An order without its own currency takes its payment method's.
         currencyCode: currencyCode ?? method?.currencyCode ?? null,
@@ -143,10 +158,10 @@ async function updateAttributes(services: Services, order: Order, input: WriteIn
     let paymentMethod: { paymentMethodId: string | null; paymentMethodAmountCents: number } | undefined;
     const linkage = input.relationships.payment_method;
     if (linkage !== undefined) {
-      const method = linkage ? await choosePaymentMethod(services, { currencyCode }, linkage.id) : null;
+      const method = linkage ? await choosePaymentMethod(services, { currencyCode, marketId: current.marketId }, linkage.id) : null;
       paymentMethod = { paymentMethodId: method?.id ?? null, paymentMethodAmountCents: method?.priceAmountCents ?? 0 };
     } else if (current.paymentMethodId && columns.currencyCode !== undefined) {
-      await choosePaymentMethod(services, { currencyCode }, current.paymentMethodId);
+      await choosePaymentMethod(services, { currencyCode, marketId: current.marketId }, current.paymentMethodId);
     }
     await tx.order.update({ where: { id: order.id }, data: { ...columns, ...(paymentMethod ? { paymentMethodId: paymentMethod.paymentMethodId } : {}) } });
     return paymentMethod ? recomputeOrderTotals(tx, order.id, paymentMethod.paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });

@@ -15,6 +15,8 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
   model: 'paymentMethod',
   table: 'payment_methods',
   actions: ['list', 'retrieve', 'create', 'update'],
+  // Storefronts read the enabled methods of their market, and those offered in every market.
+  storefront: { actions: ['retrieve'], rows: { market: 'marketId', anyMarketWhenUnset: true, hiddenWhenSet: 'disabledAt' } },
   attributes: {
     name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },
     payment_source_type: {
@@ -50,5 +52,7 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
       updatable: true,
       foreignKey: 'paymentGatewayId',
     },
+    // Unset: offered in every market.
+    market: { kind: 'to_one', types: ['markets'], creatable: true, updatable: true, foreignKey: 'marketId' },
   },
 });

@@ -4,7 +4,7 @@ import { defineResource } from '../jsonapi/resource.ts';
 import { deleteStripePayment, updateStripePayment } from '../payments/stripe-payment-lifecycle.ts';
 import { createStripePayment, stripePaymentOptionsSchema, type StripePaymentOptions } from '../payments/stripe-payments.ts';
 import type { Services } from '../services.ts';
-import { commonAttributes } from './common.ts';
+import { commonAttributes, throughOrder } from './common.ts';
 
 type StripePaymentRow = StripePayment & { order?: Pick<Order, 'totalAmountCents' | 'currencyCode'> };
 
@@ -17,6 +17,7 @@ export const stripePayments = defineResource<StripePaymentRow, Services>({
   actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   // A reserved row is a PaymentIntent still being created: not a payment yet.
   visibleWhere: { intentState: 'created' },
+  storefront: { actions: ['retrieve', 'create', 'update', 'delete'], rows: throughOrder },
   load: { order: { select: { totalAmountCents: true, currencyCode: true } } },
   meta: (payment) => ({ mode: payment.mode }),
   attributes: {

@@ -67,7 +67,7 @@ describe('rate limiting', () => {
   });
 
   it('shares the budget between instances through Redis', async () => {
-    const shared = { tokenSigningSecret: randomBytes(32).toString('hex'), rateLimit: {
+    const shared = { rateLimit: {
         max: 3,
         windowSeconds: 60,
         redisUrl: 'redis://127.0.0.1:6379',

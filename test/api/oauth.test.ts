@@ -39,7 +39,7 @@ describe('POST /oauth/token', () => {
     expect(wrong.body.errors[0].code).toBe('INVALID_CLIENT');
     const unknown = await context.http.post('/oauth/token').send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x' });
     expect(unknown.status).toBe(401);
-    const grant = await context.http.post('/oauth/token').send({ grant_type: 'password', client_id: 'x' });
+    const grant = await context.http.post('/oauth/token').send({ grant_type: 'authorization_code', client_id: 'x' });
     expect(grant.status).toBe(400);
     expect(grant.body.errors[0].code).toBe('UNSUPPORTED_GRANT_TYPE');
   });
@@ -47,9 +47,10 @@ describe('POST /oauth/token', () => {
   it('the token opens /api; an expired one is refused with INVALID_TOKEN', async () => {
     const ok = await context.http.get('/api/orders').set('Authorization', `Bearer ${context.token}`);
     expect(ok.status).toBe(200);
-    const expired = await context.app.jwt.sign(
-      { ...JSON.parse(Buffer.from(context.token.split('.')[1]!, 'base64url').toString()), exp: Math.floor(Date.now() / 1000) - 10 },
-    );
+    const claims = JSON.parse(Buffer.from(context.token.split('.')[1]!, 'base64url').toString());
+    // Issued a token lifetime (and 10 s) ago: expired by the server's own rules and signed by its own key.
+    const { exp: _exp, iat: _iat, ...rest } = claims;
+    const expired = await context.app.signingKeys.sign({ ...rest, iat: Math.floor(Date.now() / 1000) - context.config.tokenTtlSeconds - 10 });
     const refused = await context.http.get('/api/orders').set('Authorization', `Bearer ${expired}`);
     expect(refused.status).toBe(401);
     expect(refused.body.errors[0].code).toBe('INVALID_TOKEN');

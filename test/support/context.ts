@@ -42,9 +42,9 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
   const config: AppConfig = {
     databaseUrl: inject('databaseUrl'),
     databasePoolMax: 5,
-    tokenSigningSecret: randomBytes(32).toString('hex'),
     tokenTtlSeconds: 3600,
-    encryptionKey: randomBytes(32),
+    signingKeyRotationSeconds: 30 * 86_400,
+    encryptionKey: Buffer.from(inject('encryptionKey'), 'base64'),
     logLevel: 'info',
     bodyLimit: 1_048_576,
     trustProxy: false,
@@ -67,7 +67,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     .post('/oauth/token')
     .set('Content-Type', 'application/json')
     .send({ grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret });
-  if (tokenResponse.status !== 200) throw new Error(`token request failed: ${tokenResponse.status} ${tokenResponse.text}`);
+  if (tokenResponse.status !== 200) throw new Error(`token request failed: ${tokenResponse.status} ${tokenResponse.text} ${logs.filter((line) => line.includes("unhandled")).join("\n").slice(0, 3000)}`);
   return {
     app,
     http,

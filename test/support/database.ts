@@ -6,6 +6,7 @@
 // Tests read the URL with `inject('databaseUrl')` (also in process.env.TEST_DATABASE_URL,
 // for code outside vitest's context such as a spawned server), and the admin URL, for
 // tests that need more databases of their own, with `inject('databaseAdminUrl')`.
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +22,8 @@ declare module 'vitest' {
     databaseUrl: string;
     /** Admin connection to the same server, to create further databases. */
     databaseAdminUrl: string;
+    /** ENCRYPTION_KEY of every app in the run, base64: like instances of one deployment, they share it. */
+    encryptionKey: string;
   }
 }
 
@@ -60,6 +63,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
     project.provide('databaseUrl', database.databaseUrl);
     project.provide('databaseAdminUrl', adminUrl);
+    project.provide('encryptionKey', randomBytes(32).toString('base64'));
     process.env.TEST_DATABASE_URL = database.databaseUrl;
   } catch (error) {
     await teardown().catch(() => {});

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import type { Market } from '../generated/prisma/client.ts';
+import { defineResource } from '../jsonapi/resource.ts';
+import type { Services } from '../services.ts';
+import { commonAttributes } from './common.ts';
+
+/**
+ * Markets own orders and payment methods; a sales channel token names one in its scope
+ * (`market:code:<code>`, `market:id:<id>` or `market:<number>`). No domain hooks: the engine writes them.
+ */
+export const markets = defineResource<Market, Services>({
+  type: 'markets',
+  model: 'market',
+  table: 'markets',
+  actions: ['list', 'retrieve', 'create', 'update'],
+  attributes: {
+    number: { type: 'integer', filterable: true, sortable: true },
+    name: { type: 'string', creatable: true, updatable: true, required: true, filterable: true, sortable: true, input: z.string().min(1).max(255) },
+    code: {
+      type: 'string',
+      creatable: true,
+      updatable: true,
+      filterable: true,
+      sortable: true,
+      input: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
+    },
+    disabled_at: { type: 'datetime', filterable: true, sortable: true },
+    ...commonAttributes<Market>(),
+  },
+  relationships: {},
+});
