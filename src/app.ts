@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
-import { accessTokenHook } from './auth/tokens.ts';
+import { accessTokenHook, purgeExpiredTokenRecords } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
@@ -162,9 +162,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     secretBox: createSecretBox(config.encryptionKey),
     logger: app.log as unknown as Services['logger'],
   };
-  // Expired Idempotency-Keys are purged in the background; the timer never keeps the process alive.
+  // Expired Idempotency-Keys, revocations and refresh tokens are purged in the background; the timer never keeps the process alive.
   const purgeTimer = setInterval(() => {
     purgeExpiredIdempotencyKeys(db).catch((err: unknown) => app.log.warn({ err }, 'idempotency key purge failed'));
+    purgeExpiredTokenRecords(db).catch((err: unknown) => app.log.warn({ err }, 'token record purge failed'));
   }, 10 * 60_000).unref();
   app.addHook('onClose', async () => {
     clearInterval(purgeTimer);

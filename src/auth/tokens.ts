@@ -64,8 +64,13 @@ export function accessOf(claims: AccessTokenClaims): Access {
 }
 
 function isClaims(value: Record<string, unknown>): value is Record<string, unknown> & AccessTokenClaims {
-  const application = value.application as { client_id?: unknown; kind?: unknown } | undefined;
-  return typeof value.jti === 'string' && typeof application?.client_id === 'string' && typeof application.kind === 'string';
+  const application = value.application as { id?: unknown; client_id?: unknown; kind?: unknown } | undefined;
+  return (
+    typeof value.jti === 'string' &&
+    typeof application?.id === 'string' &&
+    typeof application.client_id === 'string' &&
+    typeof application.kind === 'string'
+  );
 }
 
 /** onRequest hook for /api: a valid, unexpired, unrevoked bearer token or a 401. */
@@ -87,8 +92,20 @@ export function accessTokenHook(keys: SigningKeys, db: PrismaClient) {
       throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
     }
     if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-    const revoked = await db.tokenRevocation.findFirst({ where: { id: { in: claims.sid ? [claims.jti, claims.sid] : [claims.jti] } }, select: { id: true } });
-    if (revoked) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
+    // One statement: the token or its session revoked, or its application deleted since it was issued.
+    const [state] = await db.$queryRaw<{ revoked: boolean; application: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM token_revocations WHERE id IN (${claims.jti}, ${claims.sid ?? claims.jti})) AS revoked,
+             EXISTS (SELECT 1 FROM applications WHERE id = ${claims.application.id}) AS application`;
+    if (!state || state.revoked || !state.application) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
     request.access = accessOf(claims);
   };
+}
+
+/** Once the tokens they concern have expired, revocations and refresh tokens serve no purpose. */
+export async function purgeExpiredTokenRecords(db: PrismaClient, now = new Date()): Promise<number> {
+  const [revocations, refreshTokens] = await db.$transaction([
+    db.tokenRevocation.deleteMany({ where: { expiresAt: { lte: now } } }),
+    db.refreshToken.deleteMany({ where: { expiresAt: { lte: now } } }),
+  ]);
+  return revocations.count + refreshTokens.count;
 }

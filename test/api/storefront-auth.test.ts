@@ -74,6 +74,17 @@ describe('applications', () => {
     const channel = await api(context).get(`/api/applications?filter[q][client_id_eq]=${salesChannelId}`);
     expect(body(channel).data[0].attributes).toMatchObject({ kind: 'sales_channel', client_secret: null, public_access: true });
   });
+
+  it("ends a deleted application's tokens at once", async () => {
+    const integration = await created('/api/applications', { data: { type: 'applications', attributes: { name: 'Temp', kind: 'integration' } } });
+    const signIn = await token({ grant_type: 'client_credentials', client_id: integration.attributes.client_id, client_secret: integration.attributes.client_secret });
+    const temp = as(body(signIn).access_token);
+    expect((await temp.get('/api/markets')).status).toBe(200);
+    expect((await api(context).delete(`/api/applications/${integration.id}`)).status).toBe(204);
+    const after = await temp.get('/api/markets');
+    expect(after.status).toBe(401);
+    expect(body(after).errors[0].code).toBe('INVALID_TOKEN');
+  });
 });
 
 describe('POST /oauth/token for a sales channel', () => {
