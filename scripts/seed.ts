@@ -1,6 +1,6 @@
 // npm run seed: demo data through the API of a running server, exactly as a client creates
-// it (token, Stripe gateway, payment method, order, line items), then the curl commands
-// to take it from there. It never touches the database, so it works against any deployment.
+// it (token, market, storefront sales channel, Stripe gateway, payment method, order, line
+// items), then the curl commands to take it from there. It never touches the database, so it works against any deployment.
 //
 //   npm run seed -- --client-id ID --client-secret SECRET [--base-url http://127.0.0.1:3000]
 //   (or API_CLIENT_ID / API_CLIENT_SECRET / BASE_URL in the environment)
@@ -18,12 +18,19 @@ export interface SeedOptions {
   stripeSecretKey?: string;
   stripePublishableKey?: string;
   currency?: string;
+  /** The market's code; an existing market with this code is reused. */
+  marketCode?: string;
 }
 
 export interface SeedResult {
   baseUrl: string;
   token: string;
   expiresIn: number;
+  marketId: string;
+  marketCode: string;
+  /** The storefront's sales channel application: no secret, a market in scope. */
+  salesChannelClientId: string;
+  storefrontToken: string;
   gatewayId: string;
   paymentMethodId: string;
   orderId: string;
@@ -83,6 +90,15 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
     return (await request(baseUrl, 'POST', `/api/${type}`, { token, body: { data } })).data as { id: string; attributes: Record<string, any> };
   };
 
+  // Reused on later runs: market codes and the storefront application are meant to stay.
+  const marketCode = options.marketCode ?? 'europe';
+  const existingMarket = (await request(baseUrl, 'GET', `/api/markets?filter[q][code_eq]=${encodeURIComponent(marketCode)}`, { token })).data[0];
+  const market = existingMarket ?? (await create('markets', { name: 'Europe (seed)', code: marketCode, reference: 'seed' }));
+  const storefrontName = 'Storefront (seed)';
+  const channels = await request(baseUrl, 'GET', `/api/applications?filter[q][name_eq]=${encodeURIComponent(storefrontName)}&filter[q][kind_eq]=sales_channel`, { token });
+  const salesChannel = channels.data[0] ?? (await create('applications', { name: storefrontName, kind: 'sales_channel' }));
+  const salesChannelClientId = salesChannel.attributes.client_id as string;
+
   const gateway = await create('stripe_gateways', {
     name: 'Stripe (seed)',
     login: options.stripeSecretKey ?? `sk_test_seed${randomBytes(12).toString('hex')}`,
@@ -92,12 +108,12 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
   const paymentMethod = await create(
     'payment_methods',
     { name: 'Stripe card payments', payment_source_type: 'stripe_payments', currency_code: currency, price_amount_cents: 0, reference: 'seed' },
-    { payment_gateway: { type: 'stripe_gateways', id: gateway.id } },
+    { payment_gateway: { type: 'stripe_gateways', id: gateway.id }, market: { type: 'markets', id: market.id } },
   );
   const order = await create(
     'orders',
     { currency_code: currency, customer_email: 'shopper@example.com', language_code: 'en', reference: 'seed' },
-    { payment_method: { type: 'payment_methods', id: paymentMethod.id } },
+    { payment_method: { type: 'payment_methods', id: paymentMethod.id }, market: { type: 'markets', id: market.id } },
   );
   const lines = [
     { sku_code: 'TSHIRTMM000000FFFFFFXLXX', name: 'Black T-shirt, XL', quantity: 2, unit_amount_cents: 1900 },
@@ -108,10 +124,18 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
     lineItemIds.push((await create('line_items', { ...line, reference: 'seed' }, { order: { type: 'orders', id: order.id } })).id);
   }
   const seeded = await request(baseUrl, 'GET', `/api/orders/${order.id}`, { token });
+  const storefrontTokenBody = await request(baseUrl, 'POST', '/oauth/token', {
+    json: true,
+    body: storefrontTokenRequest(salesChannelClientId, marketCode),
+  });
   return {
     baseUrl,
     token,
     expiresIn: tokenBody.expires_in as number,
+    marketId: market.id as string,
+    marketCode,
+    salesChannelClientId,
+    storefrontToken: storefrontTokenBody.access_token as string,
     gatewayId: gateway.id,
     paymentMethodId: paymentMethod.id,
     orderId: order.id,
@@ -121,6 +145,11 @@ export async function seed(options: SeedOptions): Promise<SeedResult> {
   };
 }
 
+/** What a storefront sends: its sales channel's client id (no secret) and the market in scope. */
+function storefrontTokenRequest(clientId: string, marketCode: string) {
+  return { grant_type: 'client_credentials', client_id: clientId, scope: `market:code:${marketCode}` };
+}
+
 /** Single quotes for the shell, whatever the value holds. */
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
@@ -128,6 +157,7 @@ function shellQuote(value: string): string {
 
 export interface CurlCommands {
   token: string;
+  storefrontToken: string;
   createStripePayment: string;
   retrieveOrder: string;
 }
@@ -135,17 +165,20 @@ export interface CurlCommands {
 /** The curl commands to paste after seeding: each runs as it is, token included. */
 export function curlCommands(result: SeedResult, credentials: { clientId: string; clientSecret: string }): CurlCommands {
   const headers = [`-H ${shellQuote(`Accept: ${jsonApi}`)}`, `-H ${shellQuote(`Authorization: Bearer ${result.token}`)}`];
-  const tokenRequest = { grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret };
-  return {
-    token: [
+  const storefrontHeaders = [`-H ${shellQuote(`Accept: ${jsonApi}`)}`, `-H ${shellQuote(`Authorization: Bearer ${result.storefrontToken}`)}`];
+  const tokenCommand = (request: Record<string, string>) =>
+    [
       `curl -s -X POST ${shellQuote(`${result.baseUrl}/oauth/token`)} \\`,
       `  -H 'Content-Type: application/json' \\`,
-      `  -d ${shellQuote(JSON.stringify(tokenRequest))}`,
-    ].join('\n'),
-    // Formatted as on Commerce Layer's "Create a stripe payment" page.
+      `  -d ${shellQuote(JSON.stringify(request))}`,
+    ].join('\n');
+  return {
+    token: tokenCommand({ grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret }),
+    storefrontToken: tokenCommand(storefrontTokenRequest(result.salesChannelClientId, result.marketCode)),
+    // As a storefront sends it (with its sales channel token), formatted as on Commerce Layer's "Create a stripe payment" page.
     createStripePayment: [
       `curl -s -X POST ${shellQuote(`${result.baseUrl}/api/stripe_payments`)} \\`,
-      ...headers.map((header) => `  ${header} \\`),
+      ...storefrontHeaders.map((header) => `  ${header} \\`),
       `  -H ${shellQuote(`Content-Type: ${jsonApi}`)} \\`,
       `  -d ${shellQuote(JSON.stringify(createStripePaymentBody(result.orderId), null, 2))}`,
     ].join('\n'),
@@ -160,18 +193,23 @@ export function report(result: SeedResult, credentials: { clientId: string; clie
   const commands = curlCommands(result, credentials);
   return [
     `Seeded ${result.baseUrl}:`,
+    `  markets          ${result.marketId} (code ${result.marketCode})`,
+    `  applications     sales channel ${result.salesChannelClientId} (the storefront's client id; it has no secret)`,
     `  stripe_gateways  ${result.gatewayId}`,
     `  payment_methods  ${result.paymentMethodId}`,
     `  orders           ${result.orderId} (number ${result.orderNumber}, total ${result.totalAmount})`,
     `  line_items       ${result.lineItemIds.join(', ')}`,
     '',
-    `# A new access token (the commands below carry one valid for ${result.expiresIn} s):`,
+    `# A new back-office (integration) access token (the commands below carry tokens valid for ${result.expiresIn} s):`,
     commands.token,
     '',
-    '# Create a stripe payment for the seeded order: 201 with the PaymentIntent client_secret.',
+    `# A new storefront (sales channel) access token for the market ${result.marketCode}:`,
+    commands.storefrontToken,
+    '',
+    '# The storefront creates a stripe payment for the seeded order: 201 with the PaymentIntent client_secret.',
     commands.createStripePayment,
     '',
-    '# The order with its line items, payment method and (once created) payment:',
+    '# The back office reads the order with its line items, payment method and (once created) payment:',
     commands.retrieveOrder,
     '',
   ].join('\n');
