@@ -58,6 +58,7 @@ const rootResponseSchema = z.object({ name: z.string(), status: z.literal('ok'),
 const errorResponses: Record<string, string> = {
   '400': 'Bad request: a malformed document or query (BAD_REQUEST, INVALID_RESOURCE, PARAM_NOT_ALLOWED, INVALID_FIELD, INVALID_INCLUDE, INVALID_SORT_CRITERIA, INVALID_PAGE_VALUE, FILTER_NOT_ALLOWED, KEY_NOT_INCLUDED_IN_URL, ...).',
   '401': 'No access token (UNAUTHORIZED) or an invalid or expired one (INVALID_TOKEN).',
+  '403': 'Not permitted for this token: sales channel tokens read single records of their market only (FORBIDDEN).',
   '404': 'No such record (RECORD_NOT_FOUND).',
   '406': 'The Accept header does not allow application/vnd.api+json (NOT_ACCEPTABLE).',
   '413': 'The body is larger than the server accepts (PAYLOAD_TOO_LARGE).',
@@ -223,23 +224,34 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
   const includable = includableTypes(registry, type);
   const single = jsonApiContent(singleDocumentSchema(ref(schemaNames.resource(type)), includable));
   const upstream = callsStripe.has(type) ? ['502', '503'] : [];
-  const writeErrors = ['400', '401', '406', '413', '415', '422', '429', '500', ...upstream];
+  const writeErrors = ['400', '401', '403', '406', '413', '415', '422', '429', '500', ...upstream];
+
+  // Who besides integrations may call it: the resource's storefront rules, in words.
+  const storefrontActions: readonly string[] = declaration.storefront?.actions ?? [];
+  const access = (action: Action) => ({
+    description:
+      action !== 'list' && storefrontActions.includes(action)
+        ? 'Integration and sales channel tokens; a sales channel reaches only its market and, signed in, its customer.'
+        : 'Integration tokens only (sales channel tokens get 403).',
+  });
 
   const collection: PathItem = {};
   const member: PathItem = {};
   if (allowed('list')) {
     collection.get = {
       operationId: `${type}_list`,
+      ...access('list'),
       summary: `List ${name.plural}`,
       tags,
       security,
       parameters: parametersFor(registry, type, 'list'),
-      responses: { '200': { description: `A page of ${name.plural}.`, ...jsonApiContent(listDocumentSchema(type, includable)) }, ...errorsFor('400', '401', '406', '429', '500') },
+      responses: { '200': { description: `A page of ${name.plural}.`, ...jsonApiContent(listDocumentSchema(type, includable)) }, ...errorsFor('400', '401', '403', '406', '429', '500') },
     };
   }
   if (allowed('create')) {
     collection.post = {
       operationId: `${type}_create`,
+      ...access('create'),
       summary: `Create ${name.one}`,
       tags,
       security,
@@ -258,16 +270,18 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
   if (allowed('retrieve')) {
     member.get = {
       operationId: `${type}_retrieve`,
+      ...access('retrieve'),
       summary: `Retrieve ${name.one}`,
       tags,
       security,
       parameters: [parameterRef('id'), ...parametersFor(registry, type, 'retrieve')],
-      responses: { '200': { description: `The ${name.singular}.`, ...single }, ...errorsFor('400', '401', '404', '406', '429', '500') },
+      responses: { '200': { description: `The ${name.singular}.`, ...single }, ...errorsFor('400', '401', '403', '404', '406', '429', '500') },
     };
   }
   if (allowed('update')) {
     member.patch = {
       operationId: `${type}_update`,
+      ...access('update'),
       summary: `Update ${name.one}`,
       tags,
       security,
@@ -279,11 +293,12 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
   if (allowed('delete')) {
     member.delete = {
       operationId: `${type}_delete`,
+      ...access('delete'),
       summary: `Delete ${name.one}`,
       tags,
       security,
       parameters: [parameterRef('id')],
-      responses: { '204': { description: 'Deleted.' }, ...errorsFor('401', '404', '406', '422', '423', '429', '500', ...upstream) },
+      responses: { '204': { description: 'Deleted.' }, ...errorsFor('401', '403', '404', '406', '422', '423', '429', '500', ...upstream) },
     };
   }
 
