@@ -1,7 +1,8 @@
 // What a list request costs in PostgreSQL: the SQL the app's own store generates for a
 // query string (captured, not copied), run under EXPLAIN ANALYZE on the bench database.
 import pg from 'pg';
-import { parseQuery } from '../src/jsonapi/query.ts';
+import { encodeCursor } from '../src/jsonapi/cursor.ts';
+import { listSort, parseQuery } from '../src/jsonapi/query.ts';
 import { ResourceStore, type AnyResource } from '../src/jsonapi/store.ts';
 import { resources } from '../src/resources/index.ts';
 
@@ -10,26 +11,30 @@ export interface Statement {
   values: unknown[];
 }
 
+const registry = () => new Map((resources as readonly AnyResource[]).map((resource) => [resource.type, resource]));
+
 /**
  * The raw SQL statements ResourceStore.list sends for `type` and `queryString` (page ids,
  * count), captured through a stand-in database object; the Prisma load that follows is
- * by primary key and left out.
+ * by primary key and left out. The catalog read keyset paging makes (which columns are
+ * NOT NULL) goes to `client` and is not listed.
  */
-export async function listStatements(type: string, queryString: string): Promise<Statement[]> {
+export async function listStatements(type: string, queryString: string, client?: pg.Client): Promise<Statement[]> {
   const captured: Statement[] = [];
-  const registry = new Map((resources as readonly AnyResource[]).map((resource) => [resource.type, resource]));
-  const declaration = registry.get(type);
+  const types = registry();
+  const declaration = types.get(type);
   if (!declaration) throw new Error(`no resource ${type}`);
   const recorder = {
     async $queryRawUnsafe(sql: string, ...values: unknown[]) {
+      if (client && /"pg_attribute"/.test(sql)) return (await client.query(sql, values)).rows;
       captured.push({ sql, values });
       return /count\(/i.test(sql) ? [{ count: 0 }] : [];
     },
     [declaration.model]: { findMany: async () => [] },
   };
-  const store = new ResourceStore(recorder as never, registry);
+  const store = new ResourceStore(recorder as never, types);
   const raw = Object.fromEntries(new URLSearchParams(queryString));
-  await store.list(declaration, parseQuery(raw, declaration, registry, 'list'));
+  await store.list(declaration, parseQuery(raw, declaration, types, 'list'));
   return captured;
 }
 
@@ -112,24 +117,23 @@ export async function plannerEstimate(client: pg.Client, count: Statement): Prom
 }
 
 /**
- * The same deep page by keyset instead of OFFSET: the page that starts after the last row
- * of the previous page, found through the (created_at) index from that row on.
+ * The `page[after]` cursor of the same deep page: the last row of the page before it,
+ * read with the captured OFFSET statement, encoded as the API encodes it.
  */
-export async function explainKeysetPage(client: pg.Client, deep: Statement): Promise<Explained | undefined> {
+export async function deepPageCursor(client: pg.Client, type: string, queryString: string, deep: Statement): Promise<string | undefined> {
   const match = /^SELECT "t"\."id" FROM (.+?) ORDER BY "t"\."created_at" DESC, "t"\."id" ASC LIMIT (\d+) OFFSET (\d+)$/s.exec(deep.sql.trim());
   if (!match) return undefined;
-  const [, source, limit, offset] = match as unknown as [string, string, string, string];
+  const [, source, , offset] = match as unknown as [string, string, string, string];
   if (Number(offset) === 0) return undefined;
-  const { rows } = await client.query<{ created_at: Date; id: string }>(
-    `SELECT "t"."created_at", "t"."id" FROM ${source} ORDER BY "t"."created_at" DESC, "t"."id" ASC LIMIT 1 OFFSET ${Number(offset) - 1}`,
+  const { rows } = await client.query<{ id: string; created_at: string }>(
+    `SELECT "t"."id", "t"."created_at"::text AS "created_at" FROM ${source} ORDER BY "t"."created_at" DESC, "t"."id" ASC LIMIT 1 OFFSET ${Number(offset) - 1}`,
     deep.values,
   );
-  const cursor = rows[0];
-  if (!cursor) return undefined;
-  const at = deep.values.length + 1;
-  const after = `"t"."created_at" <= $${at} AND ("t"."created_at" < $${at} OR "t"."id" > $${at + 1})`;
-  const sql = `SELECT "t"."id" FROM ${source} ${/\sWHERE\s/.test(source) ? 'AND' : 'WHERE'} ${after} ORDER BY "t"."created_at" DESC, "t"."id" ASC LIMIT ${limit}`;
-  return explain(client, { sql, values: [...deep.values, cursor.created_at, cursor.id] });
+  const row = rows[0];
+  if (!row) return undefined;
+  const types = registry();
+  const query = parseQuery(Object.fromEntries(new URLSearchParams(queryString)), types.get(type)!, types, 'list');
+  return encodeCursor(listSort(query), { values: [row.created_at], id: row.id });
 }
 
 /** The same statement with PostgreSQL's JIT compiler off for the session. */

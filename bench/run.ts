@@ -13,7 +13,7 @@ import pg from 'pg';
 import { cpuSecondsOf, machineSeconds, postgresCpuSeconds } from './cpu.ts';
 import { BulkLoader, createBenchDatabase, projectRoot, type BenchDatabase } from './database.ts';
 import type { LoadResult, LoadSpec, RequestSpec } from './load.ts';
-import { explain, explainFullCount, explainKeysetPage, explainWithoutJit, listStatements, plannerEstimate, type Explained } from './plans.ts';
+import { deepPageCursor, explain, explainFullCount, explainWithoutJit, listStatements, plannerEstimate, type Explained } from './plans.ts';
 import { freePort, runNode, sampleRss, startNode, stopAll, waitForHttp, type Child, type RssSample } from './processes.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { markdownTable, ms, ratio, rps } from './report.ts';
@@ -392,6 +392,13 @@ function requestsFor(token: string) {
       paths: [`/api/stripe_payments?${query(page > 1 ? { ...listParams, 'page[number]': page } : listParams)}`],
       expect: [200],
     }),
+    /** The same list from a keyset cursor, as links.next gives it. */
+    listAfter: (cursor: string): RequestSpec => ({
+      method: 'GET',
+      headers: read,
+      paths: [`/api/stripe_payments?${query({ ...listParams, 'page[after]': cursor })}`],
+      expect: [200],
+    }),
     /** The list's code path (include, serialisation, links) without the table-wide count: 25 ids at a time. */
     listByIds: (ids: string[]): RequestSpec => {
       const pages: string[] = [];
@@ -461,6 +468,8 @@ interface SizeResult {
   retrieve: Measurement;
   list: Measurement;
   deep: Measurement;
+  /** The deep page by `page[after]` instead of `page[number]`. */
+  deepByCursor: Measurement | undefined;
   deepPage: number;
   count: Measurement;
   plans: { name: string; explained: Explained }[];
@@ -559,13 +568,16 @@ async function main(): Promise<void> {
     const retrieve = await measure(`GET by id @${size}`, api, [requests.retrieve(ids)], growth);
     const list = await (last ? onApi('list-growth', (target) => measure(`list @${size}`, target, [requests.list()], growth)) : measure(`list @${size}`, api, [requests.list()], growth));
     const deep = await measure(`list, page ${deepPage} @${size}`, api, [requests.list(deepPage)], growth);
+    const [deepStatement] = await listStatements('stripe_payments', query({ ...listParams, 'page[number]': deepPage }));
+    const cursor = deepStatement ? await deepPageCursor(admin, 'stripe_payments', query(listParams), deepStatement) : undefined;
+    const deepByCursor = cursor ? await measure(`list, page ${deepPage} by cursor @${size}`, api, [requests.listAfter(cursor)], growth) : undefined;
     const count = await (last ? onApi('count-growth', (target) => measure(`filtered count @${size}`, target, [requests.count()], growth)) : measure(`filtered count @${size}`, api, [requests.count()], growth));
 
     // The same lists in PostgreSQL alone: the statements the app's store generates, and
     // beside them what they replaced, on the same rows.
     const plans: SizeResult['plans'] = [];
     const [page, countStatement] = await listStatements('stripe_payments', query(listParams));
-    const [deepStatement] = await listStatements('stripe_payments', query({ ...listParams, 'page[number]': deepPage }));
+    const [cursorStatement] = cursor ? await listStatements('stripe_payments', query({ ...listParams, 'page[after]': cursor }), admin) : [];
     const [, filteredCount] = await listStatements('stripe_payments', query(countParams));
     const add = (name: string, explained: Explained | undefined) => {
       if (explained) plans.push({ name, explained });
@@ -583,13 +595,13 @@ async function main(): Promise<void> {
       }
       add('list: full count(*), as before (not run by the API)', await explainFullCount(admin, countStatement));
       add(`list page ${deepPage}: page ids`, await explain(admin, deepStatement));
+      if (cursorStatement) add(`list page ${deepPage} by cursor: page ids`, await explain(admin, cursorStatement));
       add(`filtered count: record_count, exact up to ${exactCountLimit.toLocaleString('en-US')}`, await explain(admin, filteredCount));
       if (countPlan.jitMs > 0) add('list: record_count, jit off', await explainWithoutJit(admin, countStatement));
-      add(`proposed: page ${deepPage} by keyset (after the previous page's last row)`, await explainKeysetPage(admin, deepStatement));
     } else {
       say('  (the store no longer sends a page query and a capped count: SQL plans skipped)');
     }
-    sizes.push({ rows, loadSeconds, retrieve, list, deep, deepPage, count, plans });
+    sizes.push({ rows, loadSeconds, retrieve, list, deep, deepByCursor, deepPage, count, plans });
 
     if (last) {
       // A list's count holds a pool connection for as long as it scans: what that does to
@@ -690,6 +702,7 @@ async function main(): Promise<void> {
     ...mainRows,
     [`list, page 1 @${largest.rows.toLocaleString('en-US')} rows, c=${settings.growthConnections}`, largest.list],
     [`list, page ${largest.deepPage} @${largest.rows.toLocaleString('en-US')} rows, c=${settings.growthConnections}`, largest.deep],
+    ...(largest.deepByCursor ? [[`list, page ${largest.deepPage} by cursor @${largest.rows.toLocaleString('en-US')} rows, c=${settings.growthConnections}`, largest.deepByCursor] as [string, Measurement]] : []),
     [`filtered count @${largest.rows.toLocaleString('en-US')} rows, c=${settings.growthConnections}`, largest.count],
   ];
   say(
@@ -717,11 +730,13 @@ async function main(): Promise<void> {
     ['GET by id', (s: SizeResult) => s.retrieve],
     ['list (page 1)', (s: SizeResult) => s.list],
     ['list, deep page (90% in)', (s: SizeResult) => s.deep],
+    ['list, deep page by cursor (page[after])', (s: SizeResult) => s.deepByCursor],
     ['filtered count (page[size]=1)', (s: SizeResult) => s.count],
   ] as const) {
     for (const size of sizes) {
       const run = pick(size);
       const first = pick(smallest);
+      if (!run || !first) continue;
       growthRows.push([
         name,
         size.rows.toLocaleString('en-US'),

@@ -145,7 +145,7 @@ describe('the OpenAPI document', () => {
   it('lists the query language parameters on reads', () => {
     const list = document.paths['/api/orders']!.get as unknown as { parameters: { $ref: string }[] };
     const names = list.parameters.map((parameter) => (document.components.parameters![parameter.$ref.split('/').pop()!] as { name: string }).name);
-    expect(names).toEqual(expect.arrayContaining(['include', 'fields[orders]', 'fields[line_items]', 'sort', 'page[number]', 'page[size]', 'filter[q]']));
+    expect(names).toEqual(expect.arrayContaining(['include', 'fields[orders]', 'fields[line_items]', 'sort', 'page[number]', 'page[size]', 'page[after]', 'filter[q]']));
     const filter = document.components.parameters!['orders.filter'] as { description: string; style: string };
     expect(filter.style).toBe('deepObject');
     expect(filter.description).toContain('line_items_sku_code');
@@ -168,6 +168,10 @@ describe('responses match the document', () => {
     const paymentId = payment.body.data.id as string;
 
     expectDocumented('/api/orders', 'get', await client.get('/api/orders?include=line_items,payment_method.payment_gateway,payment_source&page[size]=5'));
+    const byCursor = await client.get('/api/orders?page[after]=&page[size]=1');
+    expectDocumented('/api/orders', 'get', byCursor);
+    const next = new URL(byCursor.body.links.next ?? byCursor.body.links.first);
+    expectDocumented('/api/orders', 'get', await client.get(`${next.pathname}${next.search}`));
     expectDocumented('/api/orders/{id}', 'get', await client.get(`/api/orders/${checkout.orderId}?include=stripe_payments.order&fields[orders]=number,status,stripe_payments`));
     expectDocumented('/api/orders/{id}/line_items', 'get', await client.get(`/api/orders/${checkout.orderId}/line_items?sort=-quantity`));
     expectDocumented('/api/orders/{id}/payment_source', 'get', await client.get(`/api/orders/${checkout.orderId}/payment_source`));
@@ -186,6 +190,7 @@ describe('responses match the document', () => {
     const client = api(context);
     expectDocumented('/api/orders', 'get', await context.http.get('/api/orders'));
     expectDocumented('/api/orders', 'get', await client.get('/api/orders?sort=nope'));
+    expectDocumented('/api/orders', 'get', await client.get('/api/orders?page[after]=not-a-cursor'));
     expectDocumented('/api/orders/{id}', 'get', await client.get('/api/orders/missing'));
     expectDocumented('/api/line_items', 'post', await client.post('/api/line_items', { data: { type: 'line_items', attributes: { quantity: 0 } } }));
     expectDocumented('/oauth/token', 'post', await context.http.post('/oauth/token').send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x' }));

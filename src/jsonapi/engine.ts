@@ -118,7 +118,7 @@ export class ResourceEngine<Services extends EngineServices> {
 
   private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>) {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
-    const { rows, recordCount, recordCountEstimated } = await this.store.list(declaration, query, scope);
+    const { rows, recordCount, recordCountEstimated, nextCursor } = await this.store.list(declaration, query, scope);
     const base = apiBase(request);
     const { objects, included } = await this.document(declaration, rows, query, base);
     const pageCount = Math.ceil(recordCount / query.page.size);
@@ -127,7 +127,10 @@ export class ResourceEngine<Services extends EngineServices> {
       ...(query.include.size > 0 ? { included } : {}),
       // Commerce Layer's meta, plus a flag when record_count is PostgreSQL's estimate.
       meta: { record_count: recordCount, page_count: pageCount, ...(recordCountEstimated ? { record_count_estimated: true } : {}) },
-      links: pageLinks(`${base}${path}`, request.query as Record<string, string>, query.page, pageCount),
+      links:
+        query.after === undefined
+          ? pageLinks(`${base}${path}`, request.query as Record<string, string>, query.page, pageCount)
+          : cursorLinks(`${base}${path}`, request.query as Record<string, string>, query.page.size, nextCursor),
     };
   }
 
@@ -290,4 +293,19 @@ function pageLinks(
     ...(page.number < pageCount ? { next: link(page.number + 1) } : {}),
     last: link(last),
   };
+}
+
+/**
+ * Links of a client paging by cursor: the first page (an empty `page[after]` keeps it in
+ * cursor mode) and the next one while rows follow. No `prev` or `last`: a keyset page is
+ * defined by the row before it, and reaching the last page by OFFSET is what cursors avoid.
+ */
+function cursorLinks(url: string, rawQuery: Record<string, string>, size: number, nextCursor: string | undefined): Record<string, string> {
+  const link = (after: string) => {
+    const params = new URLSearchParams(rawQuery);
+    params.set('page[after]', after);
+    params.set('page[size]', String(size));
+    return `${url}?${params.toString()}`;
+  };
+  return { first: link(''), ...(nextCursor ? { next: link(nextCursor) } : {}) };
 }

@@ -1,16 +1,34 @@
 import { z } from 'zod';
+import { decodeCursor, defaultSort, type PageCursor, type SortKey } from './cursor.ts';
 import { badRequest, invalidField, invalidPageValue, invalidSort, paramNotAllowed } from './errors.ts';
 import { parseInclude, type IncludeTree } from './include.ts';
+import type { AttributeType } from './resource.ts';
 import type { AnyResource } from './store.ts';
 
 export interface ListQuery {
   /** Sparse fieldsets: type -> allowed attribute/relationship names. */
   fields: Map<string, Set<string>>;
   include: IncludeTree;
-  sort: { field: string; direction: 'asc' | 'desc' }[];
+  sort: SortKey[];
   page: { number: number; size: number };
+  /**
+   * Keyset paging (`page[after]`): where the page starts, or null for the first page of a
+   * client that pages by cursor (`page[after]` empty). Undefined: paging by `page[number]`.
+   */
+  after?: PageCursor | null;
   /** `filter[q][predicate]` entries by predicate, compiled by filter.ts. */
   filter: Record<string, string | string[]>;
+}
+
+/** The order a list's rows come in: the client's sort, or the default; the id breaks ties. */
+export function listSort(query: Pick<ListQuery, 'sort'>): readonly SortKey[] {
+  return query.sort.length > 0 ? query.sort : defaultSort;
+}
+
+/** The stored type of a sort key (created_at, the default, is a datetime everywhere). */
+export function sortKeyType(declaration: AnyResource, field: string): AttributeType {
+  const attribute = Object.hasOwn(declaration.attributes, field) ? declaration.attributes[field] : undefined;
+  return attribute ? (attribute.columnType ?? attribute.type) : 'datetime';
 }
 
 export const pageLimits = { defaultSize: 10, maxSize: 25 } as const;
@@ -42,6 +60,8 @@ export function parseQuery(
   kind: 'list' | 'retrieve' | 'write',
 ): ListQuery {
   const query: ListQuery = { fields: new Map(), include: new Map(), sort: [], page: { number: 1, size: pageLimits.defaultSize }, filter: {} };
+  let after: string | undefined;
+  let numbered = false;
   for (const [key, value] of Object.entries(raw)) {
     const [name, member, predicate] = splitKey(key);
     if (name === 'fields' && member !== undefined && predicate === undefined) {
@@ -76,9 +96,18 @@ export function parseQuery(
         throw invalidPageValue(`page[${member}] must be${limit}`, { parameter: key });
       }
       query.page[member] = parsed.data;
+      if (member === 'number') numbered = true;
+    } else if (kind === 'list' && key === 'page[after]') {
+      after = single(value, key);
     } else {
       throw paramNotAllowed(`${key} is not an allowed query parameter here`, { parameter: key });
     }
+  }
+  if (after !== undefined) {
+    // The cursor is checked against the sort, which may come after it in the query string.
+    if (numbered) throw invalidPageValue('page[number] cannot be combined with page[after]: the cursor says where the page starts', { parameter: 'page[number]' });
+    const sort = listSort(query);
+    query.after = after === '' ? null : decodeCursor(after, sort, sort.map(({ field }) => sortKeyType(declaration, field)));
   }
   return query;
 }

@@ -1,7 +1,8 @@
+import { encodeCursor, type CursorValue, type PageCursor } from './cursor.ts';
 import { recordNotFound } from './errors.ts';
 import { compileFilter, type FilterTarget, type FilterableField } from './filter.ts';
-import type { ListQuery } from './query.ts';
-import { columnOf, sqlColumn, type ResourceDeclaration } from './resource.ts';
+import { listSort, sortKeyType, type ListQuery } from './query.ts';
+import { camelCase, columnOf, sqlColumn, type AttributeType, type ResourceDeclaration } from './resource.ts';
 
 /** The slice of a Prisma model delegate the store uses; keeps jsonapi/ free of the generated client. */
 export interface ModelDelegate {
@@ -35,6 +36,65 @@ export interface ListResult {
   recordCount: number;
   /** recordCount is PostgreSQL's estimate: more than `exactCountLimit` rows match. */
   recordCountEstimated: boolean;
+  /** With keyset paging, when more rows follow: the cursor of this page's last row. */
+  nextCursor?: string;
+}
+
+/** SQL casts that give a cursor value its column's type (integers as bigint, so any value compares). */
+const keysetCasts: Record<AttributeType, string> = {
+  string: '',
+  integer: '::bigint',
+  float: '::double precision',
+  boolean: '::boolean',
+  datetime: '::timestamp',
+  object: '::jsonb',
+};
+
+/** A sort value as PostgreSQL printed it, as the cursor holds it. */
+function cursorValue(text: string | null, type: AttributeType): CursorValue {
+  if (text === null) return null;
+  if (type === 'integer' || type === 'float') return Number(text);
+  if (type === 'boolean') return text === 'true';
+  return text;
+}
+
+/**
+ * The rows that sort after the cursor's row: for keys k1..kn and the id, rows where
+ * (k1 after v1) or (k1 = v1 and k2 after v2) or ... or (all equal and id > the cursor's).
+ * PostgreSQL puts NULLs last ascending and first descending; columns that cannot be NULL
+ * get plain comparisons, and the first key a bound of its own, so that an index on it
+ * starts the scan at the cursor. Values are appended to `values` as parameters.
+ */
+function keysetCondition(
+  keys: readonly { column: string; direction: 'asc' | 'desc'; type: AttributeType; notNull: boolean }[],
+  cursor: PageCursor,
+  values: unknown[],
+): string {
+  const parameter = (value: unknown, type: AttributeType) => {
+    values.push(value);
+    return `$${values.length}${keysetCasts[type]}`;
+  };
+  const alternatives: string[] = [];
+  const equal: string[] = [];
+  let bound: string | undefined;
+  keys.forEach(({ column, direction, type, notNull }, index) => {
+    const value = cursor.values[index] ?? null;
+    if (value === null) {
+      // Descending, NULLs come first: every non-NULL value follows. Ascending, NULLs come last: none does.
+      if (direction === 'desc') alternatives.push([...equal, `${column} IS NOT NULL`].join(' AND '));
+      else if (index === 0) bound = `${column} IS NULL`;
+      equal.push(`${column} IS NULL`);
+      return;
+    }
+    const at = parameter(value, type);
+    const after = direction === 'desc' ? `${column} < ${at}` : notNull ? `${column} > ${at}` : `(${column} > ${at} OR ${column} IS NULL)`;
+    alternatives.push([...equal, after].join(' AND '));
+    if (index === 0 && (direction === 'desc' || notNull)) bound = `${column} ${direction === 'desc' ? '<=' : '>='} ${at}`;
+    equal.push(`${column} = ${at}`);
+  });
+  alternatives.push([...equal, `"t"."id" > ${parameter(cursor.id, 'string')}`].join(' AND '));
+  const after = `(${alternatives.map((alternative) => `(${alternative})`).join(' OR ')})`;
+  return bound ? `${bound} AND ${after}` : after;
 }
 
 /** The top plan node's row estimate from `EXPLAIN (FORMAT JSON)` (parsed or as text). */
@@ -51,6 +111,8 @@ function estimatedRows(plan: unknown): number {
  * where cannot express (ILIKE, EXISTS).
  */
 export class ResourceStore {
+  private readonly notNullByTable = new Map<string, Promise<ReadonlySet<string>>>();
+
   constructor(
     private readonly db: Database,
     readonly registry: ReadonlyMap<string, AnyResource>,
@@ -121,7 +183,9 @@ export class ResourceStore {
 
   /**
    * A page of visible records matching the query, and how many match in all: exactly up to
-   * `exactCountLimit`, PostgreSQL's estimate above (`recordCountEstimated`).
+   * `exactCountLimit`, PostgreSQL's estimate above (`recordCountEstimated`). Paged by
+   * `page[number]` (OFFSET) or, when the query has a cursor, by keyset: the rows after the
+   * cursor's, found through an index on the first sort key, whatever the page's depth.
    */
   async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<ListResult> {
     const values: unknown[] = [];
@@ -136,26 +200,89 @@ export class ResourceStore {
       values.push(...filter.values);
     }
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-    const order = query.sort.map(({ field, direction }) => {
-      const column = columnOf(field, declaration.attributes[field]!)!;
-      return `"t".${quoted(sqlColumn(column))} ${direction === 'desc' ? 'DESC' : 'ASC'}`;
+    const sort = listSort(query);
+    const keys = sort.map(({ field, direction }) => {
+      const attribute = Object.hasOwn(declaration.attributes, field) ? declaration.attributes[field] : undefined;
+      const column = sqlColumn((attribute && columnOf(field, attribute)) ?? camelCase(field));
+      return { column: `"t".${quoted(column)}`, name: column, direction, type: sortKeyType(declaration, field) };
     });
     // A stable order makes pages deterministic: newest first by default, id as the tie-breaker.
-    if (order.length === 0) order.push('"t"."created_at" DESC');
-    order.push('"t"."id" ASC');
+    const order = [...keys.map(({ column, direction }) => `${column} ${direction === 'desc' ? 'DESC' : 'ASC'}`), '"t"."id" ASC'].join(', ');
     const table = quoted(declaration.table);
-    const offset = (query.page.number - 1) * query.page.size;
-    const [idRows, count] = await Promise.all([
-      this.db.$queryRawUnsafe<{ id: string }[]>(
-        `SELECT "t"."id" FROM ${table} "t" ${where} ORDER BY ${order.join(', ')} LIMIT ${query.page.size} OFFSET ${offset}`,
-        ...values,
+    const count = () => this.countMatching(`${table} "t" ${where}`, values);
+
+    if (query.after === undefined) {
+      const offset = (query.page.number - 1) * query.page.size;
+      const [idRows, counted] = await Promise.all([
+        this.db.$queryRawUnsafe<{ id: string }[]>(
+          `SELECT "t"."id" FROM ${table} "t" ${where} ORDER BY ${order} LIMIT ${query.page.size} OFFSET ${offset}`,
+          ...values,
+        ),
+        count(),
+      ]);
+      return { rows: await this.rowsInOrder(declaration, idRows), recordCount: counted.count, recordCountEstimated: counted.estimated };
+    }
+
+    // Keyset: the sort values come back as text so that the cursor holds them exactly (a
+    // timestamp's microseconds, a float's digits), and go back with their column's type.
+    const pageValues = [...values];
+    let keyset = '';
+    if (query.after) {
+      const notNull = await this.notNullColumns(declaration.table);
+      keyset = keysetCondition(
+        keys.map((key) => ({ ...key, notNull: notNull.has(key.name) })),
+        query.after,
+        pageValues,
+      );
+    }
+    const pageWhere = keyset ? (where ? `${where} AND ${keyset}` : `WHERE ${keyset}`) : where;
+    const selected = keys.map(({ column }, index) => `, ${column}::text AS "k${index}"`).join('');
+    const [pageRows, counted] = await Promise.all([
+      this.db.$queryRawUnsafe<({ id: string } & Record<string, string | null>)[]>(
+        // One row more than the page says whether there is a next page.
+        `SELECT "t"."id"${selected} FROM ${table} "t" ${pageWhere} ORDER BY ${order} LIMIT ${query.page.size + 1}`,
+        ...pageValues,
       ),
-      this.countMatching(`${table} "t" ${where}`, values),
+      count(),
     ]);
+    const more = pageRows.length > query.page.size;
+    const page = more ? pageRows.slice(0, query.page.size) : pageRows;
+    const last = page.at(-1);
+    const nextCursor =
+      more && last
+        ? encodeCursor(sort, { values: keys.map(({ type }, index) => cursorValue(last[`k${index}`] ?? null, type)), id: last.id })
+        : undefined;
+    return {
+      rows: await this.rowsInOrder(declaration, page),
+      recordCount: counted.count,
+      recordCountEstimated: counted.estimated,
+      ...(nextCursor ? { nextCursor } : {}),
+    };
+  }
+
+  /** The visible rows of these ids, loaded in one query, in the ids' order. */
+  private async rowsInOrder(declaration: AnyResource, idRows: readonly { id: string }[]): Promise<Row[]> {
     const ids = idRows.map((row) => row.id);
     const rows = await this.findBy(declaration.type, 'id', ids);
     const byId = new Map(rows.map((row) => [row.id, row]));
-    return { rows: ids.flatMap((id) => byId.get(id) ?? []), recordCount: count.count, recordCountEstimated: count.estimated };
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** The columns of a table that cannot hold NULL, read once: their keyset conditions can skip NULL handling. */
+  private notNullColumns(table: string): Promise<ReadonlySet<string>> {
+    let columns = this.notNullByTable.get(table);
+    if (!columns) {
+      columns = this.db
+        .$queryRawUnsafe<{ name: string }[]>(
+          `SELECT "attname"::text AS "name" FROM "pg_attribute" WHERE "attrelid" = $1::regclass AND "attnum" > 0 AND NOT "attisdropped" AND "attnotnull"`,
+          table,
+        )
+        .then((rows) => new Set(rows.map((row) => row.name)));
+      // A failed read is not remembered.
+      columns.catch(() => this.notNullByTable.delete(table));
+      this.notNullByTable.set(table, columns);
+    }
+    return columns;
   }
 
   /**

@@ -138,7 +138,16 @@ function queryParameters(registry: ReadonlyMap<string, AnyResource>): Record<str
       name: 'page[number]',
       in: 'query',
       schema: { type: 'integer', minimum: 1, default: 1 },
-      description: 'The page to return.',
+      description: 'The page to return. Not with `page[after]`.',
+    },
+    'page.after': {
+      name: 'page[after]',
+      in: 'query',
+      schema: { type: 'string', maxLength: 4096 },
+      description:
+        'Keyset paging, whose pages cost the same at any depth: empty for the first page, then the cursor from `links.next` ' +
+        '(opaque; valid for the same `sort` and filters). Answers have `links.first` and, while records follow, `links.next`; ' +
+        'no `prev` or `last`. Not with `page[number]`; a cursor that is not ours is a 400 INVALID_PAGE_VALUE.',
     },
     'page.size': {
       name: 'page[size]',
@@ -208,7 +217,7 @@ function parametersFor(registry: ReadonlyMap<string, AnyResource>, type: string,
   }
   if (kind === 'list') {
     if (Object.values(declaration.attributes).some((attribute) => attribute.sortable)) parameters.push(parameterRef(`${type}.sort`));
-    parameters.push(parameterRef('page.number'), parameterRef('page.size'));
+    parameters.push(parameterRef('page.number'), parameterRef('page.size'), parameterRef('page.after'));
     const { own, related } = filterableNames(registry, declaration);
     if (own.length + related.length > 0) parameters.push(parameterRef(`${type}.filter`));
   }
@@ -358,7 +367,7 @@ const description = `A payments API that speaks [Commerce Layer](https://docs.co
 
 - Get a token with \`POST /oauth/token\` (client credentials; sales channels name a market in \`scope\`, customers sign in with the password grant) and send it as \`Authorization: Bearer <token>\` to every \`/api\` route.
 - Send \`Accept: application/vnd.api+json\`; request bodies are \`Content-Type: application/vnd.api+json\`.
-- Reads take JSON:API's query language: \`include\`, \`fields[type]\`, \`sort\`, \`page[number]\`/\`page[size]\` and \`filter[q][...]\` (Ransack predicates).
+- Reads take JSON:API's query language: \`include\`, \`fields[type]\`, \`sort\`, \`page[number]\`/\`page[size]\` (or the cursor \`page[after]\`) and \`filter[q][...]\` (Ransack predicates).
 - Errors are JSON:API \`errors\` arrays with Commerce Layer's codes. A method a path does not list answers 405 METHOD_NOT_ALLOWED.`;
 
 /** Builds the document for a list of resource declarations (the list the engine serves). */

@@ -190,7 +190,8 @@ export function listDocumentSchema(type: string, includable: readonly string[]):
       },
       links: {
         type: 'object',
-        required: ['first', 'last'],
+        required: ['first'],
+        description: 'Paging by `page[number]`: `first`, `last`, and `prev`/`next` where they exist. By `page[after]`: `first`, and `next` while records follow.',
         properties: Object.fromEntries(['first', 'prev', 'next', 'last'].map((name) => [name, { type: 'string', format: 'uri' }])),
       },
     },

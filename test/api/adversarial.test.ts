@@ -50,7 +50,7 @@ const nasty = fc.oneof(
   ),
 );
 const queryKey = fc.oneof(
-  fc.constantFrom('include', 'sort', 'page[number]', 'page[size]', 'fields[orders]', 'fields[stripe_payments]', '__proto__', 'constructor[prototype]', 'filter[q]'),
+  fc.constantFrom('include', 'sort', 'page[number]', 'page[size]', 'page[after]', 'fields[orders]', 'fields[stripe_payments]', '__proto__', 'constructor[prototype]', 'filter[q]'),
   nasty.map((value) => `filter[q][${value}]`),
   fc.constantFrom('reference', 'created_at', 'number', 'line_items_sku_code', 'metadata').chain((attribute) =>
     fc.constantFrom('_eq', '_in', '_lt', '_cont', '_matches', '_null', '_jcont', '_true', '_or_id_eq').map((predicate) => `filter[q][${attribute}${predicate}]`),
@@ -60,8 +60,19 @@ const queryKey = fc.oneof(
 function encodeLoosely(value: string): string {
   return [...value].map((char) => (/[\uD800-\uDFFF]/.test(char) ? '%ED%A0%80' : encodeURIComponent(char))).join('');
 }
+/** A `page[after]` cursor in the API's encoding with any content: it must be refused, never reach SQL as is. */
+const forgedCursor = fc
+  .record(
+    {
+      s: fc.oneof(fc.constantFrom(['-created_at'], ['created_at'], ['reference'], ['number']), fc.array(nasty, { maxLength: 2 })),
+      v: fc.array(fc.oneof(nasty, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant('2024-02-30 00:00:00')), { maxLength: 2 }),
+      id: fc.oneof(nasty, fc.integer()),
+    },
+    { requiredKeys: [] },
+  )
+  .map((cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url'));
 const queryString = fc
-  .array(fc.tuple(queryKey, nasty), { maxLength: 4 })
+  .array(fc.oneof(fc.tuple(queryKey, nasty), fc.tuple(fc.constant('page[after]'), forgedCursor)), { maxLength: 4 })
   .map((pairs) => pairs.map(([key, value]) => `${encodeLoosely(key)}=${encodeLoosely(value)}`).join('&'));
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });

@@ -24,6 +24,17 @@ beforeAll(async () => {
     orderId,
     checkout.gatewayId,
   );
+  // 30 more, for cursor paging: ties in created_at and reference, and NULL references.
+  await context.db.$executeRawUnsafe(
+    `INSERT INTO "stripe_payments" ("id", "order_id", "payment_gateway_id", "intent_state", "amount_cents", "currency_code",
+       "reference", "reference_origin", "created_at", "updated_at")
+     SELECT $1 || '-' || lpad(n::text, 2, '0'), $2, $3, 'created', 2500, 'EUR', CASE WHEN n % 3 = 0 THEN NULL ELSE 'ref-' || (n % 4) END, $1,
+       TIMESTAMP '2024-06-01' + (n / 5) * INTERVAL '1 millisecond', now()
+     FROM generate_series(1, 30) AS n`,
+    `${marker}-ties`,
+    orderId,
+    checkout.gatewayId,
+  );
   // Current statistics, as autovacuum would keep them: the estimate is only as good as they are.
   await context.db.$executeRawUnsafe('ANALYZE "stripe_payments"');
 });
@@ -57,5 +68,76 @@ describe('record_count', () => {
     expect(count).toBeLessThan(2 * bulkRows);
     expect(pages).toBe(Math.ceil(count / 25));
     expect(new URL(response.body.links.last).searchParams.get('page[number]')).toBe(String(pages));
+  });
+});
+
+describe('page[after]', () => {
+  const ties = (query: string) => api(context).get(`/api/stripe_payments?filter[q][reference_origin_eq]=${marker}-ties&${query}`);
+  const ids = (response: { body: { data: { id: string }[] } }) => response.body.data.map((payment) => payment.id);
+  const pathOf = (link: string) => {
+    const url = new URL(link);
+    return `${url.pathname}${url.search}`;
+  };
+
+  /** Every page by cursor, following links.next from the first. */
+  async function walk(query: string, size: number): Promise<{ ids: string[]; pages: number }> {
+    let response = await ties(`${query}&page[after]=&page[size]=${size}`);
+    const seen: string[] = [];
+    let pages = 0;
+    for (;;) {
+      expect(response.status, response.text).toBe(200);
+      pages += 1;
+      seen.push(...ids(response));
+      expect(response.body.links.first).toBeDefined();
+      expect(response.body.links.last).toBeUndefined();
+      const next: string | undefined = response.body.links.next;
+      if (!next) break;
+      expect(response.body.data).toHaveLength(size);
+      const params = new URL(next).searchParams;
+      expect(params.get('page[number]')).toBeNull();
+      expect(params.get('filter[q][reference_origin_eq]')).toBe(`${marker}-ties`);
+      response = await api(context).get(pathOf(next));
+    }
+    return { ids: seen, pages };
+  }
+
+  it.each(['', 'sort=created_at', 'sort=reference', 'sort=-reference', 'sort=reference,-created_at', 'sort=-reference_origin,reference'])(
+    'gives the rows page[number] gives, in the same order (%s)',
+    async (sort) => {
+      const numbered = [...ids(await ties(`${sort}&page[size]=25&page[number]=1`)), ...ids(await ties(`${sort}&page[size]=25&page[number]=2`))];
+      expect(numbered).toHaveLength(30);
+      const walked = await walk(sort, 7);
+      expect(walked.ids).toEqual(numbered);
+      expect(walked.pages).toBe(5);
+    },
+  );
+
+  it('keeps Commerce Layer’s meta on cursor pages', async () => {
+    const response = await ties('page[after]=&page[size]=7');
+    expect(response.body.meta).toEqual({ record_count: 30, page_count: 5 });
+  });
+
+  it('answers 400 with the parameter for a cursor that is not ours or not for this sort', async () => {
+    const first = await ties('sort=reference&page[after]=&page[size]=7');
+    const cursor = new URL(first.body.links.next).searchParams.get('page[after]')!;
+    const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+    const forged = (changes: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...decoded, ...changes })).toString('base64url');
+    for (const [query, parameter] of [
+      ['page[after]=not%20a%20cursor', 'page[after]'],
+      [`page[after]=${Buffer.from('{"s":').toString('base64url')}`, 'page[after]'],
+      [`sort=reference&page[after]=${forged({ v: [42] })}`, 'page[after]'],
+      [`sort=reference&page[after]=${forged({ v: ['a', 'b'] })}`, 'page[after]'],
+      [`sort=reference&page[after]=${forged({ id: { $gt: '' } })}`, 'page[after]'],
+      [`sort=created_at&page[after]=${forged({ s: ['created_at'], v: ['2024-02-31 00:00:00'] })}`, 'page[after]'],
+      [`sort=-reference&page[after]=${cursor}`, 'page[after]'],
+      [`sort=reference&page[after]=${cursor}&page[number]=2`, 'page[number]'],
+    ]) {
+      const response = await ties(`${query}&page[size]=7`);
+      expect(response.status, query).toBe(400);
+      expect(response.body.errors[0].code).toBe('INVALID_PAGE_VALUE');
+      expect(response.body.errors[0].source).toEqual({ parameter });
+    }
+    // The genuine cursor still works.
+    expect((await ties(`sort=reference&page[after]=${cursor}&page[size]=7`)).status).toBe(200);
   });
 });
