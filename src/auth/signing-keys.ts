@@ -39,6 +39,7 @@ export class SigningKeys {
   private lastReload = 0;
   private rotating: Promise<void> | undefined;
   private loading: Promise<void> | undefined;
+  private pendingReload: Promise<void> | undefined;
   // The newest key could not be opened here: the next rotation must not wait for it to age.
   private unusable = false;
   private readonly decodeHeader = createDecoder({ complete: true });
@@ -153,13 +154,23 @@ export class SigningKeys {
     const { header } = this.decodeHeader(token) as { header: { kid?: unknown } };
     const kid = typeof header.kid === 'string' ? header.kid : '';
     let key = this.keys.get(kid);
-    // At most one reload every few seconds, so tokens with made-up kids cannot hammer the database.
-    if (!key && Date.now() - this.lastReload > 5_000) {
-      await this.reload();
+    if (!key) {
+      await this.reloadForUnknownKey();
       key = this.keys.get(kid);
     }
     if (!key) throw new UnknownSigningKeyError(`unknown signing key ${kid.slice(0, 64)}`);
     return key.verify(token);
+  }
+
+  /**
+   * Another instance may have rotated: read the keys again. Concurrent callers share one
+   * reload, and there is at most one a second, so made-up kids cannot hammer the database.
+   */
+  private reloadForUnknownKey(): Promise<void> {
+    if (this.pendingReload) return this.pendingReload;
+    if (Date.now() - this.lastReload < 1_000) return Promise.resolve();
+    this.pendingReload = this.reload().finally(() => (this.pendingReload = undefined));
+    return this.pendingReload;
   }
 
   /** The public keys as a JSON Web Key Set, newest first. */

@@ -1,5 +1,5 @@
-import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
+import { jwtIsSalesChannel, jwtVerify } from '@commercelayer/js-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
 
@@ -264,5 +264,17 @@ describe('signing keys', () => {
     expect(verifyWith(after.body, body(fresh).access_token)).toBe(true);
     // The token signed before the rotation still opens the API.
     expect((await api(context).get('/api/markets')).status).toBe(200);
+  });
+
+  it("is read and verified by Commerce Layer's own @commercelayer/js-auth", async () => {
+    const storefront = await token({ grant_type: 'client_credentials', client_id: salesChannelId, scope: `market:code:${marketCode}` });
+    const accessToken = body(storefront).access_token as string;
+    const kid = JSON.parse(Buffer.from(accessToken.split('.')[0]!, 'base64url').toString()).kid;
+    const jwks = await context.http.get('/.well-known/jwks.json');
+    const decoded = await jwtVerify(accessToken, { jwk: jwks.body.keys.find((key: { kid: string }) => key.kid === kid) });
+    expect(jwtIsSalesChannel(decoded.payload)).toBe(true);
+    expect(decoded.payload).toMatchObject({ market: { id: [market.id] }, scope: `market:code:${marketCode}` });
+    const tampered = `${accessToken.slice(0, -4)}AAAA`;
+    await expect(jwtVerify(tampered, { jwk: jwks.body.keys[0] })).rejects.toThrow();
   });
 });
