@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrismaClient } from './db/client.ts';
+import type { Access } from './jsonapi/access.ts';
 import { newId } from './ids.ts';
 import { badRequest, conflict, JsonApiError } from './jsonapi/errors.ts';
 
@@ -105,8 +106,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     if (typeof header !== 'string' || !keyPattern.test(header)) {
       throw badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', { header: 'Idempotency-Key' });
     }
-    const clientId = request.access?.clientId ?? 'anonymous';
-    return claim(request, reply, header, clientId);
+    return claim(request, reply, header, keyOwner(request.access));
   });
 
   scope.addHook('onSend', async (request, reply, payload) => {
@@ -135,4 +135,16 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
 export async function purgeExpiredIdempotencyKeys(db: PrismaClient, now = new Date()): Promise<number> {
   const { count } = await db.idempotencyKey.deleteMany({ where: { expiresAt: { lte: now } } });
   return count;
+}
+
+/**
+ * Whose keys these are. All shoppers of a storefront share its client id, so their keys
+ * are kept apart by customer, or for guests by token: one shopper's key never replays
+ * another's response.
+ */
+function keyOwner(access: Access | null | undefined): string {
+  if (!access) return 'anonymous';
+  const storefront = access.storefront;
+  if (!storefront) return access.clientId;
+  return storefront.customerId ? `${access.clientId}|customer:${storefront.customerId}` : `${access.clientId}|token:${access.tokenId}`;
 }

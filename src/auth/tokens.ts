@@ -57,10 +57,11 @@ declare module 'fastify' {
 /** What the token lets its bearer reach: sales channel tokens are held to their market (and customer). */
 export function accessOf(claims: AccessTokenClaims): Access {
   const clientId = claims.application.client_id;
-  if (claims.application.kind !== 'sales_channel') return { clientId };
+  const tokenId = claims.jti;
+  if (claims.application.kind !== 'sales_channel') return { clientId, tokenId };
   const marketId = claims.market?.id[0];
   // A sales channel token without a market reaches nothing: the token endpoint never issues one.
-  return { clientId, storefront: { marketId: marketId ?? '', customerId: claims.owner?.id ?? null } };
+  return { clientId, tokenId, storefront: { marketId: marketId ?? '', customerId: claims.owner?.id ?? null } };
 }
 
 function isClaims(value: Record<string, unknown>): value is Record<string, unknown> & AccessTokenClaims {

@@ -6,6 +6,8 @@ import type { AnyResource } from './store.ts';
 /** Who is calling, as the access token says. */
 export interface Access {
   clientId: string;
+  /** The access token's own id (jti). */
+  tokenId: string;
   /** Absent for integrations, which reach everything. */
   storefront?: { marketId: string; customerId: string | null };
 }

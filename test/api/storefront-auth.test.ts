@@ -182,6 +182,35 @@ describe('a guest checkout with a sales channel token', () => {
   });
 });
 
+describe('Idempotency-Key from storefronts', () => {
+  it("keeps one shopper's keys apart from another's of the same storefront", async () => {
+    const guestToken = async () => body(await token({ grant_type: 'client_credentials', client_id: salesChannelId, scope: `market:code:${marketCode}` })).access_token as string;
+    const orderFor = async () => {
+      const order = await created('/api/orders', {
+        data: {
+          type: 'orders',
+          attributes: { currency_code: 'EUR' },
+          relationships: { market: { data: { type: 'markets', id: market.id } }, payment_method: { data: { type: 'payment_methods', id: paymentMethodId } } },
+        },
+      });
+      await created('/api/line_items', {
+        data: { type: 'line_items', attributes: { sku_code: 'MUG', quantity: 1, unit_amount_cents: 700 }, relationships: { order: { data: { type: 'orders', id: order.id } } } },
+      });
+      return order.id;
+    };
+    const pay = (accessToken: string, orderId: string) =>
+      as(accessToken)
+        .post('/api/stripe_payments', { data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: orderId } } } } })
+        .set('Idempotency-Key', 'checkout-1');
+    const first = await pay(await guestToken(), await orderFor());
+    expect(first.status, first.text).toBe(201);
+    // Another shopper, the same storefront and the same (unlucky) key, another order: their own payment.
+    const second = await pay(await guestToken(), await orderFor());
+    expect(second.status).toBe(201);
+    expect(body(second).data.id).not.toBe(body(first).data.id);
+  });
+});
+
 describe('customers: password and refresh_token grants', () => {
   it('signs a customer in, owns the orders they create, and rotates the refresh token', async () => {
     const wrong = await token({ grant_type: 'password', client_id: salesChannelId, scope: `market:code:${marketCode}`, username: customer.email, password: 'not it' });
