@@ -27,10 +27,14 @@ export const refundMetadataKey = 'transaction_id';
 /**
  * Locks a created payment and then its order, the order every writer of both uses (as
  * deleteStripePayment does), so that two writers never wait on each other.
+ *
+ * NO KEY UPDATE, not UPDATE: a writer holding the order inserts transactions that
+ * reference the payment, and the foreign key takes a KEY SHARE lock on it, which FOR UPDATE
+ * would block while this transaction waits for that order: a deadlock (found by the soak).
  */
 export async function lockPaymentAndOrder(tx: Tx, paymentId: string): Promise<Locked | null> {
   const rows = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM stripe_payments WHERE id = ${paymentId} AND intent_state = 'created' FOR UPDATE`;
+    SELECT id FROM stripe_payments WHERE id = ${paymentId} AND intent_state = 'created' FOR NO KEY UPDATE`;
   if (rows.length === 0) return null;
   const payment = await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } });
   const order = await lockOrder(tx, payment.orderId);
