@@ -81,12 +81,19 @@ const fastifyErrorCodes: Record<string, string> = {
 // Driver adapter error kinds that mean "the database is not there right now", not "your request is wrong".
 const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseDoesNotExist']);
 
-function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
+// node-postgres's own errors for a connection that died under a request (terminated by an
+// administrator, a restart or a failover), which reach us unwrapped.
+const lostConnectionMessages = /timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Connection terminated/;
+
+export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
   // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
   if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
-  if (/timeout exceeded when trying to connect/.test(String((error as { message?: unknown }).message ?? ''))) return true;
-  const kind = (error.meta as { driverAdapterError?: { cause?: { kind?: string } } } | undefined)?.driverAdapterError?.cause?.kind;
-  return kind !== undefined && unavailableKinds.has(kind);
+  if (lostConnectionMessages.test(String((error as { message?: unknown }).message ?? ''))) return true;
+  const cause = (error.meta as { driverAdapterError?: { cause?: { kind?: string; code?: string } } } | undefined)?.driverAdapterError?.cause;
+  if (cause?.kind !== undefined && unavailableKinds.has(cause.kind)) return true;
+  // SQLSTATE 57P01-57P03 (the server is shutting down or starting) and class 08 (connection
+  // exceptions): the request did not fail for what it asked, a retry may succeed.
+  return cause?.kind === 'postgres' && typeof cause.code === 'string' && (/^57P0[123]$/.test(cause.code) || cause.code.startsWith('08'));
 }
 
 function toJsonApiError(error: FastifyError & { code?: string }, method: string): JsonApiError {

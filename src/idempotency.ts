@@ -36,9 +36,70 @@ function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
 }
 
+interface StoredAnswer {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * How a finished request's key is to be left (its answer stored, or the key released after
+ * a 5xx) when the database could not be told at once, e.g. its connection was cut. Written
+ * again in the background until it lands; meanwhile this instance answers from memory.
+ */
+type Finish = { kind: 'done'; answer: StoredAnswer } | { kind: 'release' };
+
+/** Waits between background attempts to finish a key: quick at first, then every 5 s for ~10 minutes. */
+const finishRetryDelaysMs = [100, 250, 500, 1_000, 2_000, ...Array<number>(120).fill(5_000)];
+
 /** Registers the idempotency layer on a scope whose requests are already authenticated. */
 export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, options: IdempotencyOptions): void {
   const abandonedAfterMs = (options.abandonedAfterSeconds ?? 60) * 1000;
+  const unfinished = new Map<string, { finish: Finish; timer: NodeJS.Timeout }>();
+
+  async function write(id: string, finish: Finish): Promise<void> {
+    if (finish.kind === 'release') {
+      await db.idempotencyKey.deleteMany({ where: { id, state: 'in_progress' } });
+      return;
+    }
+    const { answer } = finish;
+    await db.idempotencyKey.update({
+      where: { id },
+      data: { state: 'done', responseStatus: answer.status, responseBody: answer.body, responseHeaders: answer.headers },
+    });
+  }
+
+  /** Records how a request's key ends; never fails the request, whose outcome is already decided. */
+  async function finishKey(request: FastifyRequest, id: string, finish: Finish): Promise<void> {
+    try {
+      await write(id, finish);
+      return;
+    } catch (error) {
+      request.log.warn({ err: { message: (error as Error).message }, idempotencyKeyRecord: id }, 'idempotency key not finished; retrying in the background');
+    }
+    const retry = (attempt: number) => {
+      const delay = finishRetryDelaysMs[attempt];
+      if (delay === undefined) {
+        unfinished.delete(id);
+        return;
+      }
+      const timer = setTimeout(() => {
+        write(id, finish).then(
+          () => unfinished.delete(id),
+          () => retry(attempt + 1),
+        );
+      }, delay);
+      // Pending retries never keep the process alive.
+      timer.unref();
+      unfinished.set(id, { finish, timer });
+    };
+    retry(0);
+  }
+
+  scope.addHook('onClose', async () => {
+    for (const { timer } of unfinished.values()) clearTimeout(timer);
+    unfinished.clear();
+  });
 
   async function claim(request: FastifyRequest, reply: FastifyReply, key: string, clientId: string): Promise<FastifyReply | undefined> {
     const requestHash = fingerprint(request);
@@ -82,8 +143,13 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
         const headers = (existing.responseHeaders ?? {}) as Record<string, string>;
         return reply.code(existing.responseStatus).headers({ ...headers, 'idempotent-replayed': 'true' }).send(existing.responseBody);
       }
-      // In progress: either still running elsewhere, or its server died mid-request.
-      if (now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
+      // Finished here, but the database has not been told yet: answer as it will be.
+      const pending = unfinished.get(existing.id)?.finish;
+      if (pending?.kind === 'done') {
+        return reply.code(pending.answer.status).headers({ ...pending.answer.headers, 'idempotent-replayed': 'true' }).send(pending.answer.body);
+      }
+      // In progress: still running elsewhere, its server died mid-request, or (pending release) it failed here.
+      if (pending === undefined && now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
         throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
       }
       const taken = await db.idempotencyKey.updateMany({
@@ -91,6 +157,10 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
         data: { updatedAt: now },
       });
       if (taken.count === 1) {
+        // This request owns the key again: a release still pending would take it away.
+        const stale = unfinished.get(existing.id);
+        if (stale) clearTimeout(stale.timer);
+        unfinished.delete(existing.id);
         request.idempotencyRecordId = existing.id;
         return undefined;
       }
@@ -115,7 +185,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     request.idempotencyRecordId = undefined;
     if (reply.statusCode >= 500) {
       // Our failure, not the client's: let the same key try again.
-      await db.idempotencyKey.delete({ where: { id } }).catch(() => undefined);
+      await finishKey(request, id, { kind: 'release' });
       return payload;
     }
     const headers: Record<string, string> = {};
@@ -123,10 +193,8 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
       const value = reply.getHeader(name);
       if (typeof value === 'string') headers[name] = value;
     }
-    await db.idempotencyKey.update({
-      where: { id },
-      data: { state: 'done', responseStatus: reply.statusCode, responseBody: typeof payload === 'string' ? payload : '', responseHeaders: headers },
-    });
+    // The write has committed: its answer goes out even if storing it has to wait.
+    await finishKey(request, id, { kind: 'done', answer: { status: reply.statusCode, body: typeof payload === 'string' ? payload : '', headers } });
     return payload;
   });
 }

@@ -1,0 +1,172 @@
+// Connections cut under a request in flight (what `npm run soak` does at random, here at
+// chosen moments): the request answers 503, a committed write keeps its answer, and a
+// retry with the same Idempotency-Key is neither refused for a minute nor run twice.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isDatabaseUnavailable } from '../../src/app.ts';
+import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+
+let context: TestContext;
+// Other test files share the database: only this app's connections may be cut.
+const applicationName = `db-cuts-${process.pid}-${Date.now()}`;
+const admins: pg.Client[] = [];
+
+beforeAll(async () => {
+  const url = new URL(inject('databaseUrl'));
+  url.searchParams.set('application_name', applicationName);
+  context = await startTestContext({ databaseUrl: url.toString() });
+});
+afterAll(async () => {
+  for (const admin of admins) await admin.end().catch(() => {});
+  await context?.close();
+});
+
+/** A connection of the test's own, to hold locks with and to cut the app's connections. */
+async function adminClient(): Promise<pg.Client> {
+  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  await admin.connect();
+  admins.push(admin);
+  return admin;
+}
+
+/**
+ * The app's backend that waits for a lock on a statement like `pattern`, once it waits.
+ * Asked outside any transaction: inside one, pg_stat_activity is a snapshot taken at its start.
+ */
+let observerConnection: Promise<pg.Client> | undefined;
+const observer = () => (observerConnection ??= adminClient());
+
+async function lockWaiter(pattern: string): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const { rows } = await (await observer()).query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE $2`,
+      [applicationName, pattern],
+    );
+    if (rows[0]) return rows[0].pid;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no connection of the app waits on ${pattern}`);
+}
+
+async function terminate(pid: number): Promise<void> {
+  await (await observer()).query('SELECT pg_terminate_backend($1)', [pid]);
+}
+
+function lineItem(orderId: string) {
+  return {
+    data: {
+      type: 'line_items',
+      attributes: { sku_code: 'CUT', name: 'Cut', quantity: 1, unit_amount_cents: 700 },
+      relationships: { order: { data: { type: 'orders', id: orderId } } },
+    },
+  };
+}
+
+function postLineItem(orderId: string, key?: string) {
+  const request = api(context).post('/api/line_items', lineItem(orderId));
+  return key === undefined ? request : request.set('Idempotency-Key', key);
+}
+
+/** Retries while the key is reported in progress, as a client does, for at most `ms`. */
+async function retryWhileInProgress(send: () => ReturnType<typeof postLineItem>, ms: number) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const response = await send();
+    if (response.status !== 409 || Date.now() > deadline) return response;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('connections cut under a request', { timeout: 30_000 }, () => {
+  it('answers 503 when the connection of a waiting request is terminated, and the retry succeeds', async () => {
+    const { orderId } = await createCheckout(context);
+    const holder = await adminClient();
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+    try {
+      const pending = postLineItem(orderId).then((response) => response);
+      await terminate(await lockWaiter('%FROM orders%FOR UPDATE%'));
+      const response = await pending;
+      expect(response.status).toBe(503);
+      expect(response.headers['retry-after']).toBeDefined();
+      expect(response.body.errors[0].code).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+    expect((await postLineItem(orderId)).status).toBe(201);
+  });
+
+  it("keeps a committed write's answer when its Idempotency-Key could not be finished, and replays it", async () => {
+    const { orderId } = await createCheckout(context);
+    const before = await context.db.lineItem.count({ where: { orderId } });
+    const key = `cut-${randomBytes(6).toString('hex')}`;
+    const orderHolder = await adminClient();
+    const keyHolder = await adminClient();
+    // The request waits for the order, so that its key's row can be locked before it finishes.
+    await orderHolder.query('BEGIN');
+    await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+    const pending = postLineItem(orderId, key).then((response) => response);
+    await lockWaiter('%FROM orders%FOR UPDATE%');
+    await keyHolder.query('BEGIN');
+    const { rowCount } = await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
+    expect(rowCount).toBe(1);
+    // The line item commits; recording the answer under the key then waits, and its connection is cut.
+    await orderHolder.query('COMMIT');
+    await terminate(await lockWaiter('%UPDATE%idempotency_keys%'));
+    const response = await pending;
+    await keyHolder.query('ROLLBACK');
+
+    expect(response.status).toBe(201);
+    const created = response.body.data.id as string;
+    // Once the database answers again, the same key replays that answer: one line item, not two.
+    const retried = await retryWhileInProgress(() => postLineItem(orderId, key), 10_000);
+    expect(retried.status).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.body.data.id).toBe(created);
+    expect(await context.db.lineItem.count({ where: { orderId } })).toBe(before + 1);
+  });
+
+  it('lets a retry with the same Idempotency-Key run when the failed request could not release it', async () => {
+    const { orderId } = await createCheckout(context);
+    const key = `cut-${randomBytes(6).toString('hex')}`;
+    const orderHolder = await adminClient();
+    const keyHolder = await adminClient();
+    await orderHolder.query('BEGIN');
+    await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+    const pending = postLineItem(orderId, key).then((response) => response);
+    const waiter = await lockWaiter('%FROM orders%FOR UPDATE%');
+    await keyHolder.query('BEGIN');
+    await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
+    // The request fails (503), and releasing its key fails too.
+    await terminate(waiter);
+    await terminate(await lockWaiter('%DELETE%idempotency_keys%'));
+    const failed = await pending;
+    await keyHolder.query('ROLLBACK');
+    await orderHolder.query('ROLLBACK');
+    expect(failed.status).toBe(503);
+
+    // Not "still in progress" for the minute after which a key is deemed abandoned.
+    const retried = await retryWhileInProgress(() => postLineItem(orderId, key), 10_000);
+    expect(retried.status).toBe(201);
+    expect(await context.db.lineItem.count({ where: { orderId, skuCode: 'CUT' } })).toBe(1);
+  });
+
+  it("counts node-postgres's errors for a connection that died as the database being unavailable", async () => {
+    const admin = await adminClient();
+    const name = `${applicationName}-probe`;
+    const client = new pg.Client({ connectionString: inject('databaseUrl'), application_name: name });
+    const errors: Error[] = [];
+    client.on('error', (error) => errors.push(error));
+    await client.connect();
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [name]);
+    await expect.poll(() => errors.length).toBeGreaterThan(0);
+    const failure = await client.query('SELECT 1').then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    await client.end().catch(() => {});
+    expect(failure?.message).toMatch(/not queryable|terminat/i);
+    expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+  });
+});
