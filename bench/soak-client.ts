@@ -1,0 +1,160 @@
+// The soak's HTTP client: a careful storefront or back office. Every write carries an
+// Idempotency-Key, and 5xx answers, network errors and "key still in progress" 409s are
+// retried with the same key and backoff, as the API's error documents ask. Every attempt
+// is counted, by route and by status, for the report.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const jsonApi = 'application/vnd.api+json';
+
+export interface Answer {
+  status: number;
+  body: any;
+  /** Attempts made, 1 when the first answer was final. */
+  attempts: number;
+}
+
+export interface RetryPolicy {
+  /** Give up retrying after this long, the last answer is returned. */
+  maxMs: number;
+  /** Upper bound of one backoff wait. */
+  maxWaitMs: number;
+}
+
+export class SoakStats {
+  readonly byRoute = new Map<string, number>();
+  readonly byStatus = new Map<string, number>();
+  /** Route and status of every answer >= 500 the client saw, with a sample body. */
+  readonly serverErrors: { route: string; status: number; body: string }[] = [];
+  retries = 0;
+  /** Operations whose retries ran out without a final answer. */
+  readonly gaveUp = new Map<string, number>();
+  /** Things the client saw that contradict the API's promises (beyond status codes). */
+  readonly anomalies: string[] = [];
+  readonly latenciesMs: number[] = [];
+
+  count(route: string, status: number | 'network error', elapsedMs: number): void {
+    this.byRoute.set(route, (this.byRoute.get(route) ?? 0) + 1);
+    const key = String(status);
+    this.byStatus.set(key, (this.byStatus.get(key) ?? 0) + 1);
+    this.latenciesMs.push(elapsedMs);
+  }
+
+  anomaly(message: string): void {
+    this.anomalies.push(message);
+  }
+}
+
+function isRetryable(status: number, body: any): boolean {
+  if (status >= 500) return true;
+  if (status === 429) return true;
+  // Our own Idempotency-Key layer: the first attempt is still running (or its outcome is being cleaned up).
+  if (status === 409 && body?.errors?.[0]?.source?.header === 'Idempotency-Key') return true;
+  // Stripe is still processing an earlier attempt of this very call (same key at Stripe).
+  if (status === 409 && body?.errors?.[0]?.meta?.stripe_type !== undefined) return true;
+  return false;
+}
+
+export class SoakClient {
+  private token = '';
+  private tokenPromise: Promise<void> | undefined;
+
+  constructor(
+    private readonly origin: string,
+    private readonly credentials: { clientId: string; clientSecret: string },
+    readonly stats: SoakStats,
+    private readonly policy: RetryPolicy = { maxMs: 45_000, maxWaitMs: 2_000 },
+  ) {}
+
+  /** POST /oauth/token with client_credentials, retried like any call: the public API only. */
+  async authenticate(): Promise<void> {
+    this.tokenPromise ??= (async () => {
+      try {
+        const answer = await this.call('POST /oauth/token', 'POST', '/oauth/token', {
+          body: JSON.stringify({ grant_type: 'client_credentials', client_id: this.credentials.clientId, client_secret: this.credentials.clientSecret }),
+          contentType: 'application/json',
+          idempotencyKey: undefined,
+        });
+        if (answer.status !== 200 || typeof answer.body?.access_token !== 'string') {
+          throw new Error(`token request answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+        }
+        this.token = answer.body.access_token;
+      } finally {
+        this.tokenPromise = undefined;
+      }
+    })();
+    return this.tokenPromise;
+  }
+
+  get(route: string, path: string): Promise<Answer> {
+    return this.api(route, 'GET', path);
+  }
+
+  /** A write: one Idempotency-Key for all its attempts, unless the caller brings its own. */
+  write(route: string, method: 'POST' | 'PATCH' | 'DELETE', path: string, document?: unknown, idempotencyKey = `soak-${randomBytes(12).toString('hex')}`): Promise<Answer> {
+    return this.api(route, method, path, document, method === 'DELETE' ? undefined : idempotencyKey);
+  }
+
+  private async api(route: string, method: string, path: string, document?: unknown, idempotencyKey?: string): Promise<Answer> {
+    if (this.token === '') await this.authenticate();
+    const answer = await this.call(route, method, path, { body: document === undefined ? undefined : JSON.stringify(document), contentType: jsonApi, idempotencyKey });
+    if (answer.status === 401) {
+      // An expired or rotated token: a new one, then the same request again.
+      await this.authenticate();
+      const again = await this.call(route, method, path, { body: document === undefined ? undefined : JSON.stringify(document), contentType: jsonApi, idempotencyKey });
+      return { ...again, attempts: again.attempts + answer.attempts };
+    }
+    return answer;
+  }
+
+  private async call(route: string, method: string, path: string, request: { body: string | undefined; contentType: string; idempotencyKey: string | undefined }): Promise<Answer> {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt += 1) {
+      const headers: Record<string, string> = { accept: path.startsWith('/oauth') ? 'application/json' : jsonApi };
+      if (this.token !== '' && !path.startsWith('/oauth')) headers.authorization = `Bearer ${this.token}`;
+      if (request.body !== undefined) headers['content-type'] = request.contentType;
+      if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
+      const sent = performance.now();
+      let status: number | 'network error';
+      let body: any;
+      let retryAfterMs: number | undefined;
+      try {
+        // A bound far above the server's own (Stripe timeout times its retries): a hang is a finding, not a wait.
+        const response = await fetch(`${this.origin}${path}`, { method, headers, body: request.body, signal: AbortSignal.timeout(60_000) });
+        status = response.status;
+        const text = await response.text();
+        try {
+          body = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          body = text;
+          this.stats.anomaly(`${route}: ${status} with a body that is not JSON: ${text.slice(0, 200)}`);
+        }
+        // A "retry shortly" answer stored under the key would be replayed to every retry: the retry could never succeed.
+        if (status === 409 && response.headers.get('idempotent-replayed') === 'true') {
+          this.stats.anomaly(`${route}: a 409 replayed under its Idempotency-Key: ${text.slice(0, 200)}`);
+        }
+        const retryAfter = Number(response.headers.get('retry-after'));
+        if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
+      } catch (error) {
+        status = 'network error';
+        body = { error: (error as Error).message };
+      }
+      this.stats.count(route, status, performance.now() - sent);
+      if (typeof status === 'number' && status >= 500) {
+        if (this.stats.serverErrors.length < 2_000) this.stats.serverErrors.push({ route, status, body: JSON.stringify(body).slice(0, 300) });
+        if (status >= 500 && !Array.isArray(body?.errors) && !path.startsWith('/oauth')) this.stats.anomaly(`${route}: ${status} without a JSON:API errors array`);
+      }
+      const retry = status === 'network error' || isRetryable(status, body);
+      if (!retry) return { status: status as number, body, attempts: attempt };
+      const elapsed = Date.now() - started;
+      if (elapsed >= this.policy.maxMs) {
+        this.stats.gaveUp.set(route, (this.stats.gaveUp.get(route) ?? 0) + 1);
+        return { status: status === 'network error' ? 0 : status, body, attempts: attempt };
+      }
+      this.stats.retries += 1;
+      // Exponential backoff with jitter, at most maxWaitMs, and no sooner than Retry-After says (capped likewise).
+      const backoff = Math.min(this.policy.maxWaitMs, 100 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+      await sleep(Math.min(this.policy.maxWaitMs, Math.max(backoff, retryAfterMs ?? 0)));
+    }
+  }
+}
