@@ -9,7 +9,12 @@ COPY prisma.config.ts ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm prune --omit=dev --ignore-scripts
+RUN npm prune --omit=dev --ignore-scripts \
+  # npm keeps @prisma/client's optional peers (the Prisma CLI and its tooling, TypeScript):
+  # the server needs none of them (migrations run on @prisma/schema-engine-wasm), and they
+  # are 190 MB of the 460.
+  && rm -rf node_modules/prisma node_modules/@prisma/dev node_modules/@prisma/studio-core \
+    node_modules/effect node_modules/@electric-sql node_modules/typescript
 
 # Runtime stage: production dependencies, the sources (run by tsx) and the generated client.
 FROM node:20-bookworm-slim
