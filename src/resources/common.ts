@@ -23,6 +23,15 @@ export function commonAttributes<Row extends Base>(): Record<string, AttributeDe
   };
 }
 
+/** The columns of the common writable attributes a write document carries (absent ones are left alone). */
+export function commonColumns(attributes: Record<string, unknown>) {
+  return {
+    ...(attributes.reference !== undefined ? { reference: attributes.reference as string | null } : {}),
+    ...(attributes.reference_origin !== undefined ? { referenceOrigin: attributes.reference_origin as string | null } : {}),
+    ...(attributes.metadata !== undefined ? { metadata: (attributes.metadata ?? {}) as object } : {}),
+  };
+}
+
 /**
  * The `<name>_cents`, `<name>_float` and `formatted_<name>` triple Commerce Layer exposes
  * for every amount; only the cents are stored.

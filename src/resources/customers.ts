@@ -4,7 +4,7 @@ import { hashSecret } from '../crypto/password.ts';
 import { newId } from '../ids.ts';
 import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
 import type { Services } from '../services.ts';
-import { commonAttributes } from './common.ts';
+import { commonAttributes, commonColumns } from './common.ts';
 
 async function customerColumns(input: WriteInput) {
   const { attributes: a } = input;
@@ -12,9 +12,7 @@ async function customerColumns(input: WriteInput) {
     ...(a.email !== undefined ? { email: (a.email as string).toLowerCase() } : {}),
     // Only the hash is kept; the password is never stored or shown.
     ...(a.password !== undefined ? { passwordHash: a.password === null ? null : await hashSecret(a.password as string) } : {}),
-    ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
-    ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-    ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+    ...commonColumns(a),
   };
 }
 

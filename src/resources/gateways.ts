@@ -5,7 +5,7 @@ import { defineResource, type AttributeDeclaration } from '../jsonapi/resource.t
 import { deleteWebhookEndpoint, registerWebhookEndpoint } from '../payments/webhook-endpoints.ts';
 import type { Services } from '../services.ts';
 import { modeOfKey } from '../stripe/client.ts';
-import { commonAttributes } from './common.ts';
+import { commonAttributes, commonColumns } from './common.ts';
 
 const gatewayMeta = (gateway: StripeGateway) => ({ mode: gateway.mode });
 
@@ -103,9 +103,7 @@ export const stripeGateways = defineResource<StripeGateway, Services>({
       ...(a.publishable_key !== undefined ? { publishableKey: a.publishable_key as string | null } : {}),
       ...(a.connected_account !== undefined ? { connectedAccount: a.connected_account as string | null } : {}),
       ...(a.auto_payments !== undefined ? { autoPayments: a.auto_payments as boolean } : {}),
-      ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
-      ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-      ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+      ...commonColumns(a),
       // A secret given by the merchant means their own endpoint: the one we registered, if any, goes.
       ...(webhookSecret !== undefined
         ? { webhookSecretEncrypted: webhookSecret ? services.secretBox.seal(webhookSecret) : null, webhookEndpointId: null }

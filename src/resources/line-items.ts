@@ -5,7 +5,7 @@ import { validationError } from '../jsonapi/errors.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
 import type { Services } from '../services.ts';
-import { amountAttributes, commonAttributes, throughOrder } from './common.ts';
+import { amountAttributes, commonAttributes, commonColumns, throughOrder } from './common.ts';
 
 type LineItemRow = LineItem & { order?: Pick<Order, 'currencyCode'> };
 
@@ -96,9 +96,7 @@ export const lineItems = defineResource<LineItemRow, Services>({
         data: {
           ...(a.sku_code !== undefined ? { skuCode: a.sku_code as string | null } : {}),
           ...(a.name !== undefined ? { name: a.name as string | null } : {}),
-          ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
-          ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-          ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+          ...commonColumns(a),
           quantity,
           unitAmountCents,
           totalAmountCents: lineTotal(quantity, unitAmountCents),

@@ -6,7 +6,7 @@ import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
 import { authorizeOrder, cancelOrder, captureOrder, refundOrder, triggerPointers } from '../payments/order-lifecycle.ts';
 import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
 import type { Services } from '../services.ts';
-import { amountAttributes, commonAttributes, currencyCodeInput } from './common.ts';
+import { amountAttributes, commonAttributes, commonColumns, currencyCodeInput } from './common.ts';
 
 /** A write-only flag that makes the PATCH act (Commerce Layer's `_place`, `_capture`, ...). */
 const trigger = { type: 'boolean', updatable: true, fetchable: false, column: null } as const;
@@ -31,9 +31,7 @@ function orderColumns(input: WriteInput) {
     ...(a.customer_email !== undefined ? { customerEmail: a.customer_email as string | null } : {}),
     ...(a.language_code !== undefined ? { languageCode: (a.language_code as string | null) ?? 'en' } : {}),
     ...(a.currency_code !== undefined ? { currencyCode: a.currency_code as string | null } : {}),
-    ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
-    ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-    ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as object } : {}),
+    ...commonColumns(a),
   };
 }
 
