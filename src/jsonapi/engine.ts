@@ -110,9 +110,11 @@ export class ResourceEngine<Services extends EngineServices> {
   }
 
   /** A document for rows of one type, with `included` when the query asks for it. */
-  private async document(declaration: AnyResource, rows: Row[], query: ListQuery, apiBase: string) {
+  private async document(declaration: AnyResource, rows: Row[], query: ListQuery, apiBase: string, access: Access | undefined) {
     const nodes = rows.map((row) => ({ declaration, row, object: serializeResource(declaration, row, apiBase, query.fields.get(declaration.type)) }));
-    const included = query.include.size > 0 ? await compound(this.store, nodes, query.include, query.fields, apiBase) : [];
+    // Included rows stay within the caller's reach, as if fetched one by one (a customer's orders of other markets are not shown).
+    const reach = (target: AnyResource) => this.reach(target, access);
+    const included = query.include.size > 0 ? await compound(this.store, nodes, query.include, query.fields, apiBase, reach) : [];
     return { objects: nodes.map((node) => node.object), included };
   }
 
@@ -120,7 +122,7 @@ export class ResourceEngine<Services extends EngineServices> {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
     const { rows, recordCount, recordCountEstimated, nextCursor } = await this.store.list(declaration, query, scope);
     const base = apiBase(request);
-    const { objects, included } = await this.document(declaration, rows, query, base);
+    const { objects, included } = await this.document(declaration, rows, query, base, accessOf(request));
     const pageCount = Math.ceil(recordCount / query.page.size);
     return {
       data: objects,
@@ -138,7 +140,7 @@ export class ResourceEngine<Services extends EngineServices> {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, kind);
     assertMayInclude(this.store.registry, declaration, query.include, accessOf(request));
     if (!row) return { data: null };
-    const { objects, included } = await this.document(declaration, [row], query, apiBase(request));
+    const { objects, included } = await this.document(declaration, [row], query, apiBase(request), accessOf(request));
     return { data: objects[0] as ResourceObject, ...(query.include.size > 0 ? { included } : {}) };
   }
 

@@ -53,6 +53,8 @@ export async function compound(
   tree: IncludeTree,
   fields: ReadonlyMap<string, ReadonlySet<string>>,
   apiBase: string,
+  /** The caller's reach per type (undefined: everything); rows beyond it are left out, as the related routes leave them out. */
+  reach: (declaration: AnyResource) => Record<string, unknown> | undefined = () => undefined,
 ): Promise<ResourceObject[]> {
   const seen = new Map<string, ResourceObject>(primary.map((node) => [`${node.object.type}:${node.object.id}`, node.object]));
   const included: ResourceObject[] = [];
@@ -84,7 +86,7 @@ export async function compound(
         const found = new Map<string, Node>();
         for (const type of new Set(linkages.flatMap((linkage) => (linkage ? [linkage.type] : [])))) {
           const ids = linkages.flatMap((linkage) => (linkage?.type === type ? [linkage.id] : []));
-          for (const row of await store.findBy(type, 'id', ids)) found.set(`${type}:${row.id}`, place(store.declaration(type), row));
+          for (const row of await store.findBy(type, 'id', ids, reach(store.declaration(type)))) found.set(`${type}:${row.id}`, place(store.declaration(type), row));
         }
         owners.forEach((node, index) => {
           const linkage = linkages[index];
@@ -94,7 +96,7 @@ export async function compound(
         });
       } else {
         const type = relationship.types[0]!;
-        const rows = relationship.inverseKey ? await store.findBy(type, relationship.inverseKey, owners.map((node) => node.row.id)) : [];
+        const rows = relationship.inverseKey ? await store.findBy(type, relationship.inverseKey, owners.map((node) => node.row.id), reach(store.declaration(type))) : [];
         const byOwner = new Map<string, Node[]>();
         for (const row of rows) {
           const node = place(store.declaration(type), row);
