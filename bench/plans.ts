@@ -27,9 +27,12 @@ export async function listStatements(type: string, queryString: string, client?:
   const recorder = {
     async $queryRawUnsafe(sql: string, ...values: unknown[]) {
       if (client && /"pg_attribute"/.test(sql)) return (await client.query(sql, values)).rows;
+      // The list's statement timeout is not a statement of the list.
+      if (/^SELECT set_config\('statement_timeout'/.test(sql)) return [];
       captured.push({ sql, values });
       return /count\(/i.test(sql) ? [{ count: 0 }] : [];
     },
+    $transaction: (statements: Promise<unknown>[]) => Promise.all(statements),
     [declaration.model]: { findMany: async () => [] },
   };
   const store = new ResourceStore(recorder as never, types);

@@ -220,7 +220,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds));
 
-  const engine = new ResourceEngine(services, resources);
+  const engine = new ResourceEngine(
+    services,
+    resources,
+    config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs },
+  );
   await app.register(
     async (api) => {
       api.decorateRequest('access', null as never);

@@ -18,6 +18,8 @@ export const environmentSchema = z
     /** Unset: an embedded PostgreSQL is started with its data in DATA_DIR. */
     DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    /** How long one list statement may run before PostgreSQL stops it (the list answers 503); unset: 5000. */
+    LIST_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).optional(),
     DATA_DIR: z.string().min(1).default('.data'),
     /**
      * Where the Stripe SDK sends requests. Unset: a local Stripe stand-in is started on
@@ -90,6 +92,8 @@ export interface StripeSettings {
 export interface AppConfig {
   databaseUrl: string;
   databasePoolMax: number;
+  /** Statement timeout of list queries, ms; the store's default (5 s) when unset. */
+  listStatementTimeoutMs?: number;
   stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };
   tokenTtlSeconds: number;
   signingKeyRotationSeconds: number;

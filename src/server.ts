@@ -75,6 +75,7 @@ async function start(env: Environment): Promise<void> {
   const config: AppConfig = {
     databaseUrl,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    ...(env.LIST_STATEMENT_TIMEOUT_MS === undefined ? {} : { listStatementTimeoutMs: env.LIST_STATEMENT_TIMEOUT_MS }),
     stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },
     tokenTtlSeconds: env.TOKEN_TTL_SECONDS,
     signingKeyRotationSeconds: env.SIGNING_KEY_ROTATION_SECONDS,

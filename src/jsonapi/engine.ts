@@ -8,7 +8,7 @@ import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
 import { columnOf, type Action, type WriteInput } from './resource.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
-import { ResourceStore, type AnyResource, type Database, type Row } from './store.ts';
+import { ResourceStore, type AnyResource, type Database, type Row, type StoreOptions } from './store.ts';
 
 export type { AnyResource } from './store.ts';
 
@@ -28,8 +28,9 @@ export class ResourceEngine<Services extends EngineServices> {
   constructor(
     private readonly services: Services,
     resources: readonly AnyResource[],
+    options: StoreOptions = {},
   ) {
-    this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])));
+    this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])), options);
   }
 
   /** Maps validated attributes and to-one relationships onto database columns. */

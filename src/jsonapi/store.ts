@@ -1,5 +1,5 @@
 import { encodeCursor, type CursorValue, type PageCursor } from './cursor.ts';
-import { recordNotFound } from './errors.ts';
+import { JsonApiError, recordNotFound } from './errors.ts';
 import { compileFilter, type FilterTarget, type FilterableField } from './filter.ts';
 import { listSort, sortKeyType, type ListQuery } from './query.ts';
 import { camelCase, columnOf, sqlColumn, type AttributeType, type ResourceDeclaration } from './resource.ts';
@@ -15,7 +15,16 @@ export interface ModelDelegate {
 
 export interface Database {
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
+  /** Prisma's batch transaction: the statements in order on one connection, inside BEGIN ... COMMIT. */
+  $transaction(statements: Promise<unknown>[]): Promise<unknown[]>;
 }
+
+export interface StoreOptions {
+  /** How long one list statement may run before PostgreSQL cancels it (ms); 5 s when unset. */
+  listStatementTimeoutMs?: number;
+}
+
+export const defaultListStatementTimeoutMs = 5_000;
 
 // The engine handles declarations of any row type; handlers are typed at their declaration.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -97,6 +106,31 @@ function keysetCondition(
   return bound ? `${bound} AND ${after}` : after;
 }
 
+/** Counts the rows of `source` (`<table> "t" WHERE ...`), stopping after `exactCountLimit + 1`. */
+function cappedCount(source: string): string {
+  return `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${source} LIMIT ${exactCountLimit + 1}) AS "capped"`;
+}
+
+/** PostgreSQL's query_canceled (57014), as Prisma's driver adapter reports it: the statement timeout fired. */
+function isStatementTimeout(error: unknown): boolean {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; code?: unknown } } } } | null)?.meta?.driverAdapterError?.cause;
+  return cause?.originalCode === '57014' || cause?.code === '57014';
+}
+
+function listTimedOut(timeoutMs: number): JsonApiError {
+  return new JsonApiError(
+    503,
+    [
+      {
+        title: 'Service unavailable',
+        detail: `The list took longer than ${timeoutMs / 1000} s to read and was stopped. Retry shortly, narrow the filter, or page with page[after].`,
+        code: 'SERVICE_UNAVAILABLE',
+      },
+    ],
+    { 'retry-after': '2' },
+  );
+}
+
 /** The top plan node's row estimate from `EXPLAIN (FORMAT JSON)` (parsed or as text). */
 function estimatedRows(plan: unknown): number {
   const parsed = typeof plan === 'string' ? (JSON.parse(plan) as unknown) : plan;
@@ -106,17 +140,21 @@ function estimatedRows(plan: unknown): number {
 
 /**
  * Reads declared resources. Primary lists run as one parameterised SQL query for the page's
- * ids plus one capped count (and above its cap an EXPLAIN), then one Prisma query loads those
- * rows: the same queries whatever the page size, with filters free to use SQL that Prisma's
- * where cannot express (ILIKE, EXISTS).
+ * ids plus one capped count, in a transaction with a statement timeout (and above the cap an
+ * EXPLAIN), then one Prisma query loads those rows: the same queries whatever the page size,
+ * with filters free to use SQL that Prisma's where cannot express (ILIKE, EXISTS).
  */
 export class ResourceStore {
   private readonly notNullByTable = new Map<string, Promise<ReadonlySet<string>>>();
+  private readonly listStatementTimeoutMs: number;
 
   constructor(
     private readonly db: Database,
     readonly registry: ReadonlyMap<string, AnyResource>,
-  ) {}
+    options: StoreOptions = {},
+  ) {
+    this.listStatementTimeoutMs = options.listStatementTimeoutMs ?? defaultListStatementTimeoutMs;
+  }
 
   declaration(type: string): AnyResource {
     const declaration = this.registry.get(type);
@@ -209,17 +247,15 @@ export class ResourceStore {
     // A stable order makes pages deterministic: newest first by default, id as the tie-breaker.
     const order = [...keys.map(({ column, direction }) => `${column} ${direction === 'desc' ? 'DESC' : 'ASC'}`), '"t"."id" ASC'].join(', ');
     const table = quoted(declaration.table);
-    const count = () => this.countMatching(`${table} "t" ${where}`, values);
+    const source = `${table} "t" ${where}`;
 
     if (query.after === undefined) {
       const offset = (query.page.number - 1) * query.page.size;
-      const [idRows, counted] = await Promise.all([
-        this.db.$queryRawUnsafe<{ id: string }[]>(
-          `SELECT "t"."id" FROM ${table} "t" ${where} ORDER BY ${order} LIMIT ${query.page.size} OFFSET ${offset}`,
-          ...values,
-        ),
-        count(),
+      const [idRows, capped] = await this.withStatementTimeout<[{ id: string }[], { count: number }[]]>([
+        this.db.$queryRawUnsafe(`SELECT "t"."id" FROM ${source} ORDER BY ${order} LIMIT ${query.page.size} OFFSET ${offset}`, ...values),
+        this.db.$queryRawUnsafe(cappedCount(source), ...values),
       ]);
+      const counted = await this.recordCount(capped, source, values);
       return { rows: await this.rowsInOrder(declaration, idRows), recordCount: counted.count, recordCountEstimated: counted.estimated };
     }
 
@@ -237,14 +273,12 @@ export class ResourceStore {
     }
     const pageWhere = keyset ? (where ? `${where} AND ${keyset}` : `WHERE ${keyset}`) : where;
     const selected = keys.map(({ column }, index) => `, ${column}::text AS "k${index}"`).join('');
-    const [pageRows, counted] = await Promise.all([
-      this.db.$queryRawUnsafe<({ id: string } & Record<string, string | null>)[]>(
-        // One row more than the page says whether there is a next page.
-        `SELECT "t"."id"${selected} FROM ${table} "t" ${pageWhere} ORDER BY ${order} LIMIT ${query.page.size + 1}`,
-        ...pageValues,
-      ),
-      count(),
+    const [pageRows, capped] = await this.withStatementTimeout<[({ id: string } & Record<string, string | null>)[], { count: number }[]]>([
+      // One row more than the page says whether there is a next page.
+      this.db.$queryRawUnsafe(`SELECT "t"."id"${selected} FROM ${table} "t" ${pageWhere} ORDER BY ${order} LIMIT ${query.page.size + 1}`, ...pageValues),
+      this.db.$queryRawUnsafe(cappedCount(source), ...values),
     ]);
+    const counted = await this.recordCount(capped, source, values);
     const more = pageRows.length > query.page.size;
     const page = more ? pageRows.slice(0, query.page.size) : pageRows;
     const last = page.at(-1);
@@ -286,16 +320,31 @@ export class ResourceStore {
   }
 
   /**
-   * How many rows `source` (`<table> "t" WHERE ...`) holds. A full count visits every
-   * matching row (hundreds of ms at a million), so it stops after `exactCountLimit + 1`
-   * and, past the limit, takes the planner's estimate for the same WHERE: planning only.
+   * Runs a list's statements in one transaction whose statements PostgreSQL cancels after
+   * `listStatementTimeoutMs`: a filter that scans for long (a pattern no index serves, a
+   * deep OFFSET) cannot hold a pool connection, which writes are waiting for, beyond that.
+   * A cancelled list is a 503, like a database that does not answer.
    */
-  private async countMatching(source: string, values: unknown[]): Promise<{ count: number; estimated: boolean }> {
-    const [counted] = await this.db.$queryRawUnsafe<{ count: number }[]>(
-      `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${source} LIMIT ${exactCountLimit + 1}) AS "capped"`,
-      ...values,
-    );
-    const count = counted?.count ?? 0;
+  private async withStatementTimeout<T extends unknown[]>(statements: Promise<unknown>[]): Promise<T> {
+    try {
+      const [, ...results] = await this.db.$transaction([
+        this.db.$queryRawUnsafe(`SELECT set_config('statement_timeout', $1, true)`, String(this.listStatementTimeoutMs)),
+        ...statements,
+      ]);
+      return results as T;
+    } catch (error) {
+      if (isStatementTimeout(error)) throw listTimedOut(this.listStatementTimeoutMs);
+      throw error;
+    }
+  }
+
+  /**
+   * record_count from the capped count: a full count visits every matching row (hundreds
+   * of ms at a million), so it stops after `exactCountLimit + 1`; past the limit, the
+   * planner's estimate for the same WHERE (`source`: `<table> "t" WHERE ...`), planning only.
+   */
+  private async recordCount(capped: { count: number }[], source: string, values: unknown[]): Promise<{ count: number; estimated: boolean }> {
+    const count = capped[0]?.count ?? 0;
     if (count <= exactCountLimit) return { count, estimated: false };
     const [explained] = await this.db.$queryRawUnsafe<{ 'QUERY PLAN': unknown }[]>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${source}`, ...values);
     // The estimate can be stale or off for a complex filter; it is never below what was counted.

@@ -141,3 +141,33 @@ describe('page[after]', () => {
     expect((await ties(`sort=reference&page[after]=${cursor}&page[size]=7`)).status).toBe(200);
   });
 });
+
+describe('a list that takes too long', () => {
+  let slow: TestContext;
+  beforeAll(async () => {
+    slow = await startTestContext({ listStatementTimeoutMs: 300 });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('is stopped by PostgreSQL and answered 503, and the connection serves the next list', async () => {
+    const url = `/api/stripe_payments?filter[q][reference_origin_eq]=${marker}-ties&page[size]=5`;
+    // A table lock makes the list wait for as long as the test wants, whatever the machine's
+    // speed: the statement timeout counts waiting like working.
+    await slow.db.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe('LOCK TABLE "stripe_payments" IN ACCESS EXCLUSIVE MODE');
+        const response = await api(slow).get(url);
+        expect(response.status, response.text).toBe(503);
+        expect(response.headers['retry-after']).toBe('2');
+        expect(response.body.errors[0]).toMatchObject({ status: '503', code: 'SERVICE_UNAVAILABLE' });
+        expect(response.body.errors[0].detail).toContain('longer than 0.3 s');
+      },
+      { timeout: 15_000 },
+    );
+    const after = await api(slow).get(url);
+    expect(after.status).toBe(200);
+    expect(after.body.meta.record_count).toBe(30);
+  });
+});
