@@ -37,8 +37,10 @@ export class ResourceEngine<Services extends EngineServices> {
   private columns(declaration: AnyResource, input: WriteInput): Record<string, unknown> {
     const data: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(input.attributes)) {
-      const column = columnOf(name, declaration.attributes[name]!);
-      if (column !== null) data[column] = value;
+      const attribute = declaration.attributes[name]!;
+      const column = columnOf(name, attribute);
+      if (attribute.write) Object.assign(data, attribute.write(value));
+      else if (column !== null) data[column] = value;
     }
     for (const [name, linkage] of Object.entries(input.relationships)) {
       const foreignKey = declaration.relationships[name]!.foreignKey;

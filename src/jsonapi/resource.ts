@@ -30,6 +30,8 @@ export interface AttributeDeclaration<Row> {
   read?: (row: Row) => unknown;
   /** Commerce Layer's "cannot be passed by sales channels" (e.g. prices, `_capture`). */
   prohibited?: boolean;
+  /** The columns a value writes, for triggers the engine applies itself (`_disable` sets disabled_at). */
+  write?: (value: unknown) => Record<string, unknown>;
 }
 
 export interface RelationshipDeclaration<Row> {

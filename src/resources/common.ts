@@ -23,6 +23,19 @@ export function commonAttributes<Row extends Base>(): Record<string, AttributeDe
   };
 }
 
+/** Commerce Layer's `_disable` and `_enable` triggers, over a `disabled_at` column. */
+export function disableTriggers<Row>(): Record<string, AttributeDeclaration<Row>> {
+  const trigger = (disabledAt: () => Date | null): AttributeDeclaration<Row> => ({
+    type: 'boolean',
+    creatable: true,
+    updatable: true,
+    fetchable: false,
+    column: null,
+    write: (value) => (value === true ? { disabledAt: disabledAt() } : {}),
+  });
+  return { _disable: trigger(() => new Date()), _enable: trigger(() => null) };
+}
+
 /** The columns of the common writable attributes a write document carries (absent ones are left alone). */
 export function commonColumns(attributes: Record<string, unknown>) {
   return {

@@ -36,7 +36,9 @@ export const lineItems = defineResource<LineItemRow, Services>({
   table: 'line_items',
   actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   load: { order: { select: { currencyCode: true } } },
-  storefront: { actions: ['retrieve', 'create', 'update', 'delete'], rows: throughOrder },
+  // No create for storefronts: the price is the merchant's to set (prohibited below) and,
+  // without Commerce Layer's price lists, there is nowhere else to take it from.
+  storefront: { actions: ['retrieve', 'update', 'delete'], rows: throughOrder },
   attributes: {
     sku_code: { type: 'string', creatable: true, updatable: true, filterable: true, input: z.string().min(1).max(255) },
     name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Market } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import type { Services } from '../services.ts';
-import { commonAttributes } from './common.ts';
+import { commonAttributes, disableTriggers } from './common.ts';
 
 /**
  * Markets own orders and payment methods; a sales channel token names one in its scope
@@ -25,6 +25,7 @@ export const markets = defineResource<Market, Services>({
       input: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
     },
     disabled_at: { type: 'datetime', filterable: true, sortable: true },
+    ...disableTriggers<Market>(),
     ...commonAttributes<Market>(),
   },
   relationships: {},

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { PaymentMethod } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import type { Services } from '../services.ts';
-import { amountAttributes, commonAttributes, currencyCodeInput } from './common.ts';
+import { amountAttributes, commonAttributes, currencyCodeInput, disableTriggers } from './common.ts';
 
 const money = (cents: (method: PaymentMethod) => number | null) => (method: PaymentMethod) => ({
   cents: cents(method) ?? 0,
@@ -41,6 +41,7 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
       sortable: true,
     }),
     disabled_at: { type: 'datetime', filterable: true, sortable: true },
+    ...disableTriggers<PaymentMethod>(),
     ...commonAttributes<PaymentMethod>(),
   },
   relationships: {
