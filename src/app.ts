@@ -89,7 +89,10 @@ export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }):
   // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
   if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
   if (lostConnectionMessages.test(String((error as { message?: unknown }).message ?? ''))) return true;
-  const cause = (error.meta as { driverAdapterError?: { cause?: { kind?: string; code?: string } } } | undefined)?.driverAdapterError?.cause;
+  type Cause = { kind?: string; code?: string };
+  // Prisma wraps the driver adapter's error in meta; one thrown at COMMIT or ROLLBACK reaches us bare, its cause alongside.
+  const bare = (error as { name?: unknown }).name === 'DriverAdapterError' ? ((error as { cause?: unknown }).cause as Cause | undefined) : undefined;
+  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause ?? bare;
   if (cause?.kind !== undefined && unavailableKinds.has(cause.kind)) return true;
   // SQLSTATE 57P01-57P03 (the server is shutting down or starting) and class 08 (connection
   // exceptions): the request did not fail for what it asked, a retry may succeed.

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable } from '../../src/app.ts';
+import { createPrismaClient } from '../../src/db/client.ts';
+import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 
 let context: TestContext;
@@ -168,5 +170,48 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     await client.end().catch(() => {});
     expect(failure?.message).toMatch(/not queryable|terminat/i);
     expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+  });
+
+  it("counts Prisma's error for a COMMIT whose connection is cut as the database being unavailable", async () => {
+    // A database of its own: a deferred unique constraint makes the COMMIT wait for another
+    // transaction, and the connection is cut while it waits (what the soak met by chance).
+    const scratch = await createTestDatabase(inject('databaseAdminUrl'));
+    const holder = new pg.Client({ connectionString: scratch.databaseUrl });
+    const url = new URL(scratch.databaseUrl);
+    const name = `${applicationName}-commit`;
+    url.searchParams.set('application_name', name);
+    const db = createPrismaClient(url.toString(), { poolMax: 1 });
+    try {
+      await holder.connect();
+      await holder.query('CREATE TABLE probe (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)');
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO probe VALUES (1)');
+      const committing = db
+        .$transaction(async (tx) => {
+          await tx.$executeRaw`INSERT INTO probe VALUES (1)`;
+        })
+        .then(
+          () => undefined,
+          (error: Error) => error,
+        );
+      let pid: number | undefined;
+      for (let attempt = 0; attempt < 200 && pid === undefined; attempt += 1) {
+        const { rows } = await (await observer()).query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'COMMIT%'`,
+          [name],
+        );
+        pid = rows[0]?.pid;
+        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(pid).toBeDefined();
+      await terminate(pid!);
+      const failure = await committing;
+      expect(failure).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+    } finally {
+      await db.$disconnect();
+      await holder.end().catch(() => {});
+      await scratch.drop();
+    }
   });
 });
