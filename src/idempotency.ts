@@ -4,6 +4,7 @@ import type { PrismaClient } from './db/client.ts';
 import type { Access } from './jsonapi/access.ts';
 import { newId } from './ids.ts';
 import { badRequest, conflict, JsonApiError } from './jsonapi/errors.ts';
+import { runWithRequestKey } from './request-key.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
@@ -23,6 +24,8 @@ const replayedHeaders = ['location', 'content-type'] as const;
 declare module 'fastify' {
   interface FastifyRequest {
     idempotencyRecordId?: string;
+    /** Digest of the key and its owner, for payment steps that recognise their own retries. */
+    idempotencyKeyDigest?: string;
   }
 }
 
@@ -176,7 +179,16 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     if (typeof header !== 'string' || !keyPattern.test(header)) {
       throw badRequest('Idempotency-Key must be 1 to 255 printable ASCII characters', { header: 'Idempotency-Key' });
     }
-    return claim(request, reply, header, keyOwner(request.access));
+    const owner = keyOwner(request.access);
+    request.idempotencyKeyDigest = createHash('sha256').update(`${owner}\n${header}`).digest('hex').slice(0, 32);
+    return claim(request, reply, header, owner);
+  });
+
+  // The handler runs knowing its key (a callback hook, so that the handler is called inside it).
+  scope.addHook('preHandler', (request, _reply, done) => {
+    const digest = request.idempotencyRecordId ? request.idempotencyKeyDigest : undefined;
+    if (digest === undefined) done();
+    else runWithRequestKey(digest, () => done());
   });
 
   scope.addHook('onSend', async (request, reply, payload) => {

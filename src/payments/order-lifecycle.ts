@@ -15,6 +15,7 @@ import {
   orderMoney,
   recordOutcome,
   transactionIdempotencyKey,
+  transactionOfRequest,
   type Outcome,
 } from './transactions.ts';
 
@@ -150,6 +151,28 @@ interface Reserved {
   payment: StripePayment & { stripeId: string };
 }
 
+/** What a trigger knows of the HTTP request that sent it. */
+export interface TriggerRequest {
+  /** Digest of the request's Idempotency-Key (see request-key.ts): its retries find what it did. */
+  requestKey?: string | undefined;
+}
+
+/**
+ * A retry of a request that reserved a transaction and then failed (a 5xx, e.g. the database
+ * connection was cut after Stripe had acted): its own reservation is taken up again (the same
+ * Stripe call, answered from Stripe's idempotency record), and once recorded it is done.
+ * Without this, a retried partial refund would refund again. `done`: nothing left to do.
+ */
+async function resumeOwnAttempt(tx: Prisma.TransactionClient, orderId: string, kind: Transaction['kind'] & ('captures' | 'refunds' | 'voids'), request: TriggerRequest) {
+  const own = await transactionOfRequest(tx, orderId, kind, request.requestKey);
+  if (!own || !own.stripePaymentId) return undefined;
+  if (own.state === 'recorded') return own.succeeded ? ('done' as const) : undefined;
+  // The idempotency layer runs one request per key at a time, so the earlier attempt has ended.
+  const row = await tx.transaction.update({ where: { id: own.id }, data: { updatedAt: new Date() } });
+  const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: own.stripePaymentId } })) as Reserved['payment'];
+  return { row, payment };
+}
+
 /** After a failed Stripe call: records a definitive refusal, keeps the reservation when the outcome is unknown. */
 async function settleFailure(services: Services, reserved: Reserved, error: unknown, pointer: string, warning: string): Promise<never> {
   const { db } = services;
@@ -176,12 +199,15 @@ async function settleFailure(services: Services, reserved: Reserved, error: unkn
 }
 
 /** `_capture`: captures the authorized amount of a placed order, once. */
-export async function captureOrder(services: Services, orderId: string): Promise<void> {
+export async function captureOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
   const { db } = services;
   const pointer = triggerPointers.capture;
-  const reserved = await db.$transaction(async (tx): Promise<Reserved> => {
+  const reserved = await db.$transaction(async (tx): Promise<Reserved | undefined> => {
     const order = await lockOrder(tx, orderId);
     if (!order) throw recordNotFound();
+    const resumed = await resumeOwnAttempt(tx, order.id, 'captures', request);
+    if (resumed === 'done') return undefined;
+    if (resumed) return resumed;
     if (!placedStatuses.has(order.status)) throw validationError(pointer, `order is ${order.status}; only a placed order can be captured`);
     const money = await orderMoney(tx, order.id);
     if (money.capture) throw validationError(pointer, 'the order is already captured');
@@ -197,9 +223,11 @@ export async function captureOrder(services: Services, orderId: string): Promise
       payment,
       amountCents: money.authorization.amountCents,
       referenceId: money.authorization.id,
+      requestKey: request.requestKey,
     });
     return { row, payment };
   });
+  if (!reserved) return;
 
   const { row, payment } = reserved;
   const { client, requestOptions } = await stripeFor(db, services, payment);
@@ -229,12 +257,15 @@ export async function captureOrder(services: Services, orderId: string): Promise
  * `_refund`: refunds `amountCents` of what was captured (default: all that is left), never
  * more than was captured less what is refunded or being refunded.
  */
-export async function refundOrder(services: Services, orderId: string, amountCents?: number): Promise<void> {
+export async function refundOrder(services: Services, orderId: string, amountCents?: number, request: TriggerRequest = {}): Promise<void> {
   const { db } = services;
   const pointer = amountCents === undefined ? triggerPointers.refund : triggerPointers.refundAmount;
-  const reserved = await db.$transaction(async (tx): Promise<Reserved> => {
+  const reserved = await db.$transaction(async (tx): Promise<Reserved | undefined> => {
     const order = await lockOrder(tx, orderId);
     if (!order) throw recordNotFound();
+    const resumed = await resumeOwnAttempt(tx, order.id, 'refunds', request);
+    if (resumed === 'done') return undefined;
+    if (resumed) return resumed;
     if (order.paymentStatus !== 'paid' && order.paymentStatus !== 'partially_refunded') {
       throw validationError(triggerPointers.refund, `order is ${order.paymentStatus}; only a paid order can be refunded`);
     }
@@ -262,9 +293,10 @@ export async function refundOrder(services: Services, orderId: string, amountCen
           : `cannot exceed ${formatAmount(refundable, order.currencyCode)}, what is left to refund${pending}`,
       );
     }
-    const row = await createTransaction(tx, { kind: 'refunds', order, payment, amountCents: amount, referenceId: money.capture.id });
+    const row = await createTransaction(tx, { kind: 'refunds', order, payment, amountCents: amount, referenceId: money.capture.id, requestKey: request.requestKey });
     return { row, payment };
   });
+  if (!reserved) return;
 
   const { row, payment } = reserved;
   const { client, requestOptions } = await stripeFor(db, services, payment);
@@ -296,7 +328,7 @@ export async function refundOrder(services: Services, orderId: string, amountCen
  * released, recorded as a void) when nothing was captured; an order whose capture is not
  * fully refunded cannot be cancelled.
  */
-export async function cancelOrder(services: Services, orderId: string): Promise<void> {
+export async function cancelOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
   const { db } = services;
   const pointer = triggerPointers.cancel;
   const markCancelled = (tx: Prisma.TransactionClient) =>
@@ -305,6 +337,13 @@ export async function cancelOrder(services: Services, orderId: string): Promise<
   const reserved = await db.$transaction(async (tx): Promise<Reserved | undefined> => {
     const order = await lockOrder(tx, orderId);
     if (!order) throw recordNotFound();
+    const resumed = await resumeOwnAttempt(tx, order.id, 'voids', request);
+    if (resumed === 'done') {
+      // The void was recorded (maybe by the webhook, which leaves the order as it is): finish the cancellation.
+      if (order.status !== 'cancelled') await markCancelled(tx);
+      return undefined;
+    }
+    if (resumed) return resumed;
     if (!placedStatuses.has(order.status)) throw validationError(pointer, `order is ${order.status}; only a placed order can be cancelled`);
     const money = await orderMoney(tx, order.id);
     if (money.reserved.some((row) => row.kind === 'captures' || row.kind === 'refunds')) {
@@ -328,6 +367,7 @@ export async function cancelOrder(services: Services, orderId: string): Promise<
       payment,
       amountCents: money.authorization!.amountCents,
       referenceId: money.authorization!.id,
+      requestKey: request.requestKey,
     });
     return { row, payment };
   });

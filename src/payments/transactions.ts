@@ -38,6 +38,17 @@ export interface NewTransaction {
   referenceId?: string | null;
   /** Absent: a reservation, recorded once Stripe answers. */
   recorded?: { succeeded: boolean; gatewayTransactionId?: string | null; message?: string | null };
+  /** The digest of the Idempotency-Key of the request that asked for it, to find it again when that request is retried. */
+  requestKey?: string;
+}
+
+/** Where a transaction keeps the digest of its request's Idempotency-Key. */
+export const requestKeyField = 'idempotency_key_digest';
+
+/** The transaction of `kind` an earlier attempt of the same request (same Idempotency-Key) made for the order, if any. */
+export async function transactionOfRequest(tx: Tx, orderId: string, kind: TransactionKind, requestKey: string | undefined): Promise<Transaction | null> {
+  if (requestKey === undefined) return null;
+  return tx.transaction.findFirst({ where: { orderId, kind, metadata: { path: [requestKeyField], equals: requestKey } } });
 }
 
 /** Creates a transaction; call with the order locked. */
@@ -59,6 +70,7 @@ export async function createTransaction(tx: Tx, input: NewTransaction): Promise<
       token: input.payment.stripeId,
       gatewayTransactionId: recorded?.gatewayTransactionId ?? null,
       mode: input.payment.mode,
+      ...(input.requestKey ? { metadata: { [requestKeyField]: input.requestKey } } : {}),
     },
   });
 }

@@ -5,6 +5,7 @@ import { validationError } from '../jsonapi/errors.ts';
 import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
 import { authorizeOrder, cancelOrder, captureOrder, refundOrder, triggerPointers } from '../payments/order-lifecycle.ts';
 import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
+import { currentRequestKey } from '../request-key.ts';
 import type { Services } from '../services.ts';
 import { amountAttributes, commonAttributes, commonColumns, currencyCodeInput } from './common.ts';
 
@@ -131,9 +132,11 @@ export const orders = defineResource<Order, Services>({
     // Each step commits before the next, as stripe payment triggers do: a failing one leaves the earlier ones applied.
     if (a._authorize === true) await authorizeOrder(services, order.id, { place: false });
     if (a._place === true) await authorizeOrder(services, order.id, { place: true });
-    if (a._capture === true) await captureOrder(services, order.id);
-    if (a._refund === true) await refundOrder(services, order.id, (a._refund_amount_cents as number | null | undefined) ?? undefined);
-    if (a._cancel === true) await cancelOrder(services, order.id);
+    // A retry of this request (same Idempotency-Key) resumes what it started instead of moving money again.
+    const request = { requestKey: currentRequestKey() };
+    if (a._capture === true) await captureOrder(services, order.id, request);
+    if (a._refund === true) await refundOrder(services, order.id, (a._refund_amount_cents as number | null | undefined) ?? undefined, request);
+    if (a._cancel === true) await cancelOrder(services, order.id, request);
     return services.db.order.findUniqueOrThrow({ where: { id: order.id } });
   },
 });
