@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResourceStore, type AnyResource, type Database, type ModelDelegate } from '../../src/jsonapi/store.ts';
+import { resources } from '../../src/resources/index.ts';
+import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+
+// The store reads one record with its `load` in a single SQL statement of its own instead
+// of Prisma's findFirst + include: whatever it returns must be what Prisma would have.
+let context: TestContext;
+let store: ResourceStore;
+const registry = new Map((resources as readonly AnyResource[]).map((resource) => [resource.type, resource]));
+let reservedId = '';
+
+beforeAll(async () => {
+  context = await startTestContext();
+  const checkout = await createCheckout(context, { lines: [{ quantity: 2, unit_amount_cents: 1500 }] });
+  const payment = await api(context).post('/api/stripe_payments', {
+    data: { type: 'stripe_payments', attributes: { metadata: { a: [1, { b: null }] } }, relationships: { order: { data: { type: 'orders', id: checkout.orderId } } } },
+  });
+  expect(payment.status, payment.text).toBe(201);
+  for (const [type, attributes] of [
+    ['markets', { name: 'Europe', metadata: { region: 'eu' } }],
+    ['customers', { email: `reads-${Date.now()}@example.com` }],
+  ] as const) {
+    const created = await api(context).post(`/api/${type}`, { data: { type, attributes } });
+    expect(created.status, created.text).toBe(201);
+  }
+  // A payment whose PaymentIntent is still being created: a row the API never shows.
+  reservedId = `reserved-${Date.now()}`;
+  await context.db.$executeRawUnsafe(
+    `INSERT INTO "stripe_payments" ("id", "order_id", "payment_gateway_id", "amount_cents", "currency_code", "updated_at")
+     VALUES ($1, $2, $3, 3000, 'EUR', now())`,
+    reservedId,
+    checkout.orderId,
+    checkout.gatewayId,
+  );
+  store = new ResourceStore(context.db as unknown as Database, registry);
+});
+afterAll(async () => {
+  if (reservedId) await context?.db.$executeRawUnsafe('DELETE FROM "stripe_payments" WHERE "id" = $1', reservedId);
+  await context?.close();
+});
+
+const delegateOf = (declaration: AnyResource) => (context.db as unknown as Record<string, ModelDelegate>)[declaration.model]!;
+
+describe('ResourceStore.findOne', () => {
+  it.each([...registry.keys()])('reads a %s exactly as Prisma does', async (type) => {
+    const declaration = registry.get(type)!;
+    const delegate = delegateOf(declaration);
+    const some = await delegate.findMany({ where: { ...declaration.visibleWhere } });
+    // Transactions come from Stripe's side of a payment: the only type this test has none of.
+    if (declaration.model !== 'transaction') expect(some.length, type).toBeGreaterThan(0);
+    for (const { id } of some.slice(0, 3)) {
+      const expected = await delegate.findFirst({ where: { id, ...declaration.visibleWhere }, ...(declaration.load ? { include: declaration.load } : {}) });
+      expect(await store.findOne(type, id)).toStrictEqual(expected);
+    }
+  });
+
+  it('finds nothing for a missing id or a row the API does not show', async () => {
+    expect(await store.findOne('stripe_payments', 'no-such-id')).toBeNull();
+    expect(await store.findOne('stripe_payments', reservedId)).toBeNull();
+  });
+
+  it('reads a stripe payment and its order amounts in one statement', async () => {
+    const statements: string[] = [];
+    const counted = await startTestContext({}, { onDatabaseQuery: (sql) => statements.push(sql) });
+    try {
+      const { body } = await api(counted).get('/api/stripe_payments?page[size]=1');
+      const id = body.data[0].id as string;
+      statements.length = 0;
+      const response = await api(counted).get(`/api/stripe_payments/${id}`);
+      expect(response.status).toBe(200);
+      expect(response.body.data.attributes.mismatched_amounts).toBe(false);
+      expect(statements.filter((sql) => /"stripe_payments"/.test(sql))).toHaveLength(1);
+    } finally {
+      await counted.close();
+    }
+  });
+});
