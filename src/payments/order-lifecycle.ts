@@ -72,12 +72,20 @@ async function sourcePayment(db: PrismaClient, order: Order, pointer: string): P
  * authorization, and with `place` makes the order placed. A payment method with
  * auto_capture then captures it.
  */
-export async function authorizeOrder(services: Services, orderId: string, { place }: { place: boolean }): Promise<void> {
-  const { db, logger } = services;
+export async function authorizeOrder(services: Services, orderId: string, { place }: { place: boolean }, request: TriggerRequest = {}): Promise<void> {
+  const { db } = services;
   const pointer = place ? triggerPointers.place : triggerPointers.authorize;
   const verb = place ? 'placed' : 'authorized';
   const order = await findOrder(db, orderId);
-  if (!editableStatuses.has(order.status)) throw validationError(pointer, `order is ${order.status}; only a draft or pending order can be ${verb}`);
+  if (!editableStatuses.has(order.status)) {
+    // A retry of the request that placed it, whose answer was a 5xx: done; the auto capture it owed is tried again.
+    const own = await transactionOfRequest(db, order.id, 'authorizations', request.requestKey);
+    if (own?.state === 'recorded' && own.succeeded && placedStatuses.has(order.status)) {
+      if (place && order.paymentStatus === 'authorized') await autoCapture(services, order);
+      return;
+    }
+    throw validationError(pointer, `order is ${order.status}; only a draft or pending order can be ${verb}`);
+  }
   const payment = await sourcePayment(db, order, pointer);
 
   const { client, requestOptions } = await stripeFor(db, services, payment);
@@ -118,6 +126,7 @@ export async function authorizeOrder(services: Services, orderId: string, { plac
         payment: locked.payment,
         amountCents,
         recorded: { succeeded: true, gatewayTransactionId: typeof intent.latest_charge === 'string' ? intent.latest_charge : (intent.latest_charge?.id ?? null) },
+        requestKey: request.requestKey,
       });
     }
     // Now that the authorization exists, a succeeded PaymentIntent records its capture too.
@@ -128,15 +137,17 @@ export async function authorizeOrder(services: Services, orderId: string, { plac
   });
   if (refusal) throw validationError(pointer, refusal, { stripe_status: intent.status });
 
-  if (place) {
-    const method = order.paymentMethodId ? await db.paymentMethod.findUnique({ where: { id: order.paymentMethodId } }) : null;
-    if (method?.autoCapture && intent.status === 'requires_capture') {
-      // The order is placed whatever happens next; a failed capture is recorded and can be retried with _capture.
-      await captureOrder(services, orderId).catch((error: unknown) => {
-        logger.warn({ orderId, err: { message: (error as Error).message } }, 'auto capture on place failed');
-      });
-    }
-  }
+  if (place && intent.status === 'requires_capture') await autoCapture(services, order);
+}
+
+/** Captures a just placed order when its payment method says so. */
+async function autoCapture(services: Services, order: Order): Promise<void> {
+  const method = order.paymentMethodId ? await services.db.paymentMethod.findUnique({ where: { id: order.paymentMethodId } }) : null;
+  if (!method?.autoCapture) return;
+  // The order is placed whatever happens next; a failed capture is recorded and can be retried with _capture.
+  await captureOrder(services, order.id).catch((error: unknown) => {
+    services.logger.warn({ orderId: order.id, err: { message: (error as Error).message } }, 'auto capture on place failed');
+  });
 }
 
 /** Reuses a stale reservation (a retry), refuses a live one, as the module comment says. */

@@ -130,10 +130,10 @@ export const orders = defineResource<Order, Services>({
     const triggered = a._authorize === true || a._place === true || a._capture === true || a._refund === true || a._cancel === true;
     if (!triggered) return updated;
     // Each step commits before the next, as stripe payment triggers do: a failing one leaves the earlier ones applied.
-    if (a._authorize === true) await authorizeOrder(services, order.id, { place: false });
-    if (a._place === true) await authorizeOrder(services, order.id, { place: true });
     // A retry of this request (same Idempotency-Key) resumes what it started instead of moving money again.
     const request = { requestKey: currentRequestKey() };
+    if (a._authorize === true) await authorizeOrder(services, order.id, { place: false }, request);
+    if (a._place === true) await authorizeOrder(services, order.id, { place: true }, request);
     if (a._capture === true) await captureOrder(services, order.id, request);
     if (a._refund === true) await refundOrder(services, order.id, (a._refund_amount_cents as number | null | undefined) ?? undefined, request);
     if (a._cancel === true) await cancelOrder(services, order.id, request);

@@ -1,10 +1,14 @@
-// Found by `npm run soak`: a partial refund whose answer was a 503 (the database connection
-// was cut after Stripe had refunded) refunded again when the client retried it with the
-// same Idempotency-Key, because by then the webhook had recorded the first refund and
-// nothing tied it to the retried request.
+// Found by `npm run soak`: order triggers whose answer was a 5xx although they had acted
+// (the database connection was cut after the fact), retried with the same
+// Idempotency-Key. A partial refund refunded again, because by then the webhook had
+// recorded the first refund and nothing tied it to the retried request; a `_place` was
+// refused as "order is placed".
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { applyMigrations } from '../../src/db/migrations.ts';
+import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, payableOrder, trigger } from '../support/payments.ts';
 
@@ -117,3 +121,51 @@ it('a partial refund retried with the same Idempotency-Key before its outcome is
   const refunds = await order.stripe.refunds.list({ payment_intent: order.paymentIntentId });
   expect(refunds.data.map((r) => r.amount)).toEqual([700]);
 }, 30_000);
+
+it('a _place retried with the same Idempotency-Key after a 503 answers the placed order', async () => {
+  // A database of its own: the test locks a whole table, which other test files must not meet.
+  const own = await createTestDatabase(inject('databaseAdminUrl'));
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  await applyMigrations(own.databaseUrl, { migrationsDir: path.join(root, 'prisma', 'migrations'), schemaPath: path.join(root, 'prisma', 'schema.prisma') });
+  const name = `place-retry-${process.pid}-${Date.now()}`;
+  const url = new URL(own.databaseUrl);
+  url.searchParams.set('application_name', name);
+  const placing = await startTestContext({ databaseUrl: url.toString() });
+  const holder = new pg.Client({ connectionString: own.databaseUrl });
+  try {
+    const order = await payableOrder(placing);
+    await confirm(order);
+    const key = `place-${randomBytes(6).toString('hex')}`;
+    // The answer includes the line items: reading them is what fails, after the order is placed.
+    const place = () =>
+      api(placing)
+        .patch(`/api/orders/${order.orderId}?include=line_items`, { data: { type: 'orders', id: order.orderId, attributes: { _place: true } } })
+        .set('Idempotency-Key', key);
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE line_items IN ACCESS EXCLUSIVE MODE');
+    const pending = place().then((response) => response);
+    let pid: number | undefined;
+    for (let attempt = 0; attempt < 200 && pid === undefined; attempt += 1) {
+      const { rows } = await observer.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE '%line_items%'`,
+        [name],
+      );
+      pid = rows[0]?.pid;
+      if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await observer.query('SELECT pg_terminate_backend($1)', [pid]);
+    expect((await pending).status).toBe(503);
+    await holder.query('ROLLBACK');
+    expect((await placing.db.order.findUniqueOrThrow({ where: { id: order.orderId } })).status).toBe('placed');
+
+    const retried = await place();
+    expect(retried.status).toBe(200);
+    expect(retried.body.data.attributes.status).toBe('placed');
+    expect(retried.body.data.attributes.payment_status).toBe('authorized');
+  } finally {
+    await holder.end().catch(() => {});
+    await placing.close();
+    await own.drop();
+  }
+}, 60_000);
