@@ -195,8 +195,9 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     const id = request.idempotencyRecordId;
     if (!id) return payload;
     request.idempotencyRecordId = undefined;
-    if (reply.statusCode >= 500) {
-      // Our failure, not the client's: let the same key try again.
+    // Our failure, or a 409 that says "retry when the work in progress has finished": an
+    // answer the same key must be able to get past, so it is not stored (nor is it by Stripe).
+    if (reply.statusCode >= 500 || reply.statusCode === 409) {
       await finishKey(request, id, { kind: 'release' });
       return payload;
     }
