@@ -32,6 +32,8 @@ export class SoakStats {
   /** Things the client saw that contradict the API's promises (beyond status codes). */
   readonly anomalies: string[] = [];
   readonly latenciesMs: number[] = [];
+  /** Requests retried after a 5xx or a lost answer whose retry was then refused (4xx): an earlier attempt had acted. */
+  readonly refusedRetries: string[] = [];
 
   count(route: string, status: number | 'network error', elapsedMs: number): void {
     this.byRoute.set(route, (this.byRoute.get(route) ?? 0) + 1);
@@ -109,6 +111,7 @@ export class SoakClient {
 
   private async call(route: string, method: string, path: string, request: { body: string | undefined; contentType: string; idempotencyKey: string | undefined }): Promise<Answer> {
     const started = Date.now();
+    let failedBefore = false;
     for (let attempt = 1; ; attempt += 1) {
       const headers: Record<string, string> = { accept: path.startsWith('/oauth') ? 'application/json' : jsonApi };
       if (this.token !== '' && !path.startsWith('/oauth')) headers.authorization = `Bearer ${this.token}`;
@@ -145,7 +148,14 @@ export class SoakClient {
         if (status >= 500 && !Array.isArray(body?.errors) && !path.startsWith('/oauth')) this.stats.anomaly(`${route}: ${status} without a JSON:API errors array`);
       }
       const retry = status === 'network error' || isRetryable(status, body);
-      if (!retry) return { status: status as number, body, attempts: attempt };
+      if (!retry) {
+        // A retry must end as the first attempt would have: a refusal means that attempt acted unseen. A DELETE finding nothing is its own success.
+        if (failedBefore && typeof status === 'number' && status >= 400 && status !== 409 && !(method === 'DELETE' && status === 404)) {
+          this.stats.refusedRetries.push(`${route} → ${status}: ${JSON.stringify(body?.errors?.[0]?.detail ?? body).slice(0, 160)}`);
+        }
+        return { status: status as number, body, attempts: attempt };
+      }
+      if (status === 'network error' || status >= 500) failedBefore = true;
       const elapsed = Date.now() - started;
       if (elapsed >= this.policy.maxMs) {
         this.stats.gaveUp.set(route, (this.stats.gaveUp.get(route) ?? 0) + 1);

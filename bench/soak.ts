@@ -164,6 +164,8 @@ const shopper = { confirms: 0, retries: 0, failed: 0 };
  */
 interface Intent {
   orderId: string;
+  /** Its payment method captures on _place, and may capture after a _place answered "authorized" (its own capture failed and Stripe had acted). */
+  autoCapture: boolean;
   total: number;
   captured: boolean;
   cancelled: boolean;
@@ -320,7 +322,7 @@ async function checkout(client: SoakClient, setup: Setup, stripe: Stripe): Promi
   flows.paymentsCreated += 1;
   const paymentId: string = payment.body.data.id;
   const intentId: string = payment.body.data.attributes.stripe_id;
-  const intent: Intent = { orderId, total: 0, captured: false, cancelled: false, refundedCents: 0, inDoubt: false };
+  const intent: Intent = { orderId, autoCapture, total: 0, captured: false, cancelled: false, refundedCents: 0, inDoubt: false };
   intentsByOrder.set(orderId, intent);
   intentIds.set(orderId, intentId);
   if (chance(0.1)) {
@@ -501,7 +503,7 @@ function intentionMismatches(result: Audit, intents: Map<string, { amount_receiv
     }
     if (refunded !== intent.refundedCents) mismatches.push(`${id}: the client was told ${intent.refundedCents} refunded, Stripe refunded ${refunded}`);
     if (intent.captured && pi.amount_received !== intent.total) mismatches.push(`${id}: the client was told it was captured, Stripe received ${pi.amount_received} of ${intent.total}`);
-    if (!intent.captured && pi.amount_received > 0) mismatches.push(`${id}: captured at Stripe (${pi.amount_received}) although no capture was answered`);
+    if (!intent.captured && !intent.autoCapture && pi.amount_received > 0) mismatches.push(`${id}: captured at Stripe (${pi.amount_received}) although no capture was answered`);
     if (intent.cancelled && !intent.captured && pi.status !== 'canceled') mismatches.push(`${id}: the order was cancelled, the PaymentIntent is ${pi.status}`);
   }
   return { checked, mismatches };
@@ -681,7 +683,7 @@ async function main(): Promise<number> {
     ['machine', `${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`],
     ['database', `${database.name} on ${new URL(adminUrl).host}${embedded ? ' (embedded)' : ''}, server pool 10`],
     ['requests', `${sorted.length} (${(sorted.length / trafficSeconds).toFixed(1)}/s), latency p50 ${percentile(sorted, 0.5).toFixed(0)} ms, p99 ${percentile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`],
-    ['client retries', `${stats.retries} (same Idempotency-Key); gave up: ${[...stats.gaveUp].map(([route, n]) => `${route} ${n}`).join(', ') || 'never'}`],
+    ['client retries', `${stats.retries} (same Idempotency-Key); gave up: ${[...stats.gaveUp].map(([route, n]) => `${route} ${n}`).join(', ') || 'never'}; refused after a 5xx: ${stats.refusedRetries.length}`],
   ]));
   say('faults injected:');
   say(table([
@@ -714,6 +716,7 @@ async function main(): Promise<number> {
   const verdict = [...failures];
   if (answers500.length > 0) verdict.push(`${answers500.length} answers were 500: ${[...new Set(answers500.map((error) => `${error.route} ${error.body}`))].slice(0, 3).join(' | ')}`);
   if (webhook500s > 0) verdict.push(`${webhook500s} webhook deliveries were answered 500`);
+  if (stats.refusedRetries.length > 0) verdict.push(`${stats.refusedRetries.length} retries after a 5xx were refused: ${[...new Set(stats.refusedRetries)].slice(0, 5).join(' | ')}`);
   if (stats.anomalies.length > 0) verdict.push(`${stats.anomalies.length} anomalies: ${[...new Set(stats.anomalies)].slice(0, 5).join(' | ')}`);
   for (const line of verdict) say(`FAIL: ${line}`);
   say(verdict.length === 0 ? 'RESULT: PASS' : 'RESULT: FAIL');
@@ -737,6 +740,7 @@ async function main(): Promise<number> {
           serverLoggedErrors: logged,
           serverErrors: stats.serverErrors,
           anomalies: stats.anomalies,
+          refusedRetries: stats.refusedRetries,
           beforeReconcile,
           afterReconcile,
           verdict,
