@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
-import { accessTokenHook, purgeExpiredTokenRecords } from './auth/tokens.ts';
+import { accessTokenHook, purgeExpiredTokenRecords, RecentTokenChecks } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createPrismaClient } from './db/client.ts';
@@ -166,11 +166,13 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     poolMax: config.databasePoolMax,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
+  const recentTokenChecks = new RecentTokenChecks(config.tokenCheckCacheMs);
   const services: Services = {
     db,
     stripe: new StripeClients(config.stripe),
     secretBox: createSecretBox(config.encryptionKey),
     logger: app.log as unknown as Services['logger'],
+    tokenChecks: recentTokenChecks,
   };
   // Expired Idempotency-Keys, revocations and refresh tokens are purged in the background; the timer never keeps the process alive.
   const purgeTimer = setInterval(() => {
@@ -221,7 +223,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
   await registerApiDocs(app, resources);
 
-  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds));
+  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds, recentTokenChecks));
 
   const engine = new ResourceEngine(
     services,
@@ -231,7 +233,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(
     async (api) => {
       api.decorateRequest('access', null as never);
-      api.addHook('onRequest', accessTokenHook(signingKeys, db));
+      api.addHook('onRequest', accessTokenHook(signingKeys, db, recentTokenChecks));
       useJsonApiMediaType(api);
       useIdempotencyKeys(api, db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
       engine.register(api);

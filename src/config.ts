@@ -29,6 +29,8 @@ export const environmentSchema = z
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
     STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
     TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(7200),
+    /** How long a token found unrevoked is trusted before the database is asked again; 0 asks on every request. */
+    TOKEN_CHECK_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
     /** How long one RSA key signs access tokens before a new one takes over (the old stays published in the JWKS). */
     SIGNING_KEY_ROTATION_SECONDS: z.coerce.number().int().min(60).max(365 * 86_400).default(30 * 86_400),
     /** 32 bytes, base64: the key that seals Stripe secret keys and token signing keys at rest. */
@@ -97,6 +99,7 @@ export interface AppConfig {
   stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };
   tokenTtlSeconds: number;
   signingKeyRotationSeconds: number;
+  tokenCheckCacheMs: number;
   encryptionKey: Buffer;
   logLevel: (typeof logLevels)[number];
   bodyLimit: number;

@@ -79,6 +79,7 @@ async function start(env: Environment): Promise<void> {
     stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },
     tokenTtlSeconds: env.TOKEN_TTL_SECONDS,
     signingKeyRotationSeconds: env.SIGNING_KEY_ROTATION_SECONDS,
+    tokenCheckCacheMs: env.TOKEN_CHECK_CACHE_MS,
     encryptionKey: Buffer.from(env.ENCRYPTION_KEY ?? secrets!.encryptionKey, 'base64'),
     logLevel: env.LOG_LEVEL,
     bodyLimit: env.BODY_LIMIT,

@@ -9,4 +9,6 @@ export interface Services {
   stripe: StripeClients;
   secretBox: SecretBox;
   logger: Logger;
+  /** The API's cache of recent token checks, which removing an application must empty; absent outside the API. */
+  tokenChecks?: { forgetAll(): void };
 }

@@ -68,7 +68,13 @@ async function marketInScope(db: PrismaClient, scope: string | undefined): Promi
  * /oauth/revoke, and the public signing keys at /.well-known/jwks.json. Bodies are JSON
  * (as Commerce Layer's docs show) or forms (as OAuth 2 clients send).
  */
-export function registerOAuthRoutes(app: FastifyInstance, db: PrismaClient, keys: SigningKeys, tokenTtlSeconds: number): void {
+export function registerOAuthRoutes(
+  app: FastifyInstance,
+  db: PrismaClient,
+  keys: SigningKeys,
+  tokenTtlSeconds: number,
+  recentChecks: { forgetAll(): void },
+): void {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -119,6 +125,7 @@ export function registerOAuthRoutes(app: FastifyInstance, db: PrismaClient, keys
       if (claimed.count === 0) {
         // A used token coming back means it leaked: end the whole session (OAuth 2.0 Security BCP).
         await revokeSession(db, stored.sessionId, tokenTtlSeconds);
+        recentChecks.forgetAll();
         throw invalidGrant;
       }
       const market = await db.market.findUnique({ where: { id: stored.marketId } });
@@ -168,11 +175,15 @@ export function registerOAuthRoutes(app: FastifyInstance, db: PrismaClient, keys
       if (claims?.application?.client_id === application.clientId && typeof claims.jti === 'string') {
         const expiresAt = new Date((claims.exp ?? Date.now() / 1000 + tokenTtlSeconds) * 1000);
         await db.tokenRevocation.upsert({ where: { id: claims.jti }, create: { id: claims.jti, expiresAt }, update: {} });
+        recentChecks.forgetAll();
       }
       return {};
     }
     const stored = await db.refreshToken.findUnique({ where: { tokenHash: sha256(token) } });
-    if (stored && stored.applicationId === application.id) await revokeSession(db, stored.sessionId, tokenTtlSeconds);
+    if (stored && stored.applicationId === application.id) {
+      await revokeSession(db, stored.sessionId, tokenTtlSeconds);
+      recentChecks.forgetAll();
+    }
     return {};
   });
 

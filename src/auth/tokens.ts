@@ -74,8 +74,38 @@ function isClaims(value: Record<string, unknown>): value is Record<string, unkno
   );
 }
 
+/**
+ * Tokens the database said were valid within the last `ttlMs`, so that a client's burst of
+ * requests costs one revocation check, not one each. Revocations and application deletions
+ * made by this instance forget them at once; other instances notice within `ttlMs`.
+ */
+export class RecentTokenChecks {
+  private readonly checkedAt = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  isFresh(tokenId: string, now = Date.now()): boolean {
+    const at = this.checkedAt.get(tokenId);
+    return at !== undefined && now - at < this.ttlMs;
+  }
+
+  remember(tokenId: string, now = Date.now()): void {
+    if (this.ttlMs <= 0) return;
+    // Bounded: past the limit it starts over, which costs a check per token, nothing more.
+    if (this.checkedAt.size >= this.maxEntries) this.checkedAt.clear();
+    this.checkedAt.set(tokenId, now);
+  }
+
+  forgetAll(): void {
+    this.checkedAt.clear();
+  }
+}
+
 /** onRequest hook for /api: a valid, unexpired, unrevoked bearer token or a 401. */
-export function accessTokenHook(keys: SigningKeys, db: PrismaClient) {
+export function accessTokenHook(keys: SigningKeys, db: PrismaClient, recentChecks: RecentTokenChecks) {
   return async (request: FastifyRequest): Promise<void> => {
     const header = request.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -93,13 +123,18 @@ export function accessTokenHook(keys: SigningKeys, db: PrismaClient) {
       throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
     }
     if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-    // One statement: the token or its session revoked, or its application deleted since it was issued.
-    const [state] = await db.$queryRaw<{ revoked: boolean; application: boolean }[]>`
-      SELECT EXISTS (SELECT 1 FROM token_revocations WHERE id IN (${claims.jti}, ${claims.sid ?? claims.jti})) AS revoked,
-             EXISTS (SELECT 1 FROM applications WHERE id = ${claims.application.id}) AS application`;
-    if (!state || state.revoked || !state.application) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
+    if (!recentChecks.isFresh(claims.jti)) await assertNotRevoked(db, claims);
+    recentChecks.remember(claims.jti);
     request.access = accessOf(claims);
   };
+}
+
+async function assertNotRevoked(db: PrismaClient, claims: AccessTokenClaims): Promise<void> {
+  // One statement: the token or its session revoked, or its application deleted since it was issued.
+  const [state] = await db.$queryRaw<{ revoked: boolean; application: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM token_revocations WHERE id IN (${claims.jti}, ${claims.sid ?? claims.jti})) AS revoked,
+           EXISTS (SELECT 1 FROM applications WHERE id = ${claims.application.id}) AS application`;
+  if (!state || state.revoked || !state.application) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
 }
 
 /** Once the tokens they concern have expired, revocations and refresh tokens serve no purpose. */

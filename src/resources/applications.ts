@@ -52,4 +52,10 @@ export const applications = defineResource<ApplicationRow, Services>({
     });
     return { ...row, ...(clientSecret ? { clientSecret } : {}) };
   },
+
+  async remove(services, application) {
+    await services.db.application.delete({ where: { id: application.id } });
+    // Its tokens stop at once here; other instances notice within their token check cache's lifetime.
+    services.tokenChecks?.forgetAll();
+  },
 });

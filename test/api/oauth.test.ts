@@ -1,4 +1,6 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
 import { startTestContext, type TestContext } from '../support/context.ts';
 
 let context: TestContext;
@@ -54,5 +56,33 @@ describe('POST /oauth/token', () => {
     const refused = await context.http.get('/api/orders').set('Authorization', `Bearer ${expired}`);
     expect(refused.status).toBe(401);
     expect(refused.body.errors[0].code).toBe('INVALID_TOKEN');
+  });
+});
+
+describe('revocation seen by other instances', () => {
+  it('is immediate with TOKEN_CHECK_CACHE_MS=0, and waits for the cache otherwise', async () => {
+    const quiet = { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) };
+    const strict = await buildApp({ ...context.config, tokenCheckCacheMs: 0 }, quiet);
+    const cached = await buildApp({ ...context.config, tokenCheckCacheMs: 60_000 }, quiet);
+    try {
+      const issued = await context.http
+        .post('/oauth/token')
+        .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+      const read = (app: typeof strict) =>
+        app.inject({ method: 'GET', url: '/api/orders', headers: { accept: 'application/vnd.api+json', authorization: `Bearer ${issued.body.access_token}` } });
+      expect((await read(strict)).statusCode).toBe(200);
+      expect((await read(cached)).statusCode).toBe(200);
+
+      // Revoked through the first instance: the others learn it from the database.
+      const revoked = await context.http.post('/oauth/revoke').send({ client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret, token: issued.body.access_token });
+      expect(revoked.status).toBe(200);
+      expect((await read(context.app)).statusCode).toBe(401);
+      expect((await read(strict)).statusCode).toBe(401);
+      // Trusted for the cache's lifetime, as documented: 60 s here.
+      expect((await read(cached)).statusCode).toBe(200);
+    } finally {
+      await strict.close();
+      await cached.close();
+    }
   });
 });

@@ -44,6 +44,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     databasePoolMax: 5,
     tokenTtlSeconds: 3600,
     signingKeyRotationSeconds: 30 * 86_400,
+    tokenCheckCacheMs: 1000,
     encryptionKey: Buffer.from(inject('encryptionKey'), 'base64'),
     logLevel: 'info',
     bodyLimit: 1_048_576,
