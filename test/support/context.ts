@@ -68,7 +68,11 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     .post('/oauth/token')
     .set('Content-Type', 'application/json')
     .send({ grant_type: 'client_credentials', client_id: credentials.clientId, client_secret: credentials.clientSecret });
-  if (tokenResponse.status !== 200) throw new Error(`token request failed: ${tokenResponse.status} ${tokenResponse.text} ${logs.filter((line) => line.includes("unhandled")).join("\n").slice(0, 3000)}`);
+  if (tokenResponse.status !== 200) {
+    // The server's own error lines say why: they are otherwise only in the captured log.
+    const errors = logs.filter((line) => line.includes('unhandled')).join('\n').slice(0, 3000);
+    throw new Error(`token request failed: ${tokenResponse.status} ${tokenResponse.text} ${errors}`);
+  }
   return {
     app,
     http,
