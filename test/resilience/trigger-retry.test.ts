@@ -41,7 +41,8 @@ async function lockWaiter(pattern: string): Promise<number> {
   throw new Error(`no connection of the app waits on ${pattern}`);
 }
 
-it('a partial refund retried with the same Idempotency-Key after a 503 refunds once', async () => {
+/** A paid and captured order, and its partial refund request with one Idempotency-Key, to send as often as a client retries. */
+async function capturedOrder(refundCents: number) {
   const order = await payableOrder(context);
   await confirm(order);
   expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
@@ -49,8 +50,13 @@ it('a partial refund retried with the same Idempotency-Key after a 503 refunds o
   const key = `refund-${randomBytes(6).toString('hex')}`;
   const refund = () =>
     api(context)
-      .patch(`/api/orders/${order.orderId}`, { data: { type: 'orders', id: order.orderId, attributes: { _refund: true, _refund_amount_cents: 1_000 } } })
+      .patch(`/api/orders/${order.orderId}`, { data: { type: 'orders', id: order.orderId, attributes: { _refund: true, _refund_amount_cents: refundCents } } })
       .set('Idempotency-Key', key);
+  return { order, refund };
+}
+
+it('a partial refund retried with the same Idempotency-Key after a 503 refunds once', async () => {
+  const { order, refund } = await capturedOrder(1_000);
 
   // Stripe refunds, and answers late; meanwhile the order is locked, so that recording the
   // refund waits, and that connection is cut. The webhook waits until then.
@@ -84,15 +90,7 @@ it('a partial refund retried with the same Idempotency-Key after a 503 refunds o
 }, 30_000);
 
 it('a partial refund retried with the same Idempotency-Key before its outcome is recorded completes it', async () => {
-  const order = await payableOrder(context);
-  await confirm(order);
-  expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
-  expect((await trigger(context, order.orderId, { _capture: true })).status).toBe(200);
-  const key = `refund-${randomBytes(6).toString('hex')}`;
-  const refund = () =>
-    api(context)
-      .patch(`/api/orders/${order.orderId}`, { data: { type: 'orders', id: order.orderId, attributes: { _refund: true, _refund_amount_cents: 700 } } })
-      .set('Idempotency-Key', key);
+  const { order, refund } = await capturedOrder(700);
 
   // As above, but the webhook is kept back: the retry finds its own refund still reserved.
   const refundCalls = () => context.standin.requestLog().filter((entry) => entry.method === 'POST' && entry.path === '/v1/refunds').length;
