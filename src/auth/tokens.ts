@@ -123,8 +123,11 @@ export function accessTokenHook(keys: SigningKeys, db: PrismaClient, recentCheck
       throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
     }
     if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-    if (!recentChecks.isFresh(claims.jti)) await assertNotRevoked(db, claims);
-    recentChecks.remember(claims.jti);
+    // Remembered when checked, not when used: a token in constant use is still checked once per lifetime.
+    if (!recentChecks.isFresh(claims.jti)) {
+      await assertNotRevoked(db, claims);
+      recentChecks.remember(claims.jti);
+    }
     request.access = accessOf(claims);
   };
 }

@@ -85,4 +85,21 @@ describe('revocation seen by other instances', () => {
       await cached.close();
     }
   });
+
+  it('reaches an instance whose cache the token keeps busy, once the cache lifetime has passed', async () => {
+    const busy = await buildApp({ ...context.config, tokenCheckCacheMs: 500 }, { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+    try {
+      const issued = await context.http
+        .post('/oauth/token')
+        .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+      const read = () =>
+        busy.inject({ method: 'GET', url: '/api/markets', headers: { accept: 'application/vnd.api+json', authorization: `Bearer ${issued.body.access_token}` } });
+      expect((await read()).statusCode).toBe(200);
+      await context.http.post('/oauth/revoke').send({ client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret, token: issued.body.access_token });
+      // Requests every 100 ms, well inside the 500 ms lifetime: the token is still checked again.
+      await expect.poll(async () => (await read()).statusCode, { interval: 100, timeout: 5_000 }).toBe(401);
+    } finally {
+      await busy.close();
+    }
+  });
 });
