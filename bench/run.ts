@@ -32,6 +32,8 @@ const { values: flags } = parseArgs({
     'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' },
     rounds: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    // Only the comparison the GET by id targets rest on: minutes less per try while working on reads.
+    'read-only': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -53,6 +55,7 @@ const settings = {
   adminUrl: flags['database-url']!,
   rounds: positive('rounds', flags.rounds),
   profile: flags.profile === true,
+  readOnly: flags['read-only'] === true,
 };
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -137,9 +140,10 @@ async function startApi(databaseUrl: string, stripeUrl: string, port: number, di
   return { name: 'API', child, origin };
 }
 
-async function startPlain(name: string, script: string, env: Record<string, string>): Promise<Target> {
+async function startPlain(name: string, script: string, env: Record<string, string>, profileTo?: string): Promise<Target> {
   const port = await freePort();
-  const child = startNode(name, script, { cwd: projectRoot, env: { NODE_ENV: 'production', PORT: String(port), ...env } });
+  const nodeOptions = profileTo ? ['--cpu-prof', '--cpu-prof-dir', profileTo] : [];
+  const child = startNode(name, script, { cwd: projectRoot, nodeOptions, env: { NODE_ENV: 'production', PORT: String(port), ...env } });
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(`${origin}/`, child);
   return { name, child, origin };
@@ -511,7 +515,13 @@ async function main(): Promise<void> {
 
   const apiPort = await freePort();
   let api = await startApi(database.databaseUrl, stripeUrl, apiPort);
-  const baseline = await startPlain('baseline', 'bench/baseline-server.ts', { DATABASE_URL: database.databaseUrl, ...poolEnv() });
+  // With --read-only --profile the baseline is profiled too: where its time goes is the yardstick for ours.
+  const baselineProfileDir = settings.profile && settings.readOnly ? path.join(profileDir, 'baseline') : undefined;
+  if (baselineProfileDir) {
+    rmSync(baselineProfileDir, { recursive: true, force: true });
+    mkdirSync(baselineProfileDir, { recursive: true });
+  }
+  const baseline = await startPlain('baseline', 'bench/baseline-server.ts', { DATABASE_URL: database.databaseUrl, ...poolEnv() }, baselineProfileDir);
   const hello = await startPlain('hello', 'bench/hello-server.ts', {});
   const token = await getToken(api.origin);
   const requests = requestsFor(token);
@@ -541,6 +551,28 @@ async function main(): Promise<void> {
   say('\n## Ceiling');
   const helloRun = await measure('bare Fastify hello (GET /)', hello, [{ method: 'GET', headers: {}, paths: ['/'], expect: [200] }]);
 
+  /**
+   * GET by id of the API beside the baseline's, in alternating rounds (baseline, API, API,
+   * baseline, ...) so that a drift in the machine's speed weighs on both alike.
+   */
+  async function compareReads(): Promise<{ baselineRun: Measurement; retrieveMain: Measurement }> {
+    const baselineRounds: Measurement[] = [];
+    const retrieveRounds: Measurement[] = [];
+    const rounds = settings.profile ? 1 : settings.rounds;
+    const one = { latencies: true };
+    const baselineRound = (round: number) => measure(`baseline: pg + JSON.stringify, GET by id (${round + 1})`, baseline, [requests.baseline(ids)], one);
+    for (let round = 0; round < rounds; round += 1) {
+      const baselineFirst = round % 2 === 0;
+      if (baselineFirst) baselineRounds.push(await baselineRound(round));
+      retrieveRounds.push(await onApi('retrieve', (target) => measure(`GET /api/stripe_payments/:id (${round + 1})`, target, [requests.retrieve(ids)], one)));
+      if (!baselineFirst) baselineRounds.push(await baselineRound(round));
+    }
+    return {
+      baselineRun: combine('baseline: pg + JSON.stringify, GET by id', baselineRounds),
+      retrieveMain: combine('GET /api/stripe_payments/:id', retrieveRounds),
+    };
+  }
+
   const sizes: SizeResult[] = [];
   const mainSize = settings.sizes[0]!;
   const finalSize = settings.sizes.at(-1)!;
@@ -549,6 +581,26 @@ async function main(): Promise<void> {
   let created: string[] = [];
   let besideCounts: Measurement | undefined;
   const orderIds = () => loader!.orderIds(20_000);
+  if (settings.readOnly) {
+    await loader.growTo(mainSize);
+    ids = await loader.samplePaymentIds(10_000);
+    say(`\n## GET by id beside the baseline, ${(await visibleRows()).toLocaleString('en-US')} stripe payments`);
+    await measure('warm-up of the API (not reported)', api, [requests.retrieve(ids)], { duration: 5, quiet: true });
+    const { baselineRun, retrieveMain } = await compareReads();
+    say('');
+    for (const run of [baselineRun, retrieveMain]) {
+      const per = (seconds: number) => ms((1000 * seconds) / run.requests);
+      say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms`);
+    }
+    say(`GET by id ÷ baseline: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}× (target ≥ 0.5), p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}× (target ≤ 1.5)`);
+    if (baselineProfileDir) {
+      await baseline.child.stop();
+      const file = readdirSync(baselineProfileDir).find((name) => /\.\d+\.0\.\d+\.cpuprofile$/.test(name));
+      if (file) profiles.push(formatProfile(`${baselineRun.label} (bench/.profiles/baseline/${file})`, summarizeProfile(path.join(baselineProfileDir, file), projectRoot, baselineRun.window)));
+    }
+    for (const profile of profiles) say(`\n${profile}`);
+    return;
+  }
   for (const size of settings.sizes) {
     const loadSeconds = await loader.growTo(size);
     const rows = await visibleRows();
@@ -613,18 +665,7 @@ async function main(): Promise<void> {
       say(`\n## Every request at ${settings.connections} connections, ${rows.toLocaleString('en-US')} stripe payments`);
       // The comparison the targets rest on, in alternating rounds (baseline, API, API,
       // baseline, ...) so that a drift in the machine's speed weighs on both alike.
-      const baselineRounds: Measurement[] = [];
-      const retrieveRounds: Measurement[] = [];
-      const rounds = settings.profile ? 1 : settings.rounds;
-      for (let round = 0; round < rounds; round += 1) {
-        const baselineFirst = round % 2 === 0;
-        const one = { latencies: true };
-        if (baselineFirst) baselineRounds.push(await measure(`baseline: pg + JSON.stringify, GET by id (${round + 1})`, baseline, [requests.baseline(ids)], one));
-        retrieveRounds.push(await onApi('retrieve', (target) => measure(`GET /api/stripe_payments/:id (${round + 1})`, target, [requests.retrieve(ids)], one)));
-        if (!baselineFirst) baselineRounds.push(await measure(`baseline: pg + JSON.stringify, GET by id (${round + 1})`, baseline, [requests.baseline(ids)], one));
-      }
-      const baselineRun = combine('baseline: pg + JSON.stringify, GET by id', baselineRounds);
-      const retrieveMain = combine('GET /api/stripe_payments/:id', retrieveRounds);
+      const { baselineRun, retrieveMain } = await compareReads();
       // What the API's second round trip (its order load) costs without any framework.
       const baselineTwoQueries = await measure('baseline, payment and order in two queries', baseline, [requests.baselineTwoQueries(ids)]);
       const listMain = await onApi('list', (target) => measure('GET /api/stripe_payments?include=order&...', target, [requests.list()]));
