@@ -6,7 +6,7 @@ import { SigningKeys } from './auth/signing-keys.ts';
 import { accessTokenHook, purgeExpiredTokenRecords, RecentTokenChecks } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
-import { createPrismaClient } from './db/client.ts';
+import { connectDatabase } from './db/client.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { registerHttpPolicies } from './http-policies.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
@@ -85,18 +85,26 @@ const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'S
 // administrator, a restart or a failover), which reach us unwrapped.
 const lostConnectionMessages = /timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Connection terminated/;
 
+// What node-postgres reports bare, from reads sent past Prisma: the socket's own errors.
+const unreachableSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** SQLSTATE 57P01-57P03 (the server is shutting down or starting) and class 08 (connection exceptions). */
+function isUnavailableSqlState(code: unknown): boolean {
+  return typeof code === 'string' && /^(57P0[123]|08[0-9A-Z]{3})$/.test(code);
+}
+
 export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
   // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
   if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
   if (lostConnectionMessages.test(String((error as { message?: unknown }).message ?? ''))) return true;
+  if (error.code !== undefined && (unreachableSocketCodes.has(error.code) || isUnavailableSqlState(error.code))) return true;
   type Cause = { kind?: string; code?: string };
   // Prisma wraps the driver adapter's error in meta; one thrown at COMMIT or ROLLBACK reaches us bare, its cause alongside.
   const bare = (error as { name?: unknown }).name === 'DriverAdapterError' ? ((error as { cause?: unknown }).cause as Cause | undefined) : undefined;
   const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause ?? bare;
   if (cause?.kind !== undefined && unavailableKinds.has(cause.kind)) return true;
-  // SQLSTATE 57P01-57P03 (the server is shutting down or starting) and class 08 (connection
-  // exceptions): the request did not fail for what it asked, a retry may succeed.
-  return cause?.kind === 'postgres' && typeof cause.code === 'string' && (/^57P0[123]$/.test(cause.code) || cause.code.startsWith('08'));
+  // The request did not fail for what it asked, a retry may succeed.
+  return cause?.kind === 'postgres' && isUnavailableSqlState(cause.code);
 }
 
 function toJsonApiError(error: FastifyError & { code?: string }, method: string): JsonApiError {
@@ -162,7 +170,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const db = createPrismaClient(config.databaseUrl, {
+  const { prisma: db, query } = connectDatabase(config.databaseUrl, {
     poolMax: config.databasePoolMax,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
@@ -225,11 +233,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds, recentTokenChecks));
 
-  const engine = new ResourceEngine(
-    services,
-    resources,
-    config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs },
-  );
+  const engine = new ResourceEngine(services, resources, {
+    query,
+    ...(config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs }),
+  });
   await app.register(
     async (api) => {
       api.decorateRequest('access', null as never);

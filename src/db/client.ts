@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 
 // Re-exported so the rest of the app imports the database layer from one place;
@@ -13,21 +14,65 @@ export interface PrismaClientOptions {
   onQuery?: (sql: string) => void;
 }
 
+/** A statement the hot read paths send themselves; a name makes it a prepared statement of each connection. */
+export interface SqlStatement {
+  /** Unique per text: PostgreSQL parses and plans a named statement once per connection. */
+  name?: string;
+  text: string;
+}
+
+/** Rows as arrays of column values, in the statement's column order, typed as Prisma types them. */
+export type PreparedQuery = (statement: SqlStatement, values: readonly unknown[]) => Promise<unknown[][]>;
+
+export interface DatabaseClients {
+  prisma: PrismaClient;
+  /** The same pool as Prisma's, without its query engine: for reads on every request (see ResourceStore). */
+  query: PreparedQuery;
+}
+
+const timestampOid = 1114;
+
+/** `timestamp(3)` columns hold UTC (as Prisma writes them): read them as UTC whatever the process's time zone. */
+function utcTimestamp(text: string): Date {
+  return new Date(`${text.replace(' ', 'T')}Z`);
+}
+
+const columnTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === timestampOid && format !== 'binary' ? utcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 /**
- * A Prisma client that talks to PostgreSQL through node-postgres: Prisma 7 runs queries
- * through its WASM query compiler and this driver adapter, with no native engine.
- * Callers own it and must `$disconnect()` it, which also closes the pool.
+ * One node-postgres pool shared by a Prisma client (which runs its queries through its
+ * WASM query compiler and this driver adapter, with no native engine) and `query`, which
+ * sends SQL straight to the pool. Callers own it and must `prisma.$disconnect()`, which
+ * also closes the pool.
  */
-export function createPrismaClient(databaseUrl: string, options: PrismaClientOptions = {}): PrismaClient {
-  const adapter = new PrismaPg({
+export function connectDatabase(databaseUrl: string, options: PrismaClientOptions = {}): DatabaseClients {
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     // Fail fast while the database is down or saturated instead of queueing requests forever.
     connectionTimeoutMillis: 5_000,
     ...(options.poolMax === undefined ? {} : { max: options.poolMax }),
   });
-  if (!options.onQuery) return new PrismaClient({ adapter });
-  const client = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = options.onQuery;
+  const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });
+  const query: PreparedQuery = async (statement, values) => {
+    onQuery?.(statement.text);
+    const result = await pool.query<unknown[]>({ ...statement, values: values as unknown[], rowMode: 'array', types: columnTypes });
+    return result.rows;
+  };
+  return { prisma, query };
+}
+
+function loggingEveryQuery(adapter: PrismaPg, onQuery: (sql: string) => void): PrismaClient {
+  const client = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
   client.$on('query', (event) => onQuery(event.query));
   return client;
+}
+
+/** A Prisma client over a pool of its own (scripts and tests that need nothing else). */
+export function createPrismaClient(databaseUrl: string, options: PrismaClientOptions = {}): PrismaClient {
+  return connectDatabase(databaseUrl, options).prisma;
 }

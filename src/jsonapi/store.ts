@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { encodeCursor, type CursorValue, type PageCursor } from './cursor.ts';
 import { JsonApiError, recordNotFound } from './errors.ts';
 import { compileFilter, type FilterTarget, type FilterableField } from './filter.ts';
@@ -19,9 +20,17 @@ export interface Database {
   $transaction(statements: Promise<unknown>[]): Promise<unknown[]>;
 }
 
+/**
+ * Sends SQL straight to the database's pool, past Prisma's query engine; a named statement
+ * is parsed and planned once per connection. Rows come back as arrays of column values.
+ */
+export type PreparedQuery = (statement: { name?: string; text: string }, values: readonly unknown[]) => Promise<unknown[][]>;
+
 export interface StoreOptions {
   /** How long one list statement may run before PostgreSQL cancels it (ms); 5 s when unset. */
   listStatementTimeoutMs?: number;
+  /** For reads of one record by id, the most frequent request; without it Prisma reads them. */
+  query?: PreparedQuery;
 }
 
 export const defaultListStatementTimeoutMs = 5_000;
@@ -106,18 +115,27 @@ function keysetCondition(
   return bound ? `${bound} AND ${after}` : after;
 }
 
+/** A table's columns in their order, and which of them cannot hold NULL. */
+interface TableColumns {
+  names: readonly string[];
+  notNull: ReadonlySet<string>;
+}
+
 /**
- * Builds the single-statement read of `joinedRead`: `SELECT "t".*, <loaded columns> FROM
- * <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1 AND <visible>`.
+ * The single-statement read of `joinedRead`: `SELECT "t".<columns>, <loaded columns> FROM
+ * <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1 AND <visible>`, sent as a
+ * prepared statement. Its columns are listed, not `"t".*`: a column added by a later
+ * migration would change what `*` returns, and PostgreSQL refuses to run a prepared
+ * statement whose result type changed. Null when the declaration's `load` is not made of
+ * to-one relationships' columns.
  */
 function compileJoinedRead(
   declaration: AnyResource,
   registry: ReadonlyMap<string, AnyResource>,
-  db: Database,
+  query: PreparedQuery,
+  columnsOf: (table: string) => Promise<TableColumns>,
 ): ((id: string) => Promise<Row | null>) | null {
-  const joins: string[] = [];
-  const selected: string[] = [];
-  const relations: { name: string; marker: string; fields: [alias: string, field: string][] }[] = [];
+  const relations: { name: string; alias: string; table: string; foreignKey: string; fields: string[] }[] = [];
   for (const [name, args] of Object.entries(declaration.load ?? {})) {
     // A load names the Prisma relation: the camelCase of the relationship's name.
     const relationship = Object.entries(declaration.relationships).find(([relationshipName]) => camelCase(relationshipName) === name)?.[1];
@@ -126,37 +144,50 @@ function compileJoinedRead(
     if (!relationship || relationship.kind !== 'to_one' || !relationship.foreignKey || !target || !select) return null;
     const fields = Object.entries(select).filter(([, wanted]) => wanted === true).map(([field]) => field);
     if (fields.length !== Object.keys(select).length) return null;
-    const alias = `r${relations.length}`;
-    joins.push(` LEFT JOIN ${quoted(target.table)} "${alias}" ON "${alias}"."id" = "t".${quoted(sqlColumn(relationship.foreignKey))}`);
-    const marker = `${alias}.`;
-    selected.push(`, "${alias}"."id" AS "${marker}"`);
-    const columns: [string, string][] = fields.map((field) => [`${alias}.${field}`, field]);
-    for (const [as, field] of columns) selected.push(`, "${alias}".${quoted(sqlColumn(field))} AS "${as}"`);
-    relations.push({ name, marker, fields: columns });
+    relations.push({ name, alias: `r${relations.length}`, table: target.table, foreignKey: relationship.foreignKey, fields });
   }
-  const values: unknown[] = [];
-  const conditions = ['"t"."id" = $1'];
-  for (const [field, value] of Object.entries(declaration.visibleWhere ?? {})) {
-    values.push(value);
-    conditions.push(`"t".${quoted(sqlColumn(field))} = $${values.length + 1}`);
-  }
-  const sql = `SELECT "t".*${selected.join('')} FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${conditions.join(' AND ')} LIMIT 1`;
-  const loaded = new Set(relations.flatMap(({ marker, fields }) => [marker, ...fields.map(([as]) => as)]));
-  const fieldOf = new Map<string, string>();
+  const visibleValues = Object.values(declaration.visibleWhere ?? {});
+
+  const prepare = async () => {
+    const columns = (await columnsOf(declaration.table)).names;
+    const selected = columns.map((column) => `"t".${quoted(column)}`);
+    const joins = relations.map(({ alias, table, foreignKey, fields }) => {
+      selected.push(`"${alias}"."id"`, ...fields.map((field) => `"${alias}".${quoted(sqlColumn(field))}`));
+      return ` LEFT JOIN ${quoted(table)} "${alias}" ON "${alias}"."id" = "t".${quoted(sqlColumn(foreignKey))}`;
+    });
+    const conditions = ['"t"."id" = $1', ...Object.keys(declaration.visibleWhere ?? {}).map((field, index) => `"t".${quoted(sqlColumn(field))} = $${index + 2}`)];
+    const text = `SELECT ${selected.join(', ')} FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${conditions.join(' AND ')} LIMIT 1`;
+    const name = `read_${declaration.type}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+    const fields = columns.map(camelCase);
+    // Rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null when absent).
+    const shape = (values: readonly unknown[]): Row => {
+      const row: Record<string, unknown> = {};
+      for (let index = 0; index < fields.length; index += 1) row[fields[index]!] = values[index];
+      let at = fields.length;
+      for (const relation of relations) {
+        let related: Record<string, unknown> | null = null;
+        if (values[at] !== null) {
+          related = {};
+          for (let index = 0; index < relation.fields.length; index += 1) related[relation.fields[index]!] = values[at + 1 + index];
+        }
+        row[relation.name] = related;
+        at += 1 + relation.fields.length;
+      }
+      return row as Row;
+    };
+    return { statement: { name, text }, shape };
+  };
+
+  let prepared: ReturnType<typeof prepare> | undefined;
   return async (id) => {
-    const [raw] = await db.$queryRawUnsafe<Record<string, unknown>[]>(sql, id, ...values);
-    if (!raw) return null;
-    const row: Record<string, unknown> = {};
-    for (const [column, value] of Object.entries(raw)) {
-      if (loaded.has(column)) continue;
-      let field = fieldOf.get(column);
-      if (field === undefined) fieldOf.set(column, (field = camelCase(column)));
-      row[field] = value;
-    }
-    for (const { name, marker, fields } of relations) {
-      row[name] = raw[marker] === null ? null : Object.fromEntries(fields.map(([as, field]) => [field, raw[as]]));
-    }
-    return row as Row;
+    prepared ??= prepare().catch((error: unknown) => {
+      // A failed read of the columns (the database away) is tried again by the next request.
+      prepared = undefined;
+      throw error;
+    });
+    const { statement, shape } = await prepared;
+    const [values] = await query(statement, [id, ...visibleValues]);
+    return values ? shape(values) : null;
   };
 }
 
@@ -199,9 +230,10 @@ function estimatedRows(plan: unknown): number {
  * with filters free to use SQL that Prisma's where cannot express (ILIKE, EXISTS).
  */
 export class ResourceStore {
-  private readonly notNullByTable = new Map<string, Promise<ReadonlySet<string>>>();
+  private readonly columnsByTable = new Map<string, Promise<TableColumns>>();
   private readonly joinedReads = new Map<string, ((id: string) => Promise<Row | null>) | null>();
   private readonly listStatementTimeoutMs: number;
+  private readonly query: PreparedQuery | undefined;
 
   constructor(
     private readonly db: Database,
@@ -209,6 +241,7 @@ export class ResourceStore {
     options: StoreOptions = {},
   ) {
     this.listStatementTimeoutMs = options.listStatementTimeoutMs ?? defaultListStatementTimeoutMs;
+    this.query = options.query;
   }
 
   declaration(type: string): AnyResource {
@@ -236,16 +269,17 @@ export class ResourceStore {
   }
 
   /**
-   * A read of one row and its `load` as a single SQL statement, rows shaped as Prisma's
+   * A read of one row and its `load` as a single prepared statement, rows shaped as Prisma's
    * (fields by their Prisma names, the loaded relation nested, null when absent), or null
    * when the load is not made of to-one relationships' columns (Prisma then loads it).
-   * Prisma's findFirst with an include is two statements and its query interpreter twice:
-   * half of a GET by id's CPU before this.
+   * Prisma's findFirst with an include is two statements and its query interpreter twice;
+   * its raw queries still cost a GET by id an eighth of its CPU (docs/benchmarks.md).
    */
   private joinedRead(declaration: AnyResource): ((id: string) => Promise<Row | null>) | null {
+    if (!this.query) return null;
     let read = this.joinedReads.get(declaration.type);
     if (read === undefined) {
-      read = compileJoinedRead(declaration, this.registry, this.db);
+      read = compileJoinedRead(declaration, this.registry, this.query, (table) => this.tableColumns(table));
       this.joinedReads.set(declaration.type, read);
     }
     return read;
@@ -337,7 +371,7 @@ export class ResourceStore {
     const pageValues = [...values];
     let keyset = '';
     if (query.after) {
-      const notNull = await this.notNullColumns(declaration.table);
+      const { notNull } = await this.tableColumns(declaration.table);
       keyset = keysetCondition(
         keys.map((key) => ({ ...key, notNull: notNull.has(key.name) })),
         query.after,
@@ -375,19 +409,20 @@ export class ResourceStore {
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
-  /** The columns of a table that cannot hold NULL, read once: their keyset conditions can skip NULL handling. */
-  private notNullColumns(table: string): Promise<ReadonlySet<string>> {
-    let columns = this.notNullByTable.get(table);
+  /** A table's columns, read once: keyset conditions skip NULL handling for NOT NULL ones, reads list them. */
+  private tableColumns(table: string): Promise<TableColumns> {
+    let columns = this.columnsByTable.get(table);
     if (!columns) {
       columns = this.db
-        .$queryRawUnsafe<{ name: string }[]>(
-          `SELECT "attname"::text AS "name" FROM "pg_attribute" WHERE "attrelid" = $1::regclass AND "attnum" > 0 AND NOT "attisdropped" AND "attnotnull"`,
+        .$queryRawUnsafe<{ name: string; notNull: boolean }[]>(
+          `SELECT "attname"::text AS "name", "attnotnull" AS "notNull" FROM "pg_attribute"
+           WHERE "attrelid" = $1::regclass AND "attnum" > 0 AND NOT "attisdropped" ORDER BY "attnum"`,
           table,
         )
-        .then((rows) => new Set(rows.map((row) => row.name)));
+        .then((rows) => ({ names: rows.map((row) => row.name), notNull: new Set(rows.filter((row) => row.notNull).map((row) => row.name)) }));
       // A failed read is not remembered.
-      columns.catch(() => this.notNullByTable.delete(table));
-      this.notNullByTable.set(table, columns);
+      columns.catch(() => this.columnsByTable.delete(table));
+      this.columnsByTable.set(table, columns);
     }
     return columns;
   }

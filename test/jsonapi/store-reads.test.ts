@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectDatabase, type DatabaseClients } from '../../src/db/client.ts';
 import { ResourceStore, type AnyResource, type Database, type ModelDelegate } from '../../src/jsonapi/store.ts';
 import { resources } from '../../src/resources/index.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 
-// The store reads one record with its `load` in a single SQL statement of its own instead
-// of Prisma's findFirst + include: whatever it returns must be what Prisma would have.
+// The store reads one record with its `load` in a single prepared statement of its own,
+// past Prisma: whatever it returns must be what Prisma's findFirst + include would have.
 let context: TestContext;
 let store: ResourceStore;
 const registry = new Map((resources as readonly AnyResource[]).map((resource) => [resource.type, resource]));
 let reservedId = '';
+let database: DatabaseClients | undefined;
 
 beforeAll(async () => {
   context = await startTestContext();
@@ -33,10 +35,12 @@ beforeAll(async () => {
     checkout.orderId,
     checkout.gatewayId,
   );
-  store = new ResourceStore(context.db as unknown as Database, registry);
+  database = connectDatabase(context.config.databaseUrl, { poolMax: 2 });
+  store = new ResourceStore(database.prisma as unknown as Database, registry, { query: database.query });
 });
 afterAll(async () => {
   if (reservedId) await context?.db.$executeRawUnsafe('DELETE FROM "stripe_payments" WHERE "id" = $1', reservedId);
+  await database?.prisma.$disconnect();
   await context?.close();
 });
 

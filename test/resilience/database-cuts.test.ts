@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable } from '../../src/app.ts';
-import { createPrismaClient } from '../../src/db/client.ts';
+import { connectDatabase, createPrismaClient } from '../../src/db/client.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 
@@ -170,6 +170,46 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     await client.end().catch(() => {});
     expect(failure?.message).toMatch(/not queryable|terminat/i);
     expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+  });
+
+  it('counts the errors of reads sent past Prisma (refused, terminated by the server) as the database being unavailable', async () => {
+    // Nothing listens on port 1: the pool's connection is refused.
+    const refused = connectDatabase('postgresql://postgres@127.0.0.1:1/postgres');
+    const refusal = await refused.query({ text: 'SELECT 1' }, []).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    await refused.prisma.$disconnect();
+    expect(refusal).toBeInstanceOf(Error);
+    expect(isDatabaseUnavailable(refusal as Error & { code?: string })).toBe(true);
+
+    // A read whose connection an administrator terminates while it runs: SQLSTATE 57P01.
+    const url = new URL(inject('databaseUrl'));
+    const name = `${applicationName}-read`;
+    url.searchParams.set('application_name', name);
+    const database = connectDatabase(url.toString(), { poolMax: 1 });
+    try {
+      const reading = database.query({ name: 'slow_read', text: 'SELECT pg_sleep(10)' }, []).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      let pid: number | undefined;
+      for (let attempt = 0; attempt < 200 && pid === undefined; attempt += 1) {
+        const { rows } = await (await observer()).query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE '%pg_sleep%'`,
+          [name],
+        );
+        pid = rows[0]?.pid;
+        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(pid).toBeDefined();
+      await terminate(pid!);
+      const failure = await reading;
+      expect(failure).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+    } finally {
+      await database.prisma.$disconnect();
+    }
   });
 
   it("counts Prisma's error for a COMMIT whose connection is cut as the database being unavailable", async () => {

@@ -55,6 +55,7 @@ interface Answer {
 let phase: Answer['sent'] = 'before';
 const answers: Answer[] = [];
 const finishedAfterRestart = { checkouts: 0 };
+let someOrderId = '';
 
 /**
  * One request as a careful client sends it: the same Idempotency-Key until it gets a final
@@ -90,6 +91,7 @@ async function checkout(): Promise<void> {
     data: { type: 'orders', attributes: { currency_code: 'EUR' }, relationships: { payment_method: link('payment_methods', paymentMethodId) } },
   });
   if (order.status !== 201) return;
+  someOrderId ||= order.body.data.id;
   for (const unit of [1_250, 990]) {
     const line = await send('POST /api/line_items', '/api/line_items', {
       data: { type: 'line_items', attributes: { quantity: 2, unit_amount_cents: unit }, relationships: { order: link('orders', order.body.data.id) } },
@@ -118,6 +120,8 @@ it('fails fast with 503 while PostgreSQL is down, recovers by itself, and leaves
   const probeStarted = Date.now();
   const probe = await api(context).get('/api/orders').timeout({ response: 10_000 });
   const probeMs = Date.now() - probeStarted;
+  // A read of one record answers the same way.
+  const single = await api(context).get(`/api/orders/${someOrderId}`).timeout({ response: 10_000 });
   await sleep(2_000);
 
   phase = 'restarting';
@@ -131,6 +135,10 @@ it('fails fast with 503 while PostgreSQL is down, recovers by itself, and leaves
   expect(probe.status).toBe(503);
   expect(probe.body.errors[0].code).toBe('SERVICE_UNAVAILABLE');
   expect(probeMs).toBeLessThan(5_000);
+  expect(single.status, single.text).toBe(503);
+  expect(single.body.errors[0].code).toBe('SERVICE_UNAVAILABLE');
+  // Afterwards it is read again on the new connections (its statement prepared anew).
+  expect((await api(context).get(`/api/orders/${someOrderId}`)).status).toBe(200);
   const whileDown = answers.filter((answer) => answer.sent === 'down');
   expect(whileDown.length).toBeGreaterThan(0);
   expect(whileDown.filter((answer) => answer.status !== 503 && answer.status !== 409)).toEqual([]);
