@@ -30,7 +30,7 @@ export interface SigningKeyOptions {
 
 /**
  * The keys that sign and verify access tokens, shared by every instance through the
- * database (private keys sealed). Verification is local and cached per token; a kid this
+ * database (private keys sealed). Verification is local and remembered per token until it expires; a kid this
  * instance has not seen (another instance rotated) reloads the keys once.
  */
 export class SigningKeys {
@@ -43,6 +43,13 @@ export class SigningKeys {
   // The newest key could not be opened here: the next rotation must not wait for it to age.
   private unusable = false;
   private readonly decodeHeader = createDecoder({ complete: true });
+  /**
+   * Tokens verified before, by their exact text, until they expire: a storefront sends the
+   * same token with every request, and decoding, hashing and looking it up again cost a
+   * tenth of a GET by id (docs/benchmarks.md). Bounded: when full it starts over.
+   */
+  private readonly verified = new Map<string, { claims: Record<string, unknown>; expiresAtMs: number }>();
+  private readonly maxVerified = 10_000;
 
   constructor(
     private readonly db: PrismaClient,
@@ -131,8 +138,7 @@ export class SigningKeys {
 
   private verifierFor(jwk: Record<string, unknown>) {
     const pem = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
-    // The cache skips the RSA check for a token seen before (until it expires): storefronts reuse tokens.
-    return createVerifier({ key: pem, algorithms: [signingAlgorithm], allowedIss: this.options.issuer, cache: 2000 });
+    return createVerifier({ key: pem, algorithms: [signingAlgorithm], allowedIss: this.options.issuer });
   }
 
   /** A signed access token with these claims, expiring after the token TTL. */
@@ -150,6 +156,8 @@ export class SigningKeys {
 
   /** The verified claims, or a thrown error (bad signature, expired, unknown key). */
   async verify(token: string): Promise<Record<string, unknown>> {
+    const known = this.verified.get(token);
+    if (known && Date.now() < known.expiresAtMs) return known.claims;
     await this.ensureLoaded();
     const { header } = this.decodeHeader(token) as { header: { kid?: unknown } };
     const kid = typeof header.kid === 'string' ? header.kid : '';
@@ -159,7 +167,12 @@ export class SigningKeys {
       key = this.keys.get(kid);
     }
     if (!key) throw new UnknownSigningKeyError(`unknown signing key ${kid.slice(0, 64)}`);
-    return key.verify(token);
+    const claims = key.verify(token);
+    if (typeof claims.exp === 'number') {
+      if (this.verified.size >= this.maxVerified) this.verified.clear();
+      this.verified.set(token, { claims, expiresAtMs: claims.exp * 1000 });
+    }
+    return claims;
   }
 
   /**

@@ -121,8 +121,17 @@ export function defineResource<Row extends { id: string }, Services>(
   return declaration;
 }
 
+// Names come from the declarations (a few hundred): serialising a row asks for each of them again.
+const camelCased = new Map<string, string>();
+
 export function camelCase(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+  let camel = camelCased.get(name);
+  if (camel === undefined) {
+    camel = name.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+    // Bounded, in case a caller ever passes names from a request.
+    if (camelCased.size < 2_000) camelCased.set(name, camel);
+  }
+  return camel;
 }
 
 export function columnOf<Row>(name: string, attribute: AttributeDeclaration<Row>): string | null {

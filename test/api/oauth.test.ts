@@ -57,6 +57,21 @@ describe('POST /oauth/token', () => {
     expect(refused.status).toBe(401);
     expect(refused.body.errors[0].code).toBe('INVALID_TOKEN');
   });
+
+  it('a token in use is refused from the second it expires, though it was verified before', async () => {
+    const claims = JSON.parse(Buffer.from(context.token.split('.')[1]!, 'base64url').toString());
+    const { exp: _exp, iat: _iat, ...rest } = claims;
+    // Expiring two seconds from now.
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await context.app.signingKeys.sign({ ...rest, iat: expiresAt - context.config.tokenTtlSeconds });
+    const read = () => context.http.get('/api/orders').set('Authorization', `Bearer ${shortLived}`);
+    expect((await read()).status).toBe(200);
+    expect((await read()).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 - Date.now() + 50));
+    const refused = await read();
+    expect(refused.status).toBe(401);
+    expect(refused.body.errors[0].code).toBe('INVALID_TOKEN');
+  });
 });
 
 describe('revocation seen by other instances', () => {
