@@ -30,8 +30,9 @@ export interface SigningKeyOptions {
 
 /**
  * The keys that sign and verify access tokens, shared by every instance through the
- * database (private keys sealed). Verification is local and remembered per token until it expires; a kid this
- * instance has not seen (another instance rotated) reloads the keys once.
+ * database (private keys sealed). Verification is local and remembered per token until
+ * it expires; a kid this instance has not seen (another instance rotated) reloads the
+ * keys once.
  */
 export class SigningKeys {
   private keys = new Map<string, LoadedKey>();
