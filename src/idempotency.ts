@@ -172,7 +172,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     throw conflict('The Idempotency-Key could not be claimed. Retry.', { header: 'Idempotency-Key' });
   }
 
-  scope.addHook('preHandler', async (request, reply) => {
+  const claimKey = async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST' && request.method !== 'PATCH') return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
@@ -182,16 +182,16 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     const owner = keyOwner(request.access);
     request.idempotencyKeyDigest = createHash('sha256').update(`${owner}\n${header}`).digest('hex').slice(0, 32);
     return claim(request, reply, header, owner);
-  });
+  };
 
   // The handler runs knowing its key (a callback hook, so that the handler is called inside it).
-  scope.addHook('preHandler', (request, _reply, done) => {
+  const runKnowingKey = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     const digest = request.idempotencyRecordId ? request.idempotencyKeyDigest : undefined;
     if (digest === undefined) done();
     else runWithRequestKey(digest, () => done());
-  });
+  };
 
-  scope.addHook('onSend', async (request, reply, payload) => {
+  const finishOnSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const id = request.idempotencyRecordId;
     if (!id) return payload;
     request.idempotencyRecordId = undefined;
@@ -209,6 +209,14 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     // The write has committed: its answer goes out even if storing it has to wait.
     await finishKey(request, id, { kind: 'done', answer: { status: reply.statusCode, body: typeof payload === 'string' ? payload : '', headers } });
     return payload;
+  };
+
+  // Only routes that take POST or PATCH run these: reads pay nothing for them.
+  scope.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    if (!methods.includes('POST') && !methods.includes('PATCH')) return;
+    route.preHandler = [...[route.preHandler ?? []].flat(), claimKey, runKnowingKey];
+    route.onSend = [...[route.onSend ?? []].flat(), finishOnSend];
   });
 }
 

@@ -37,9 +37,15 @@ function utcTimestamp(text: string): Date {
   return new Date(`${text.replace(' ', 'T')}Z`);
 }
 
+// Asked once per column of every result: remembered per type.
+const textParsers = new Map<number, (text: string) => unknown>();
 const columnTypes = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === timestampOid && format !== 'binary' ? utcTimestamp : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (format === 'binary') return pg.types.getTypeParser(oid, format);
+    let parser = textParsers.get(oid);
+    if (!parser) textParsers.set(oid, (parser = oid === timestampOid ? utcTimestamp : pg.types.getTypeParser(oid, 'text')));
+    return parser;
+  }) as typeof pg.types.getTypeParser,
 };
 
 /**

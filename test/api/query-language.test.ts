@@ -52,11 +52,17 @@ describe('include', () => {
   });
 
   it('costs the same number of SQL statements for 25 rows as for 2', async () => {
+    // The fewest of three tries: work in the background (a late webhook delivery, the token's
+    // periodic revocation check) can only add statements to a try, never take them away.
     const count = async (size: number) => {
-      statements = [];
-      const response = await list(`include=order,payment_gateway&page[size]=${size}`);
-      expect(response.status).toBe(200);
-      return statements.length;
+      const counts: number[] = [];
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        statements = [];
+        const response = await list(`include=order,payment_gateway&page[size]=${size}`);
+        expect(response.status).toBe(200);
+        counts.push(statements.length);
+      }
+      return Math.min(...counts);
     };
     const small = await count(2);
     const large = await count(25);
