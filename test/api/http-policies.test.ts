@@ -19,7 +19,11 @@ describe('security headers', () => {
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['strict-transport-security']).toMatch(/max-age=/);
     expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(response.headers['referrer-policy']).toBe('no-referrer');
     expect(response.headers['x-powered-by']).toBeUndefined();
+    // Headers about HTML documents are not sent with JSON.
+    expect(response.headers['origin-agent-cluster']).toBeUndefined();
+    expect(response.headers['x-dns-prefetch-control']).toBeUndefined();
   });
 });
 
