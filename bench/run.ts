@@ -590,7 +590,7 @@ async function main(): Promise<void> {
     say('');
     for (const run of [baselineRun, retrieveMain]) {
       const per = (seconds: number) => ms((1000 * seconds) / run.requests);
-      say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms`);
+      say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms, load generator ${per(run.cpu.loadgen)} ms`);
     }
     say(`GET by id ÷ baseline: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}× (target ≥ 0.5), p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}× (target ≤ 1.5)`);
     if (baselineProfileDir) {

@@ -37,14 +37,12 @@ function utcTimestamp(text: string): Date {
   return new Date(`${text.replace(' ', 'T')}Z`);
 }
 
-// Asked once per column of every result: remembered per type.
-const textParsers = new Map<number, (text: string) => unknown>();
+// Asked once per column of every result: remembered per type (an array, indexed by oid, is the cheapest lookup).
+const textParsers: ((text: string) => unknown)[] = [];
 const columnTypes = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
     if (format === 'binary') return pg.types.getTypeParser(oid, format);
-    let parser = textParsers.get(oid);
-    if (!parser) textParsers.set(oid, (parser = oid === timestampOid ? utcTimestamp : pg.types.getTypeParser(oid, 'text')));
-    return parser;
+    return (textParsers[oid] ??= oid === timestampOid ? utcTimestamp : pg.types.getTypeParser(oid, 'text'));
   }) as typeof pg.types.getTypeParser,
 };
 
@@ -66,7 +64,8 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
   const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });
   const query: PreparedQuery = async (statement, values) => {
     onQuery?.(statement.text);
-    const result = await pool.query<unknown[]>({ ...statement, values: values as unknown[], rowMode: 'array', types: columnTypes });
+    const config = { name: statement.name, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
+    const result = await pool.query<unknown[]>(config);
     return result.rows;
   };
   return { prisma, query };

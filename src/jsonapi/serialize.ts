@@ -18,6 +18,27 @@ function attributeValue(value: unknown): unknown {
   return value === undefined ? null : value;
 }
 
+interface SerializedField {
+  name: string;
+  read?: (row: Record<string, unknown>) => unknown;
+  column: string | null;
+}
+
+// What a declaration shows, worked out once per declaration instead of once per row.
+const shownFields = new WeakMap<AnyResource, { attributes: SerializedField[]; relationships: string[] }>();
+
+function shownFieldsOf(declaration: AnyResource) {
+  let shown = shownFields.get(declaration);
+  if (!shown) {
+    const attributes = Object.entries(declaration.attributes)
+      .filter(([name, attribute]) => attribute.fetchable !== false && name !== 'id')
+      .map(([name, attribute]) => ({ name, column: columnOf(name, attribute), ...(attribute.read ? { read: attribute.read as SerializedField['read'] } : {}) }));
+    shown = { attributes, relationships: Object.keys(declaration.relationships) };
+    shownFields.set(declaration, shown);
+  }
+  return shown;
+}
+
 /** One row as a JSON:API resource object, honouring sparse fieldsets for its type. */
 export function serializeResource(
   declaration: AnyResource,
@@ -26,18 +47,15 @@ export function serializeResource(
   fields?: ReadonlySet<string>,
 ): ResourceObject {
   const self = `${apiBase}/${declaration.type}/${row.id}`;
+  const shown = shownFieldsOf(declaration);
   const attributes: Record<string, unknown> = {};
-  for (const [name, attribute] of Object.entries(declaration.attributes)) {
-    if (attribute.fetchable === false || name === 'id') continue;
+  for (const { name, read, column } of shown.attributes) {
     if (fields && !fields.has(name)) continue;
-    if (attribute.read) attributes[name] = attributeValue(attribute.read(row));
-    else {
-      const column = columnOf(name, attribute);
-      if (column !== null) attributes[name] = attributeValue(row[column]);
-    }
+    if (read) attributes[name] = attributeValue(read(row));
+    else if (column !== null) attributes[name] = attributeValue(row[column]);
   }
   const relationships: ResourceObject['relationships'] = {};
-  for (const name of Object.keys(declaration.relationships)) {
+  for (const name of shown.relationships) {
     if (fields && !fields.has(name)) continue;
     relationships[name] = { links: { self: `${self}/relationships/${name}`, related: `${self}/${name}` } };
   }
