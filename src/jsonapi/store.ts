@@ -115,26 +115,49 @@ function keysetCondition(
   return bound ? `${bound} AND ${after}` : after;
 }
 
-/** A table's columns in their order, and which of them cannot hold NULL. */
+/** A table's columns in their order, their types (PostgreSQL oids) and which cannot hold NULL. */
 interface TableColumns {
   names: readonly string[];
+  types: ReadonlyMap<string, number>;
   notNull: ReadonlySet<string>;
 }
 
+/** A single-row read: the row, null when there is none, undefined when this table cannot be read this way. */
+type JoinedRead = (id: string) => Promise<Row | null | undefined>;
+
+/** How a value comes out of `json_build_array` for the column types a read can hold, by oid. */
+const fromJson: ReadonlyMap<number, ((value: unknown) => unknown) | null> = new Map<number, ((value: unknown) => unknown) | null>([
+  [16, null], // boolean
+  [21, null], // smallint
+  [23, null], // integer
+  [25, null], // text
+  [1043, null], // varchar
+  [114, null], // json
+  [3802, null], // jsonb
+  // timestamp(3): ISO 8601 without a zone, holding UTC as Prisma writes it.
+  [1114, (value) => (typeof value === 'string' ? new Date(`${value}Z`) : value)],
+  [1184, (value) => (typeof value === 'string' ? new Date(value) : value)], // timestamptz
+]);
+
 /**
- * The single-statement read of `joinedRead`: `SELECT "t".<columns>, <loaded columns> FROM
- * <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1 AND <visible>`, sent as a
- * prepared statement. Its columns are listed, not `"t".*`: a column added by a later
- * migration would change what `*` returns, and PostgreSQL refuses to run a prepared
- * statement whose result type changed. Null when the declaration's `load` is not made of
- * to-one relationships' columns.
+ * The single-statement read of `joinedRead`: `SELECT json_build_array("t".<columns>,
+ * <loaded columns>) FROM <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1
+ * AND <visible>`, sent as a prepared statement.
+ * - One JSON value instead of a column per field: node-postgres describes, slices and
+ *   parses every column of every result (a tenth of a GET by id's CPU with 30 columns);
+ *   JSON.parse of one value is native.
+ * - Columns are listed, not `"t".*`: a column added by a later migration would change what
+ *   `*` returns, and PostgreSQL refuses to run a prepared statement whose result changed.
+ * Null when the declaration's `load` is not made of to-one relationships' columns; the
+ * read answers undefined when a column has a type JSON cannot carry exactly (bigint,
+ * numeric, bytes): Prisma reads those tables.
  */
 function compileJoinedRead(
   declaration: AnyResource,
   registry: ReadonlyMap<string, AnyResource>,
   query: PreparedQuery,
   columnsOf: (table: string) => Promise<TableColumns>,
-): ((id: string) => Promise<Row | null>) | null {
+): JoinedRead | null {
   const relations: { name: string; alias: string; table: string; foreignKey: string; fields: string[] }[] = [];
   for (const [name, args] of Object.entries(declaration.load ?? {})) {
     // A load names the Prisma relation: the camelCase of the relationship's name.
@@ -149,26 +172,44 @@ function compileJoinedRead(
   const visibleValues = Object.values(declaration.visibleWhere ?? {});
 
   const prepare = async () => {
-    const columns = (await columnsOf(declaration.table)).names;
-    const selected = columns.map((column) => `"t".${quoted(column)}`);
-    const joins = relations.map(({ alias, table, foreignKey, fields }) => {
-      selected.push(`"${alias}"."id"`, ...fields.map((field) => `"${alias}".${quoted(sqlColumn(field))}`));
-      return ` LEFT JOIN ${quoted(table)} "${alias}" ON "${alias}"."id" = "t".${quoted(sqlColumn(foreignKey))}`;
-    });
+    const table = await columnsOf(declaration.table);
+    const selected: string[] = [];
+    const converters: (((value: unknown) => unknown) | null)[] = [];
+    const select = (alias: string, column: string, type: number | undefined) => {
+      const converter = type === undefined ? undefined : fromJson.get(type);
+      if (converter === undefined) return false;
+      selected.push(`"${alias}".${quoted(column)}`);
+      converters.push(converter);
+      return true;
+    };
+    for (const column of table.names) if (!select('t', column, table.types.get(column))) return null;
+    const joins: string[] = [];
+    for (const { alias, table: relatedTable, foreignKey, fields } of relations) {
+      const related = await columnsOf(relatedTable);
+      if (!select(alias, 'id', related.types.get('id'))) return null;
+      for (const field of fields) if (!select(alias, sqlColumn(field), related.types.get(sqlColumn(field)))) return null;
+      joins.push(` LEFT JOIN ${quoted(relatedTable)} "${alias}" ON "${alias}"."id" = "t".${quoted(sqlColumn(foreignKey))}`);
+    }
+    // json_build_array takes at most 100 arguments.
+    if (selected.length > 100) return null;
     const conditions = ['"t"."id" = $1', ...Object.keys(declaration.visibleWhere ?? {}).map((field, index) => `"t".${quoted(sqlColumn(field))} = $${index + 2}`)];
-    const text = `SELECT ${selected.join(', ')} FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${conditions.join(' AND ')} LIMIT 1`;
+    const text = `SELECT json_build_array(${selected.join(', ')}) FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${conditions.join(' AND ')} LIMIT 1`;
     const name = `read_${declaration.type}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
-    const fields = columns.map(camelCase);
+    const fields = table.names.map(camelCase);
+    const value = (values: readonly unknown[], index: number) => {
+      const convert = converters[index];
+      return convert ? convert(values[index]) : values[index];
+    };
     // Rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null when absent).
     const shape = (values: readonly unknown[]): Row => {
       const row: Record<string, unknown> = {};
-      for (let index = 0; index < fields.length; index += 1) row[fields[index]!] = values[index];
+      for (let index = 0; index < fields.length; index += 1) row[fields[index]!] = value(values, index);
       let at = fields.length;
       for (const relation of relations) {
         let related: Record<string, unknown> | null = null;
         if (values[at] !== null) {
           related = {};
-          for (let index = 0; index < relation.fields.length; index += 1) related[relation.fields[index]!] = values[at + 1 + index];
+          for (let index = 0; index < relation.fields.length; index += 1) related[relation.fields[index]!] = value(values, at + 1 + index);
         }
         row[relation.name] = related;
         at += 1 + relation.fields.length;
@@ -185,9 +226,10 @@ function compileJoinedRead(
       prepared = undefined;
       throw error;
     });
-    const { statement, shape } = await prepared;
-    const [values] = await query(statement, [id, ...visibleValues]);
-    return values ? shape(values) : null;
+    const plan = await prepared;
+    if (!plan) return undefined;
+    const [result] = await query(plan.statement, [id, ...visibleValues]);
+    return result ? plan.shape(result[0] as unknown[]) : null;
   };
 }
 
@@ -231,7 +273,7 @@ function estimatedRows(plan: unknown): number {
  */
 export class ResourceStore {
   private readonly columnsByTable = new Map<string, Promise<TableColumns>>();
-  private readonly joinedReads = new Map<string, ((id: string) => Promise<Row | null>) | null>();
+  private readonly joinedReads = new Map<string, JoinedRead | null>();
   private readonly listStatementTimeoutMs: number;
   private readonly query: PreparedQuery | undefined;
 
@@ -264,7 +306,10 @@ export class ResourceStore {
   async findOne(type: string, id: string, access?: Record<string, unknown>): Promise<Row | null> {
     const declaration = this.declaration(type);
     const joined = access === undefined ? this.joinedRead(declaration) : null;
-    if (joined) return joined(id);
+    if (joined) {
+      const row = await joined(id);
+      if (row !== undefined) return row;
+    }
     return this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere, ...access }, ...this.loadArgs(declaration) });
   }
 
@@ -275,7 +320,7 @@ export class ResourceStore {
    * Prisma's findFirst with an include is two statements and its query interpreter twice;
    * its raw queries still cost a GET by id an eighth of its CPU (docs/benchmarks.md).
    */
-  private joinedRead(declaration: AnyResource): ((id: string) => Promise<Row | null>) | null {
+  private joinedRead(declaration: AnyResource): JoinedRead | null {
     if (!this.query) return null;
     let read = this.joinedReads.get(declaration.type);
     if (read === undefined) {
@@ -414,12 +459,16 @@ export class ResourceStore {
     let columns = this.columnsByTable.get(table);
     if (!columns) {
       columns = this.db
-        .$queryRawUnsafe<{ name: string; notNull: boolean }[]>(
-          `SELECT "attname"::text AS "name", "attnotnull" AS "notNull" FROM "pg_attribute"
+        .$queryRawUnsafe<{ name: string; type: number; notNull: boolean }[]>(
+          `SELECT "attname"::text AS "name", "atttypid"::int AS "type", "attnotnull" AS "notNull" FROM "pg_attribute"
            WHERE "attrelid" = $1::regclass AND "attnum" > 0 AND NOT "attisdropped" ORDER BY "attnum"`,
           table,
         )
-        .then((rows) => ({ names: rows.map((row) => row.name), notNull: new Set(rows.filter((row) => row.notNull).map((row) => row.name)) }));
+        .then((rows) => ({
+          names: rows.map((row) => row.name),
+          types: new Map(rows.map((row) => [row.name, row.type])),
+          notNull: new Set(rows.filter((row) => row.notNull).map((row) => row.name)),
+        }));
       // A failed read is not remembered.
       columns.catch(() => this.columnsByTable.delete(table));
       this.columnsByTable.set(table, columns);
