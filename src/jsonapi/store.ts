@@ -122,8 +122,13 @@ interface TableColumns {
   notNull: ReadonlySet<string>;
 }
 
-/** A single-row read: the row, null when there is none, undefined when this table cannot be read this way. */
-type JoinedRead = (id: string) => Promise<Row | null | undefined>;
+/** Reads by id; undefined when this table cannot be read this way. */
+interface JoinedRead {
+  /** The row, or null when there is none. */
+  one(id: string): Promise<Row | null | undefined>;
+  /** The rows of these ids that exist, in no particular order. */
+  many(ids: readonly string[]): Promise<Row[] | undefined>;
+}
 
 /** How a value comes out of `json_build_array` for the column types a read can hold, by oid. */
 const fromJson: ReadonlyMap<number, ((value: unknown) => unknown) | null> = new Map<number, ((value: unknown) => unknown) | null>([
@@ -140,9 +145,9 @@ const fromJson: ReadonlyMap<number, ((value: unknown) => unknown) | null> = new 
 ]);
 
 /**
- * The single-statement read of `joinedRead`: `SELECT json_build_array("t".<columns>,
+ * The single-statement reads of `joinedRead`: `SELECT json_build_array("t".<columns>,
  * <loaded columns>) FROM <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1
- * AND <visible>`, sent as a prepared statement.
+ * AND <visible>` (or `= ANY($1)` for a list's page), sent as prepared statements.
  * - One JSON value instead of a column per field: node-postgres describes, slices and
  *   parses every column of every result (a tenth of a GET by id's CPU with 30 columns);
  *   JSON.parse of one value is native.
@@ -192,9 +197,11 @@ function compileJoinedRead(
     }
     // json_build_array takes at most 100 arguments.
     if (selected.length > 100) return null;
-    const conditions = ['"t"."id" = $1', ...Object.keys(declaration.visibleWhere ?? {}).map((field, index) => `"t".${quoted(sqlColumn(field))} = $${index + 2}`)];
-    const text = `SELECT json_build_array(${selected.join(', ')}) FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${conditions.join(' AND ')} LIMIT 1`;
-    const name = `read_${declaration.type}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+    const visible = Object.keys(declaration.visibleWhere ?? {}).map((field, index) => ` AND "t".${quoted(sqlColumn(field))} = $${index + 2}`);
+    const statement = (byId: string, limit: string) => {
+      const text = `SELECT json_build_array(${selected.join(', ')}) FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${byId}${visible.join('')}${limit}`;
+      return { name: `read_${declaration.type}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, text };
+    };
     const fields = table.names.map(camelCase);
     const value = (values: readonly unknown[], index: number) => {
       const convert = converters[index];
@@ -216,20 +223,29 @@ function compileJoinedRead(
       }
       return row as Row;
     };
-    return { statement: { name, text }, shape };
+    return { one: statement('"t"."id" = $1', ' LIMIT 1'), many: statement('"t"."id" = ANY($1::text[])', ''), shape };
   };
 
   let prepared: ReturnType<typeof prepare> | undefined;
-  return async (id) => {
-    prepared ??= prepare().catch((error: unknown) => {
+  const plan = () =>
+    (prepared ??= prepare().catch((error: unknown) => {
       // A failed read of the columns (the database away) is tried again by the next request.
       prepared = undefined;
       throw error;
-    });
-    const plan = await prepared;
-    if (!plan) return undefined;
-    const [result] = await query(plan.statement, [id, ...visibleValues]);
-    return result ? plan.shape(result[0] as unknown[]) : null;
+    }));
+  return {
+    async one(id) {
+      const read = await plan();
+      if (!read) return undefined;
+      const [result] = await query(read.one, [id, ...visibleValues]);
+      return result ? read.shape(result[0] as unknown[]) : null;
+    },
+    async many(ids) {
+      const read = await plan();
+      if (!read) return undefined;
+      const results = await query(read.many, [ids, ...visibleValues]);
+      return results.map((result) => read.shape(result[0] as unknown[]));
+    },
   };
 }
 
@@ -307,16 +323,16 @@ export class ResourceStore {
     const declaration = this.declaration(type);
     const joined = access === undefined ? this.joinedRead(declaration) : null;
     if (joined) {
-      const row = await joined(id);
+      const row = await joined.one(id);
       if (row !== undefined) return row;
     }
     return this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere, ...access }, ...this.loadArgs(declaration) });
   }
 
   /**
-   * A read of one row and its `load` as a single prepared statement, rows shaped as Prisma's
-   * (fields by their Prisma names, the loaded relation nested, null when absent), or null
-   * when the load is not made of to-one relationships' columns (Prisma then loads it).
+   * Reads of rows by id with their `load`, each a single prepared statement, rows shaped as
+   * Prisma's (fields by their Prisma names, the loaded relation nested, null when absent),
+   * or null when the load is not made of to-one relationships' columns (Prisma then loads it).
    * Prisma's findFirst with an include is two statements and its query interpreter twice;
    * its raw queries still cost a GET by id an eighth of its CPU (docs/benchmarks.md).
    */
@@ -341,6 +357,11 @@ export class ResourceStore {
   async findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]> {
     if (values.length === 0) return [];
     const declaration = this.declaration(type);
+    const joined = field === 'id' && access === undefined ? this.joinedRead(declaration) : null;
+    if (joined) {
+      const rows = await joined.many([...new Set(values)]);
+      if (rows !== undefined) return rows;
+    }
     return this.delegate(declaration).findMany({
       where: { [field]: { in: [...new Set(values)] }, ...declaration.visibleWhere, ...access },
       ...this.loadArgs(declaration),

@@ -63,6 +63,24 @@ describe('ResourceStore.findOne', () => {
     expect(await store.findOne('stripe_payments', 'no-such-id')).toBeNull();
     expect(await store.findOne('stripe_payments', reservedId)).toBeNull();
   });
+});
+
+describe('ResourceStore.findBy id (the rows of a list page)', () => {
+  const byId = (rows: { id: string }[]) => [...rows].sort((a, b) => a.id.localeCompare(b.id));
+
+  it.each([...registry.keys()])('reads %s rows exactly as Prisma does', async (type) => {
+    const declaration = registry.get(type)!;
+    const delegate = delegateOf(declaration);
+    const ids = (await delegate.findMany({ where: { ...declaration.visibleWhere } })).map((row) => row.id);
+    const expected = await delegate.findMany({ where: { id: { in: ids }, ...declaration.visibleWhere }, ...(declaration.load ? { include: declaration.load } : {}) });
+    expect(byId(await store.findBy(type, 'id', ids))).toStrictEqual(byId(expected));
+  });
+
+  it('leaves out missing ids and rows the API does not show, and reads a repeated id once', async () => {
+    const [some] = await delegateOf(registry.get('stripe_payments')!).findMany({ where: { intentState: 'created' } });
+    const rows = await store.findBy('stripe_payments', 'id', [some!.id, 'no-such-id', reservedId, some!.id]);
+    expect(rows.map((row) => row.id)).toEqual([some!.id]);
+  });
 
   it('reads a stripe payment and its order amounts in one statement', async () => {
     const statements: string[] = [];
