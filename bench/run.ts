@@ -34,6 +34,9 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     // Only the comparison the GET by id targets rest on: minutes less per try while working on reads.
     'read-only': { type: 'boolean', default: false },
+    // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
+    // is what the API runs with (package.json's start, the Dockerfile): its young generation size.
+    'server-node-options': { type: 'string', default: '--max-semi-space-size=64' },
     json: { type: 'string' },
   },
 });
@@ -56,6 +59,7 @@ const settings = {
   rounds: positive('rounds', flags.rounds),
   profile: flags.profile === true,
   readOnly: flags['read-only'] === true,
+  serverNodeOptions: (flags['server-node-options'] ?? '').split(/\s+/).filter(Boolean),
 };
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -115,6 +119,7 @@ async function startApi(databaseUrl: string, stripeUrl: string, port: number, di
   const child = startNode('API server', 'src/server.ts', {
     cwd: projectRoot,
     nodeOptions: [
+      ...settings.serverNodeOptions,
       ...(diagnostics.profileTo ? ['--cpu-prof', '--cpu-prof-dir', diagnostics.profileTo] : []),
       ...(diagnostics.traceGc ? ['--trace-gc'] : []),
     ],
@@ -142,7 +147,7 @@ async function startApi(databaseUrl: string, stripeUrl: string, port: number, di
 
 async function startPlain(name: string, script: string, env: Record<string, string>, profileTo?: string): Promise<Target> {
   const port = await freePort();
-  const nodeOptions = profileTo ? ['--cpu-prof', '--cpu-prof-dir', profileTo] : [];
+  const nodeOptions = [...settings.serverNodeOptions, ...(profileTo ? ['--cpu-prof', '--cpu-prof-dir', profileTo] : [])];
   const child = startNode(name, script, { cwd: projectRoot, nodeOptions, env: { NODE_ENV: 'production', PORT: String(port), ...env } });
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(`${origin}/`, child);
@@ -592,6 +597,7 @@ async function main(): Promise<void> {
       const per = (seconds: number) => ms((1000 * seconds) / run.requests);
       say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms, load generator ${per(run.cpu.loadgen)} ms`);
     }
+    say(`every server started as node ${[...settings.serverNodeOptions, '--import tsx'].join(' ')}`);
     say(`GET by id ÷ baseline: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}× (target ≥ 0.5), p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}× (target ≤ 1.5)`);
     if (baselineProfileDir) {
       await baseline.child.stop();
@@ -703,6 +709,7 @@ async function main(): Promise<void> {
   say(`\n# Results (${((Date.now() - startedAt) / 1000).toFixed(0)} s)\n`);
   for (const line of description) say(line);
   say(`PostgreSQL ${serverVersion} on the same machine (${pgSettings}); pool of ${settings.pool} connections for the API and for the baseline`);
+  say(`every server (API, baseline, hello) started as node ${[...settings.serverNodeOptions, '--import tsx'].join(' ')}`);
   say(`machine busy before the run: ${backgroundBusy.toFixed(0)}%`);
   say(
     `autocannon in its own process, ${settings.warmup} s warm-up + ${settings.duration} s per row; the load generator, the servers, ` +
