@@ -51,6 +51,16 @@ async function lockWaiter(pattern: string): Promise<number> {
   throw new Error(`no connection of the app waits on ${pattern}`);
 }
 
+/** The connection of application `name` whose activity matches `condition` (SQL over pg_stat_activity), once it shows. */
+async function backendOf(name: string, condition: string): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const { rows } = await (await observer()).query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND ${condition}`, [name]);
+    if (rows[0]) return rows[0].pid;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no connection of ${name} where ${condition}`);
+}
+
 async function terminate(pid: number): Promise<void> {
   await (await observer()).query('SELECT pg_terminate_backend($1)', [pid]);
 }
@@ -193,17 +203,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
         () => undefined,
         (error: Error) => error,
       );
-      let pid: number | undefined;
-      for (let attempt = 0; attempt < 200 && pid === undefined; attempt += 1) {
-        const { rows } = await (await observer()).query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE '%pg_sleep%'`,
-          [name],
-        );
-        pid = rows[0]?.pid;
-        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      expect(pid).toBeDefined();
-      await terminate(pid!);
+      await terminate(await backendOf(name, `query ILIKE '%pg_sleep%'`));
       const failure = await reading;
       expect(failure).toBeInstanceOf(Error);
       expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
@@ -234,17 +234,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
           () => undefined,
           (error: Error) => error,
         );
-      let pid: number | undefined;
-      for (let attempt = 0; attempt < 200 && pid === undefined; attempt += 1) {
-        const { rows } = await (await observer()).query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'COMMIT%'`,
-          [name],
-        );
-        pid = rows[0]?.pid;
-        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      expect(pid).toBeDefined();
-      await terminate(pid!);
+      await terminate(await backendOf(name, `wait_event_type = 'Lock' AND query ILIKE 'COMMIT%'`));
       const failure = await committing;
       expect(failure).toBeInstanceOf(Error);
       expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
