@@ -29,7 +29,7 @@ export type PreparedQuery = (statement: { name?: string; text: string }, values:
 export interface StoreOptions {
   /** How long one list statement may run before PostgreSQL cancels it (ms); 5 s when unset. */
   listStatementTimeoutMs?: number;
-  /** For reads of one record by id, the most frequent request; without it Prisma reads them. */
+  /** For reads of records by id (a record, the rows of a list's page), the most frequent; without it Prisma reads them. */
   query?: PreparedQuery;
 }
 
