@@ -59,6 +59,10 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
     connectionTimeoutMillis: 5_000,
     ...(options.poolMax === undefined ? {} : { max: options.poolMax }),
   });
+  // An idle connection that dies (a restart, a failover) is dropped by the pool and the next
+  // query opens another; requests see their own errors. Without a listener the pool's
+  // 'error' event would end the process, and Prisma adds its own only once it connects.
+  pool.on('error', () => {});
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = options.onQuery;
   const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });

@@ -212,6 +212,22 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     }
   });
 
+  it('survives an idle connection of the shared pool dying before Prisma ever connected, and reads again', async () => {
+    const url = new URL(inject('databaseUrl'));
+    const name = `${applicationName}-idle`;
+    url.searchParams.set('application_name', name);
+    const database = connectDatabase(url.toString(), { poolMax: 1 });
+    try {
+      await database.query({ text: 'SELECT 1' }, []);
+      // Unhandled, the pool's 'error' event for this idle connection would end the process.
+      await terminate(await backendOf(name, `state = 'idle'`));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await database.query({ text: 'SELECT 2' }, [])).toEqual([[2]]);
+    } finally {
+      await database.prisma.$disconnect();
+    }
+  });
+
   it("counts Prisma's error for a COMMIT whose connection is cut as the database being unavailable", async () => {
     // A database of its own: a deferred unique constraint makes the COMMIT wait for another
     // transaction, and the connection is cut while it waits (what the soak met by chance).
