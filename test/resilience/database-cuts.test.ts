@@ -32,33 +32,39 @@ async function adminClient(): Promise<pg.Client> {
   return admin;
 }
 
-/**
- * The app's backend that waits for a lock on a statement like `pattern`, once it waits.
- * Asked outside any transaction: inside one, pg_stat_activity is a snapshot taken at its start.
- */
+/** Where backends are looked up: outside any transaction, since inside one pg_stat_activity is a snapshot taken at its start. */
 let observerConnection: Promise<pg.Client> | undefined;
 const observer = () => (observerConnection ??= adminClient());
 
-async function lockWaiter(pattern: string): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const { rows } = await (await observer()).query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE $2`,
-      [applicationName, pattern],
-    );
-    if (rows[0]) return rows[0].pid;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`no connection of the app waits on ${pattern}`);
+/** The app's backend that waits for a lock on a statement like `pattern`, once it waits. */
+function lockWaiter(pattern: string): Promise<number> {
+  return backendOf(applicationName, `wait_event_type = 'Lock' AND query ILIKE $2`, [pattern]);
 }
 
-/** The connection of application `name` whose activity matches `condition` (SQL over pg_stat_activity), once it shows. */
-async function backendOf(name: string, condition: string): Promise<number> {
+/** The connection of application `name` whose activity matches `condition` (SQL over pg_stat_activity, parameters from $2), once it shows. */
+async function backendOf(name: string, condition: string, parameters: unknown[] = []): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const { rows } = await (await observer()).query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND ${condition}`, [name]);
+    const { rows } = await (await observer()).query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND ${condition}`, [name, ...parameters]);
     if (rows[0]) return rows[0].pid;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`no connection of ${name} where ${condition}`);
+  throw new Error(`no connection of ${name} where ${condition} ${JSON.stringify(parameters)}`);
+}
+
+/**
+ * A line item POST with `key` that waits for its order, held by the test, once the test
+ * also holds the key's row: its connection (`waiter`) can then be cut at a chosen moment.
+ */
+async function lineItemWaitingForItsOrder(orderId: string, key: string) {
+  const orderHolder = await adminClient();
+  const keyHolder = await adminClient();
+  await orderHolder.query('BEGIN');
+  await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+  const pending = postLineItem(orderId, key).then((response) => response);
+  const waiter = await lockWaiter('%FROM orders%FOR UPDATE%');
+  await keyHolder.query('BEGIN');
+  const { rowCount } = await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
+  return { orderHolder, keyHolder, pending, waiter, keyRowLocked: rowCount === 1 };
 }
 
 async function terminate(pid: number): Promise<void> {
@@ -113,16 +119,9 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     const { orderId } = await createCheckout(context);
     const before = await context.db.lineItem.count({ where: { orderId } });
     const key = `cut-${randomBytes(6).toString('hex')}`;
-    const orderHolder = await adminClient();
-    const keyHolder = await adminClient();
     // The request waits for the order, so that its key's row can be locked before it finishes.
-    await orderHolder.query('BEGIN');
-    await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
-    const pending = postLineItem(orderId, key).then((response) => response);
-    await lockWaiter('%FROM orders%FOR UPDATE%');
-    await keyHolder.query('BEGIN');
-    const { rowCount } = await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
-    expect(rowCount).toBe(1);
+    const { orderHolder, keyHolder, pending, keyRowLocked } = await lineItemWaitingForItsOrder(orderId, key);
+    expect(keyRowLocked).toBe(true);
     // The line item commits; recording the answer under the key then waits, and its connection is cut.
     await orderHolder.query('COMMIT');
     await terminate(await lockWaiter('%UPDATE%idempotency_keys%'));
@@ -142,14 +141,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   it('lets a retry with the same Idempotency-Key run when the failed request could not release it', async () => {
     const { orderId } = await createCheckout(context);
     const key = `cut-${randomBytes(6).toString('hex')}`;
-    const orderHolder = await adminClient();
-    const keyHolder = await adminClient();
-    await orderHolder.query('BEGIN');
-    await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
-    const pending = postLineItem(orderId, key).then((response) => response);
-    const waiter = await lockWaiter('%FROM orders%FOR UPDATE%');
-    await keyHolder.query('BEGIN');
-    await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
+    const { orderHolder, keyHolder, pending, waiter } = await lineItemWaitingForItsOrder(orderId, key);
     // The request fails (503), and releasing its key fails too.
     await terminate(waiter);
     await terminate(await lockWaiter('%DELETE%idempotency_keys%'));

@@ -42,6 +42,22 @@ async function lockWaiter(pattern: string): Promise<number> {
 }
 
 /** A paid and captured order, and its partial refund request with one Idempotency-Key, to send as often as a client retries. */
+/** Holds the order's row until the request waiting for it has had its connection cut; its answer. */
+async function cutWhileWaitingForOrder<T>(orderId: string, pending: Promise<T>): Promise<T> {
+  const holder = new pg.Client({ connectionString: inject('databaseUrl') });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+    await observer.query('SELECT pg_terminate_backend($1)', [await lockWaiter('%FROM orders%FOR UPDATE%')]);
+    const answer = await pending;
+    await holder.query('ROLLBACK');
+    return answer;
+  } finally {
+    await holder.end();
+  }
+}
+
 async function capturedOrder(refundCents: number) {
   const order = await payableOrder(context);
   await confirm(order);
@@ -64,18 +80,7 @@ it('a partial refund retried with the same Idempotency-Key after a 503 refunds o
   context.standin.injectFaults({ kind: 'delay', ms: 1_500, times: 1, match: { method: 'POST', pathPrefix: '/v1/refunds' } });
   const pending = refund().then((response) => response);
   await expect.poll(() => context.standin.requestLog().some((entry) => entry.method === 'POST' && entry.path === '/v1/refunds'), { interval: 20 }).toBe(true);
-  const holder = new pg.Client({ connectionString: inject('databaseUrl') });
-  await holder.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [order.orderId]);
-    await observer.query('SELECT pg_terminate_backend($1)', [await lockWaiter('%FROM orders%FOR UPDATE%')]);
-    const failed = await pending;
-    expect(failed.status).toBe(503);
-    await holder.query('ROLLBACK');
-  } finally {
-    await holder.end();
-  }
+  expect((await cutWhileWaitingForOrder(order.orderId, pending)).status).toBe(503);
   // The webhook records the refund before the client retries.
   context.standin.releaseWebhooks();
   await context.standin.webhooksIdle();
@@ -99,17 +104,7 @@ it('a partial refund retried with the same Idempotency-Key before its outcome is
   context.standin.injectFaults({ kind: 'delay', ms: 1_500, times: 1, match: { method: 'POST', pathPrefix: '/v1/refunds' } });
   const pending = refund().then((response) => response);
   await expect.poll(refundCalls, { interval: 20 }).toBeGreaterThan(before);
-  const holder = new pg.Client({ connectionString: inject('databaseUrl') });
-  await holder.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [order.orderId]);
-    await observer.query('SELECT pg_terminate_backend($1)', [await lockWaiter('%FROM orders%FOR UPDATE%')]);
-    expect((await pending).status).toBe(503);
-    await holder.query('ROLLBACK');
-  } finally {
-    await holder.end();
-  }
+  expect((await cutWhileWaitingForOrder(order.orderId, pending)).status).toBe(503);
 
   const retried = await refund();
   context.standin.releaseWebhooks();
