@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
+import type { PreparedQuery } from '../jsonapi/store.ts';
 
 // Re-exported so the rest of the app imports the database layer from one place;
 // `Prisma` holds the error classes and input types.
@@ -14,19 +15,12 @@ export interface PrismaClientOptions {
   onQuery?: (sql: string) => void;
 }
 
-/** A statement the hot read paths send themselves; a name makes it a prepared statement of each connection. */
-export interface SqlStatement {
-  /** Unique per text: PostgreSQL parses and plans a named statement once per connection. */
-  name?: string;
-  text: string;
-}
-
-/** Rows as arrays of column values, in the statement's column order, typed as Prisma types them. */
-export type PreparedQuery = (statement: SqlStatement, values: readonly unknown[]) => Promise<unknown[][]>;
-
 export interface DatabaseClients {
   prisma: PrismaClient;
-  /** The same pool as Prisma's, without its query engine: for reads on every request (see ResourceStore). */
+  /**
+   * The same pool as Prisma's, without its query engine: the store's reads by id. Rows as
+   * arrays of column values, typed as Prisma types them.
+   */
   query: PreparedQuery;
 }
 

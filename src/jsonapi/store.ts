@@ -22,7 +22,8 @@ export interface Database {
 
 /**
  * Sends SQL straight to the database's pool, past Prisma's query engine; a named statement
- * is parsed and planned once per connection. Rows come back as arrays of column values.
+ * (unique per text) is parsed and planned once per connection. Rows come back as arrays of
+ * column values. `connectDatabase` (src/db/client.ts) provides it.
  */
 export type PreparedQuery = (statement: { name?: string; text: string }, values: readonly unknown[]) => Promise<unknown[][]>;
 
