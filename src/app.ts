@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
@@ -11,9 +11,9 @@ import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { registerHttpPolicies } from './http-policies.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
-import { internalError, JsonApiError, routeNotFound } from './jsonapi/errors.ts';
-import { mediaType, useJsonApiMediaType } from './jsonapi/media-type.ts';
+import { useJsonApiMediaType } from './jsonapi/media-type.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
+import { useErrorHandler } from './plugins/error-handler.ts';
 import { resources } from './resources/index.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
@@ -68,82 +68,6 @@ class OneLinePerRequest extends LogController {
 }
 
 const requestIdPattern = /^[A-Za-z0-9_.-]{8,64}$/;
-
-/** Fastify's own client errors, by code, as JSON:API codes. Anything else of status >= 500 is ours. */
-const fastifyErrorCodes: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
-};
-
-// Driver adapter error kinds that mean "the database is not there right now", not "your request is wrong".
-const unavailableKinds = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'DatabaseDoesNotExist']);
-
-// node-postgres's own errors for a connection that died under a request (terminated by an
-// administrator, a restart or a failover), which reach us unwrapped.
-const lostConnectionMessages = /timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Connection terminated/;
-
-// What node-postgres reports bare, from reads sent past Prisma: the socket's own errors.
-const unreachableSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** SQLSTATE 57P01-57P03 (the server is shutting down or starting) and class 08 (connection exceptions). */
-function isUnavailableSqlState(code: unknown): boolean {
-  return typeof code === 'string' && /^(57P0[123]|08[0-9A-Z]{3})$/.test(code);
-}
-
-export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
-  // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
-  if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
-  if (lostConnectionMessages.test(String((error as { message?: unknown }).message ?? ''))) return true;
-  if (error.code !== undefined && (unreachableSocketCodes.has(error.code) || isUnavailableSqlState(error.code))) return true;
-  type Cause = { kind?: string; code?: string };
-  // Prisma wraps the driver adapter's error in meta; one thrown at COMMIT or ROLLBACK reaches us bare, its cause alongside.
-  const bare = (error as { name?: unknown }).name === 'DriverAdapterError' ? ((error as { cause?: unknown }).cause as Cause | undefined) : undefined;
-  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause ?? bare;
-  if (cause?.kind !== undefined && unavailableKinds.has(cause.kind)) return true;
-  // The request did not fail for what it asked, a retry may succeed.
-  return cause?.kind === 'postgres' && isUnavailableSqlState(cause.code);
-}
-
-function toJsonApiError(error: FastifyError & { code?: string }, method: string): JsonApiError {
-  if (error instanceof JsonApiError) return error;
-  // Database constraint outcomes that a client can cause (duck-typed: no Prisma import here).
-  if (error.code === 'P2003') {
-    return method === 'DELETE'
-      ? new JsonApiError(423, [{ title: 'Locked', detail: 'The resource cannot be deleted: other resources depend on it.', code: 'LOCKED' }])
-      : new JsonApiError(422, [{ title: 'is invalid', detail: 'A related resource does not exist.', code: 'VALIDATION_ERROR' }]);
-  }
-  if (error.code === 'P2002') {
-    // A unique field (a customer's email, a market's code) that another record already has.
-    const cause = ((error as { meta?: unknown }).meta as { driverAdapterError?: { cause?: { constraint?: { fields?: string[] } } }; target?: string[] } | undefined);
-    const field = cause?.driverAdapterError?.cause?.constraint?.fields?.[0] ?? cause?.target?.[0];
-    const name = field?.replace(/"/g, '');
-    return new JsonApiError(422, [
-      {
-        title: 'has already been taken',
-        detail: `${name ?? 'a unique field'} - has already been taken`,
-        code: 'VALIDATION_ERROR',
-        ...(name ? { source: { pointer: `/data/attributes/${name}` } } : {}),
-      },
-    ]);
-  }
-  if (error.code === 'P2025') return new JsonApiError(404, [{ title: 'Record not found', detail: 'The requested resource was not found.', code: 'RECORD_NOT_FOUND' }]);
-  if (isDatabaseUnavailable(error)) {
-    return new JsonApiError(
-      503,
-      [{ title: 'Service unavailable', detail: 'The database is unavailable. Please retry shortly.', code: 'SERVICE_UNAVAILABLE' }],
-      { 'retry-after': '2' },
-    );
-  }
-  const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) {
-    const detail = error instanceof SyntaxError ? 'The request body is not valid JSON' : error.message;
-    return new JsonApiError(status, [{ title: 'Bad request', detail, code: fastifyErrorCodes[error.code ?? ''] ?? 'BAD_REQUEST' }]);
-  }
-  return internalError();
-}
 
 /** The `iss` of our access tokens. */
 const tokenIssuer = 'stripe-payments-api';
@@ -205,18 +129,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     done(null, payload);
   });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const jsonApiError = toJsonApiError(error, request.method);
-    if (jsonApiError.status >= 500 && jsonApiError.errors[0]?.code === 'INTERNAL_SERVER_ERROR') {
-      request.log.error({ err: error }, 'unhandled error');
-    }
-    const type = request.url.startsWith('/oauth') ? 'application/json' : mediaType;
-    return reply.code(jsonApiError.status).headers(jsonApiError.headers).type(type).send({ errors: jsonApiError.errors });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const error = routeNotFound(request.method, request.url);
-    return reply.code(404).type(mediaType).send({ errors: error.errors });
-  });
+  useErrorHandler(app);
 
   await registerHttpPolicies(app, config);
   const signingKeys = new SigningKeys(db, services.secretBox, {
