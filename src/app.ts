@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { DestinationStream, LoggerOptions } from 'pino';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
 import { accessTokenHook, purgeExpiredTokenRecords, RecentTokenChecks } from './auth/tokens.ts';
@@ -14,28 +13,12 @@ import { ResourceEngine } from './jsonapi/engine.ts';
 import { useJsonApiMediaType } from './jsonapi/media-type.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
+import { useGracefulClose } from './plugins/graceful-close.ts';
+import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { resources } from './resources/index.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
 import { registerStripeWebhooks, type StripeWebhookOptions } from './webhooks/stripe.ts';
-
-/** Everything secret that could reach a log line, by path; pino replaces it with "[Redacted]". */
-export const redactedPaths = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["stripe-signature"]',
-  '*.authorization',
-  '*.client_secret',
-  '*.clientSecret',
-  '*.access_token',
-  '*.login',
-  '*.loginEncrypted',
-  '*.secret',
-  '*.secretKey',
-  '*.password',
-  '*.headers.authorization',
-  'err.raw.headers.authorization',
-];
 
 export interface BuildOptions {
   /** Where log lines go (tests capture them); defaults to stdout. */
@@ -47,27 +30,6 @@ export interface BuildOptions {
   /** Stripe webhooks: public URL, signature tolerance, reconciliation timer (src/webhooks/stripe.ts). */
   stripeWebhooks?: StripeWebhookOptions;
 }
-
-function loggerOptions(config: AppConfig): LoggerOptions {
-  return {
-    level: config.logLevel,
-    redact: { paths: redactedPaths, censor: '[Redacted]' },
-    ...(config.prettyLogs ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
-  };
-}
-
-/** One log line per request, written when it completes, with its id; no headers or bodies. */
-class OneLinePerRequest extends LogController {
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else reply.log.info(line, 'request');
-  }
-}
-
-const requestIdPattern = /^[A-Za-z0-9_.-]{8,64}$/;
 
 /** The `iss` of our access tokens. */
 const tokenIssuer = 'stripe-payments-api';
@@ -82,15 +44,9 @@ declare module 'fastify' {
 /** Builds the whole application without listening: tests inject requests into it. */
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logStream ? { ...loggerOptions({ ...config, prettyLogs: false }), stream: options.logStream } : loggerOptions(config),
+    ...loggingOptions(config, options.logStream),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
-    logController: new OneLinePerRequest(),
-    requestIdHeader: false,
-    genReqId: (request) => {
-      const offered = request.headers['x-request-id'];
-      return typeof offered === 'string' && requestIdPattern.test(offered) ? offered : randomUUID();
-    },
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -116,19 +72,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await db.$disconnect();
   });
 
-  // Fastify closes the connections that are idle when close() starts; one still busy then
-  // (a webhook delivery, a slow client) would otherwise stay open for the keep-alive timeout
-  // after its response and hold the shutdown. Responses sent while closing end their connection.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id);
-    if (closing) reply.header('connection', 'close');
-    done(null, payload);
-  });
-
+  useRequestIdHeader(app);
+  useGracefulClose(app);
   useErrorHandler(app);
 
   await registerHttpPolicies(app, config);
