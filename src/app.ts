@@ -7,14 +7,16 @@ import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
-import { registerHttpPolicies } from './http-policies.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { useJsonApiMediaType } from './jsonapi/media-type.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
+import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
+import { useRateLimit } from './plugins/rate-limit.ts';
+import { useSecurityHeaders } from './plugins/security-headers.ts';
 import { resources } from './resources/index.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
@@ -76,7 +78,9 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   useGracefulClose(app);
   useErrorHandler(app);
 
-  await registerHttpPolicies(app, config);
+  await useSecurityHeaders(app);
+  await useCors(app, config);
+  await useRateLimit(app, config);
   const signingKeys = new SigningKeys(db, services.secretBox, {
     rotationSeconds: config.signingKeyRotationSeconds,
     tokenTtlSeconds: config.tokenTtlSeconds,
