@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
-import { accessTokenHook, purgeExpiredTokenRecords, RecentTokenChecks } from './auth/tokens.ts';
+import { purgeExpiredTokenRecords, RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
@@ -10,6 +10,7 @@ import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
+import { useAccessToken } from './plugins/access-token.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { useJsonApiMediaType } from './plugins/json-api-media-type.ts';
@@ -32,9 +33,6 @@ export interface BuildOptions {
   /** Stripe webhooks: public URL, signature tolerance, reconciliation timer (src/webhooks/stripe.ts). */
   stripeWebhooks?: StripeWebhookOptions;
 }
-
-/** The `iss` of our access tokens. */
-const tokenIssuer = 'stripe-payments-api';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -102,8 +100,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(
     async (api) => {
-      api.decorateRequest('access', null as never);
-      api.addHook('onRequest', accessTokenHook(signingKeys, db, recentTokenChecks));
+      useAccessToken(api, { signingKeys, db, tokenChecks: recentTokenChecks });
       useJsonApiMediaType(api);
       useIdempotencyKeys(api, db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
       engine.register(api);

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
 import type { PrismaClient } from '../db/client.ts';
 import type { Access } from '../jsonapi/access.ts';
-import { invalidToken, unauthorized } from '../jsonapi/errors.ts';
+import { invalidToken } from '../jsonapi/errors.ts';
 import { TokenError } from 'fast-jwt';
 import { UnknownSigningKeyError, type SigningKeys } from './signing-keys.ts';
+
+/** The `iss` of our access tokens. */
+export const tokenIssuer = 'stripe-payments-api';
 
 /**
  * Claims shaped like Commerce Layer's access tokens, so its SDKs and js-auth read them:
@@ -45,13 +47,6 @@ export function accessTokenClaims(subject: TokenSubject): AccessTokenClaims {
     jti: randomUUID(),
     ...(subject.sessionId ? { sid: subject.sessionId } : {}),
   };
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who the verified access token speaks for; set on every /api request. */
-    access: Access;
-  }
 }
 
 /** What the token lets its bearer reach: sales channel tokens are held to their market (and customer). */
@@ -104,32 +99,26 @@ export class RecentTokenChecks {
   }
 }
 
-/** onRequest hook for /api: a valid, unexpired, unrevoked bearer token or a 401. */
-export function accessTokenHook(keys: SigningKeys, db: PrismaClient, recentChecks: RecentTokenChecks) {
-  return async (request: FastifyRequest): Promise<void> => {
-    const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) {
-      throw unauthorized('An access token is required: send Authorization: Bearer <token> (get one from POST /oauth/token).', {
-        header: 'Authorization',
-      });
-    }
-    let claims: Record<string, unknown>;
-    try {
-      claims = await keys.verify(match[1]!);
-    } catch (error) {
-      // Only the token's own faults are the caller's; loading the keys can also meet a database outage (a 503).
-      if (!(error instanceof TokenError) && !(error instanceof UnknownSigningKeyError)) throw error;
-      throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-    }
-    if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
-    // Remembered when checked, not when used: a token in constant use is still checked once per lifetime.
-    if (!recentChecks.isFresh(claims.jti)) {
-      await assertNotRevoked(db, claims);
-      recentChecks.remember(claims.jti);
-    }
-    request.access = accessOf(claims);
-  };
+/**
+ * Who a bearer token speaks for: its signature and expiry checked, its claims well formed,
+ * and neither it, its session nor its application revoked; otherwise a 401 (INVALID_TOKEN).
+ */
+export async function verifyAccessToken(keys: SigningKeys, db: PrismaClient, recentChecks: RecentTokenChecks, token: string): Promise<Access> {
+  let claims: Record<string, unknown>;
+  try {
+    claims = await keys.verify(token);
+  } catch (error) {
+    // Only the token's own faults are the caller's; loading the keys can also meet a database outage (a 503).
+    if (!(error instanceof TokenError) && !(error instanceof UnknownSigningKeyError)) throw error;
+    throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
+  }
+  if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
+  // Remembered when checked, not when used: a token in constant use is still checked once per lifetime.
+  if (!recentChecks.isFresh(claims.jti)) {
+    await assertNotRevoked(db, claims);
+    recentChecks.remember(claims.jti);
+  }
+  return accessOf(claims);
 }
 
 async function assertNotRevoked(db: PrismaClient, claims: AccessTokenClaims): Promise<void> {
