@@ -7,7 +7,7 @@ import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
-import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './idempotency.ts';
+import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './plugins/idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
 import { useAccessToken } from './plugins/access-token.ts';

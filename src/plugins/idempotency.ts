@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { PrismaClient } from './db/client.ts';
-import type { Access } from './jsonapi/access.ts';
-import { newId } from './ids.ts';
-import { badRequest, conflict, JsonApiError } from './jsonapi/errors.ts';
-import { runWithRequestKey } from './request-key.ts';
+import type { PrismaClient } from '../db/client.ts';
+import type { Access } from '../jsonapi/access.ts';
+import { newId } from '../ids.ts';
+import { badRequest, conflict, JsonApiError } from '../jsonapi/errors.ts';
+import { runWithRequestKey } from '../request-key.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
