@@ -6,7 +6,6 @@ import { purgeExpiredTokenRecords, RecentTokenChecks, tokenIssuer } from './auth
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
-import { defaultMigrationsDir, registerHealthRoutes } from './health.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './plugins/idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
 import { registerApiDocs } from './openapi/plugin.ts';
@@ -19,6 +18,8 @@ import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
 import { resources } from './resources/index.ts';
+import { defaultMigrationsDir, registerHealthRoutes } from './routes/health.ts';
+import { registerRootRoute } from './routes/root.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
 import { registerStripeWebhooks, type StripeWebhookOptions } from './webhooks/stripe.ts';
@@ -87,7 +88,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   app.decorate('signingKeys', signingKeys);
 
-  app.get('/', async () => ({ name: 'stripe-payments-api', status: 'ok', api: '/api', token: '/oauth/token' }));
+  registerRootRoute(app);
   // Health probes, then the OpenAPI document and /docs (which also start recording the routes registered below).
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
   await registerApiDocs(app, resources);

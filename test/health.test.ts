@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import type { AppConfig } from '../src/config.ts';
-import { defaultMigrationsDir } from '../src/health.ts';
+import { defaultMigrationsDir } from '../src/routes/health.ts';
 import { startTestContext, type TestContext } from './support/context.ts';
 
 let context: TestContext;

@@ -6,7 +6,7 @@ import { filterPredicates } from '../jsonapi/filter.ts';
 import { mediaType } from '../jsonapi/media-type.ts';
 import { pageLimits } from '../jsonapi/query.ts';
 import { columnOf, type Action } from '../jsonapi/resource.ts';
-import { healthSchemas } from '../health.ts';
+import { healthSchemas } from '../routes/health.ts';
 import {
   errorSchemas,
   fromZod,

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { PrismaClient } from './db/client.ts';
+import type { PrismaClient } from '../db/client.ts';
 
 /** prisma/migrations beside src/, where the Dockerfile and the repository keep it. */
-export const defaultMigrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'prisma', 'migrations');
+export const defaultMigrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'prisma', 'migrations');
 
 // A probe must answer even when the pool waits forever for a connection.
 const checkTimeoutMs = 2_000;
