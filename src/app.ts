@@ -8,7 +8,6 @@ import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
 import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './plugins/idempotency.ts';
 import { ResourceEngine } from './jsonapi/engine.ts';
-import { registerApiDocs } from './openapi/plugin.ts';
 import { useAccessToken } from './plugins/access-token.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
@@ -19,6 +18,7 @@ import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
 import { resources } from './resources/index.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './routes/health.ts';
+import { registerDocsRoutes } from './routes/docs.ts';
 import { registerRootRoute } from './routes/root.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
@@ -91,7 +91,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   registerRootRoute(app);
   // Health probes, then the OpenAPI document and /docs (which also start recording the routes registered below).
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
-  await registerApiDocs(app, resources);
+  await registerDocsRoutes(app, resources);
 
   await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds, recentTokenChecks));
 

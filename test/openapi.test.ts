@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registeredRoutes } from '../src/openapi/plugin.ts';
+import { registeredRoutes } from '../src/routes/docs.ts';
 import { api, createCheckout, jsonApi, startTestContext, type TestContext } from './support/context.ts';
 
 // ajv and ajv-formats come with fastify and the OpenAPI validator. Both are CommonJS

@@ -5,7 +5,7 @@ import { newId } from '../../src/ids.ts';
 import { inputSchemaOf } from '../../src/jsonapi/document.ts';
 import type { Action } from '../../src/jsonapi/resource.ts';
 import type { AnyResource } from '../../src/jsonapi/store.ts';
-import { registeredRoutes } from '../../src/openapi/plugin.ts';
+import { registeredRoutes } from '../../src/routes/docs.ts';
 import { resources } from '../../src/resources/index.ts';
 import { jsonApi, startTestContext, type TestContext } from '../support/context.ts';
 import { stripeClient } from '../support/payments.ts';

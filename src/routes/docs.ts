@@ -2,18 +2,23 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import type { AnyResource } from '../jsonapi/engine.ts';
-import { buildOpenApiDocument } from './document.ts';
+import { buildOpenApiDocument } from '../openapi/document.ts';
 
 export interface RegisteredRoute {
   method: string;
   url: string;
 }
 
-const routesByApp = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered after the docs (every /oauth and /api route), in order. */
+    documentedRoutes: RegisteredRoute[];
+  }
+}
 
-/** Routes registered after registerApiDocs ran (every /oauth and /api route): the coverage test reads them. */
+/** Routes registered after registerDocsRoutes ran (every /oauth and /api route): the coverage test reads them. */
 export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
-  return routesByApp.get(app) ?? [];
+  return app.documentedRoutes ?? [];
 }
 
 /**
@@ -22,9 +27,9 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
  * document comes from the resource declarations, not from Fastify route schemas, which
  * this server does not use.
  */
-export async function registerApiDocs(app: FastifyInstance, resources: readonly AnyResource[]): Promise<void> {
+export async function registerDocsRoutes(app: FastifyInstance, resources: readonly AnyResource[]): Promise<void> {
   const routes: RegisteredRoute[] = [];
-  routesByApp.set(app, routes);
+  app.decorate('documentedRoutes', routes);
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url ?? route.path });
   });
