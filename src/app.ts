@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { registerOAuthRoutes } from './auth/oauth.ts';
 import { SigningKeys } from './auth/signing-keys.ts';
 import { purgeExpiredTokenRecords, RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
@@ -19,6 +18,7 @@ import { useSecurityHeaders } from './plugins/security-headers.ts';
 import { resources } from './resources/index.ts';
 import { defaultMigrationsDir, registerHealthRoutes } from './routes/health.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
+import { registerOAuthRoutes } from './routes/oauth.ts';
 import { registerRootRoute } from './routes/root.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
@@ -93,7 +93,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
   await registerDocsRoutes(app, resources);
 
-  await app.register(async (oauth) => registerOAuthRoutes(oauth, db, signingKeys, config.tokenTtlSeconds, recentTokenChecks));
+  await registerOAuthRoutes(app, { db, signingKeys, tokenTtlSeconds: config.tokenTtlSeconds, tokenChecks: recentTokenChecks });
 
   const engine = new ResourceEngine(services, resources, {
     query,

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { hashSecret, verifySecret } from '../crypto/password.ts';
 import type { PrismaClient } from '../db/client.ts';
@@ -62,135 +61,138 @@ async function marketInScope(db: PrismaClient, scope: string | undefined): Promi
   return market;
 }
 
+type TokenRequest = z.infer<typeof tokenRequestSchema>;
+type Application = NonNullable<Awaited<ReturnType<typeof authenticateClient>>>;
+
+/** What the grants need: the database, the keys that sign, and the token checks a revocation must empty. */
+export interface OAuthDependencies {
+  db: PrismaClient;
+  signingKeys: SigningKeys;
+  tokenTtlSeconds: number;
+  tokenChecks: { forgetAll(): void };
+}
+
+/** The token request, or a 400: UNSUPPORTED_GRANT_TYPE for an unknown grant, INVALID_REQUEST for a malformed field. */
+export function parseTokenRequest(body: unknown): TokenRequest {
+  const fields = (body ?? {}) as Record<string, unknown>;
+  const parsed = tokenRequestSchema.safeParse(fields);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = String(issue.path[0] ?? 'body');
+  const unsupported = field === 'grant_type' && typeof fields.grant_type === 'string';
+  throw oauthError(400, unsupported ? 'UNSUPPORTED_GRANT_TYPE' : 'INVALID_REQUEST', `${field}: ${issue.message}`);
+}
+
+/** The revocation request, or a 400 INVALID_REQUEST. */
+export function parseRevokeRequest(body: unknown): z.infer<typeof revokeRequestSchema> {
+  const parsed = revokeRequestSchema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw oauthError(400, 'INVALID_REQUEST', `${String(issue.path[0] ?? 'body')}: ${issue.message}`);
+}
+
+/** The application the request's client credentials sign in as, or a 401 INVALID_CLIENT. */
+export async function authenticateOAuthClient(db: PrismaClient, clientId: string, clientSecret: string | undefined): Promise<Application> {
+  const application = await authenticateClient(db, clientId, clientSecret);
+  if (!application) throw oauthError(401, 'INVALID_CLIENT', 'Client authentication failed: unknown client or wrong secret.');
+  return application;
+}
+
+async function issue(deps: OAuthDependencies, subject: TokenSubject, refreshToken?: string) {
+  const accessToken = await deps.signingKeys.sign({ ...accessTokenClaims(subject) });
+  return {
+    access_token: accessToken,
+    token_type: 'bearer',
+    expires_in: deps.tokenTtlSeconds,
+    ...(refreshToken ? { refresh_token: refreshToken } : {}),
+    scope: subject.scope,
+    created_at: Math.floor(Date.now() / 1000),
+    ...(subject.customerId ? { owner_id: subject.customerId, owner_type: 'customer' } : {}),
+  };
+}
+
+/** A new refresh token in the session; only its hash is stored. */
+async function newRefreshToken(db: PrismaClient, session: { sessionId: string; applicationId: string; customerId: string; marketId: string; scope: string }) {
+  const token = randomBytes(32).toString('base64url');
+  await db.refreshToken.create({
+    data: { id: newId(), tokenHash: sha256(token), ...session, expiresAt: new Date(Date.now() + refreshTokenTtlSeconds * 1000) },
+  });
+  return token;
+}
+
 /**
- * POST /oauth/token with Commerce Layer's grants (client_credentials for integrations and
- * sales channels, password and refresh_token for customers of a sales channel), POST
- * /oauth/revoke, and the public signing keys at /.well-known/jwks.json. Bodies are JSON
- * (as Commerce Layer's docs show) or forms (as OAuth 2 clients send).
+ * Commerce Layer's grants for an authenticated application: client_credentials for
+ * integrations and sales channels, password and refresh_token for customers of a sales
+ * channel. Answers the token response, or throws an OAuth error (400).
  */
-export function registerOAuthRoutes(
-  app: FastifyInstance,
-  db: PrismaClient,
-  keys: SigningKeys,
-  tokenTtlSeconds: number,
-  recentChecks: { forgetAll(): void },
-): void {
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
+export async function grantToken(deps: OAuthDependencies, application: Application, grant: TokenRequest) {
+  const { db, tokenTtlSeconds } = deps;
+  const salesChannel = application.kind === 'sales_channel';
 
-  async function issue(subject: TokenSubject, refreshToken?: string) {
-    const accessToken = await keys.sign({ ...accessTokenClaims(subject) });
-    return {
-      access_token: accessToken,
-      token_type: 'bearer',
-      expires_in: tokenTtlSeconds,
-      ...(refreshToken ? { refresh_token: refreshToken } : {}),
-      scope: subject.scope,
-      created_at: Math.floor(Date.now() / 1000),
-      ...(subject.customerId ? { owner_id: subject.customerId, owner_type: 'customer' } : {}),
-    };
-  }
-
-  /** A new refresh token in the session; only its hash is stored. */
-  async function newRefreshToken(session: { sessionId: string; applicationId: string; customerId: string; marketId: string; scope: string }) {
-    const token = randomBytes(32).toString('base64url');
-    await db.refreshToken.create({
-      data: { id: newId(), tokenHash: sha256(token), ...session, expiresAt: new Date(Date.now() + refreshTokenTtlSeconds * 1000) },
-    });
-    return token;
-  }
-
-  app.post('/oauth/token', async (request, reply) => {
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const parsed = tokenRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = String(issue.path[0] ?? 'body');
-      const unsupported = field === 'grant_type' && typeof body.grant_type === 'string';
-      throw oauthError(400, unsupported ? 'UNSUPPORTED_GRANT_TYPE' : 'INVALID_REQUEST', `${field}: ${issue.message}`);
-    }
-    const grant = parsed.data;
-    const application = await authenticateClient(db, grant.client_id, grant.client_secret);
-    if (!application) throw oauthError(401, 'INVALID_CLIENT', 'Client authentication failed: unknown client or wrong secret.');
-    const salesChannel = application.kind === 'sales_channel';
-    reply.header('cache-control', 'no-store');
-
-    if (grant.grant_type === 'refresh_token') {
-      const stored = await db.refreshToken.findUnique({ where: { tokenHash: sha256(grant.refresh_token) } });
-      const invalidGrant = oauthError(400, 'INVALID_GRANT', 'The refresh token is invalid, expired or revoked.');
-      if (!stored || stored.applicationId !== application.id || stored.expiresAt.getTime() <= Date.now()) throw invalidGrant;
-      // One use each: the claim is atomic, so two refreshes racing with one token get one new token.
-      const claimed = await db.refreshToken.updateMany({ where: { id: stored.id, revokedAt: null }, data: { revokedAt: new Date() } });
-      if (claimed.count === 0) {
-        // A used token coming back means it leaked: end the whole session (OAuth 2.0 Security BCP).
-        await revokeSession(db, stored.sessionId, tokenTtlSeconds);
-        recentChecks.forgetAll();
-        throw invalidGrant;
-      }
-      const market = await db.market.findUnique({ where: { id: stored.marketId } });
-      if (!market || market.disabledAt) throw invalidGrant;
-      const session = { sessionId: stored.sessionId, applicationId: application.id, customerId: stored.customerId, marketId: market.id, scope: stored.scope };
-      const subject = { application, scope: stored.scope, market, customerId: stored.customerId, sessionId: stored.sessionId };
-      return issue(subject, await newRefreshToken(session));
-    }
-
-    if (grant.grant_type === 'password') {
-      if (!salesChannel) throw oauthError(400, 'UNAUTHORIZED_CLIENT', 'The password grant is for sales channel applications.');
-      const market = await marketInScope(db, grant.scope);
-      if (market === 'all') throw oauthError(400, 'INVALID_SCOPE', 'Sales channels must name a market in scope, e.g. market:code:europe.');
-      const customer = await db.customer.findUnique({ where: { email: grant.username.toLowerCase() } });
-      // The same work whether or not the customer exists, so timing does not tell.
-      const valid = await verifySecret(grant.password, customer?.passwordHash ?? (await dummyPasswordHash()));
-      if (!customer?.passwordHash || !valid) throw oauthError(400, 'INVALID_GRANT', 'Invalid customer email or password.');
-      const scope = grant.scope!.trim();
-      const session = { sessionId: newId(16), applicationId: application.id, customerId: customer.id, marketId: market.id, scope };
-      const subject = { application, scope, market, customerId: customer.id, sessionId: session.sessionId };
-      return issue(subject, await newRefreshToken(session));
-    }
-
-    const market = await marketInScope(db, grant.scope);
-    if (salesChannel && market === 'all') {
-      throw oauthError(400, 'INVALID_SCOPE', 'Sales channels must name a market in scope, e.g. market:code:europe.');
-    }
-    if (!salesChannel && market !== 'all') {
-      throw oauthError(400, 'INVALID_SCOPE', 'Integration tokens reach every market: ask for market:all or no scope.');
-    }
-    return issue({ application, scope: market === 'all' ? 'market:all' : grant.scope!.trim(), ...(market === 'all' ? {} : { market }) });
-  });
-
-  app.post('/oauth/revoke', async (request, reply) => {
-    const parsed = revokeRequestSchema.safeParse(request.body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw oauthError(400, 'INVALID_REQUEST', `${String(issue.path[0] ?? 'body')}: ${issue.message}`);
-    }
-    const { client_id: clientId, client_secret: clientSecret, token } = parsed.data;
-    const application = await authenticateClient(db, clientId, clientSecret);
-    if (!application) throw oauthError(401, 'INVALID_CLIENT', 'Client authentication failed: unknown client or wrong secret.');
-    reply.header('cache-control', 'no-store');
-    // RFC 7009: an unknown token, or another client's, is answered like a revoked one.
-    if (token.split('.').length === 3) {
-      const claims = (await keys.verify(token).catch(() => null)) as (AccessTokenClaims & { exp?: number }) | null;
-      if (claims?.application?.client_id === application.clientId && typeof claims.jti === 'string') {
-        const expiresAt = new Date((claims.exp ?? Date.now() / 1000 + tokenTtlSeconds) * 1000);
-        await db.tokenRevocation.upsert({ where: { id: claims.jti }, create: { id: claims.jti, expiresAt }, update: {} });
-        recentChecks.forgetAll();
-      }
-      return {};
-    }
-    const stored = await db.refreshToken.findUnique({ where: { tokenHash: sha256(token) } });
-    if (stored && stored.applicationId === application.id) {
+  if (grant.grant_type === 'refresh_token') {
+    const stored = await db.refreshToken.findUnique({ where: { tokenHash: sha256(grant.refresh_token) } });
+    const invalidGrant = oauthError(400, 'INVALID_GRANT', 'The refresh token is invalid, expired or revoked.');
+    if (!stored || stored.applicationId !== application.id || stored.expiresAt.getTime() <= Date.now()) throw invalidGrant;
+    // One use each: the claim is atomic, so two refreshes racing with one token get one new token.
+    const claimed = await db.refreshToken.updateMany({ where: { id: stored.id, revokedAt: null }, data: { revokedAt: new Date() } });
+    if (claimed.count === 0) {
+      // A used token coming back means it leaked: end the whole session (OAuth 2.0 Security BCP).
       await revokeSession(db, stored.sessionId, tokenTtlSeconds);
-      recentChecks.forgetAll();
+      deps.tokenChecks.forgetAll();
+      throw invalidGrant;
     }
-    return {};
-  });
+    const market = await db.market.findUnique({ where: { id: stored.marketId } });
+    if (!market || market.disabledAt) throw invalidGrant;
+    const session = { sessionId: stored.sessionId, applicationId: application.id, customerId: stored.customerId, marketId: market.id, scope: stored.scope };
+    const subject = { application, scope: stored.scope, market, customerId: stored.customerId, sessionId: stored.sessionId };
+    return issue(deps, subject, await newRefreshToken(db, session));
+  }
 
-  app.get('/.well-known/jwks.json', async (_request, reply) => {
-    // Verifiers may cache the set briefly; a rotated-in key is published well before it signs for long.
-    return reply.header('cache-control', 'public, max-age=300').send(await keys.jwks());
-  });
+  if (grant.grant_type === 'password') {
+    if (!salesChannel) throw oauthError(400, 'UNAUTHORIZED_CLIENT', 'The password grant is for sales channel applications.');
+    const market = await marketInScope(db, grant.scope);
+    if (market === 'all') throw oauthError(400, 'INVALID_SCOPE', 'Sales channels must name a market in scope, e.g. market:code:europe.');
+    const customer = await db.customer.findUnique({ where: { email: grant.username.toLowerCase() } });
+    // The same work whether or not the customer exists, so timing does not tell.
+    const valid = await verifySecret(grant.password, customer?.passwordHash ?? (await dummyPasswordHash()));
+    if (!customer?.passwordHash || !valid) throw oauthError(400, 'INVALID_GRANT', 'Invalid customer email or password.');
+    const scope = grant.scope!.trim();
+    const session = { sessionId: newId(16), applicationId: application.id, customerId: customer.id, marketId: market.id, scope };
+    const subject = { application, scope, market, customerId: customer.id, sessionId: session.sessionId };
+    return issue(deps, subject, await newRefreshToken(db, session));
+  }
+
+  const market = await marketInScope(db, grant.scope);
+  if (salesChannel && market === 'all') {
+    throw oauthError(400, 'INVALID_SCOPE', 'Sales channels must name a market in scope, e.g. market:code:europe.');
+  }
+  if (!salesChannel && market !== 'all') {
+    throw oauthError(400, 'INVALID_SCOPE', 'Integration tokens reach every market: ask for market:all or no scope.');
+  }
+  return issue(deps, { application, scope: market === 'all' ? 'market:all' : grant.scope!.trim(), ...(market === 'all' ? {} : { market }) });
+}
+
+/**
+ * Revokes an access token (by its jti, until it would have expired) or a refresh token
+ * (its whole session) of this application. RFC 7009: an unknown token, or another
+ * client's, is answered like a revoked one, so this never says which it was.
+ */
+export async function revokeToken(deps: OAuthDependencies, application: Application, token: string): Promise<void> {
+  const { db, tokenTtlSeconds } = deps;
+  if (token.split('.').length === 3) {
+    const claims = (await deps.signingKeys.verify(token).catch(() => null)) as (AccessTokenClaims & { exp?: number }) | null;
+    if (claims?.application?.client_id === application.clientId && typeof claims.jti === 'string') {
+      const expiresAt = new Date((claims.exp ?? Date.now() / 1000 + tokenTtlSeconds) * 1000);
+      await db.tokenRevocation.upsert({ where: { id: claims.jti }, create: { id: claims.jti, expiresAt }, update: {} });
+      deps.tokenChecks.forgetAll();
+    }
+    return;
+  }
+  const stored = await db.refreshToken.findUnique({ where: { tokenHash: sha256(token) } });
+  if (stored && stored.applicationId === application.id) {
+    await revokeSession(db, stored.sessionId, tokenTtlSeconds);
+    deps.tokenChecks.forgetAll();
+  }
 }
 
 /** Ends a customer's session: its refresh tokens, and the access tokens issued from them. */
