@@ -1,28 +1,26 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { SigningKeys } from './auth/signing-keys.ts';
-import { purgeExpiredTokenRecords, RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
+import { RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
-import { purgeExpiredIdempotencyKeys, useIdempotencyKeys } from './plugins/idempotency.ts';
-import { ResourceEngine } from './jsonapi/engine.ts';
-import { useAccessToken } from './plugins/access-token.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
-import { useJsonApiMediaType } from './plugins/json-api-media-type.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
+import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
 import { resources } from './resources/index.ts';
-import { defaultMigrationsDir, registerHealthRoutes } from './routes/health.ts';
+import { registerApiRoutes } from './routes/api.ts';
 import { registerDocsRoutes } from './routes/docs.ts';
+import { defaultMigrationsDir, registerHealthRoutes } from './routes/health.ts';
 import { registerOAuthRoutes } from './routes/oauth.ts';
 import { registerRootRoute } from './routes/root.ts';
+import { registerStripeWebhookRoutes, type StripeWebhookOptions } from './routes/stripe-webhooks.ts';
 import type { Services } from './services.ts';
 import { StripeClients } from './stripe/client.ts';
-import { registerStripeWebhooks, type StripeWebhookOptions } from './webhooks/stripe.ts';
 
 export interface BuildOptions {
   /** Where log lines go (tests capture them); defaults to stdout. */
@@ -31,8 +29,11 @@ export interface BuildOptions {
   onDatabaseQuery?: (sql: string) => void;
   /** prisma/migrations, which /health/ready compares with _prisma_migrations; defaults to the repository's. */
   migrationsDir?: string;
-  /** Stripe webhooks: public URL, signature tolerance, reconciliation timer (src/webhooks/stripe.ts). */
-  stripeWebhooks?: StripeWebhookOptions;
+  /**
+   * Stripe webhooks: public URL and signature tolerance (src/routes/stripe-webhooks.ts), and
+   * the reconciliation job for missed deliveries, off when absent (src/plugins/jobs.ts).
+   */
+  stripeWebhooks?: StripeWebhookOptions & { reconcile?: ReconcileJobOptions };
 }
 
 declare module 'fastify' {
@@ -42,7 +43,12 @@ declare module 'fastify' {
   }
 }
 
-/** Builds the whole application without listening: tests inject requests into it. */
+/**
+ * Builds the whole application without listening (tests inject requests into it): the
+ * services, then the plugins every response goes through, then the routes, then the jobs.
+ * Order matters: the error handler and the policies come before any route, and the docs
+ * before the routes they record.
+ */
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...loggingOptions(config, options.logStream),
@@ -55,31 +61,15 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     poolMax: config.databasePoolMax,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
-  const recentTokenChecks = new RecentTokenChecks(config.tokenCheckCacheMs);
+  app.addHook('onClose', async () => db.$disconnect());
+  const tokenChecks = new RecentTokenChecks(config.tokenCheckCacheMs);
   const services: Services = {
     db,
     stripe: new StripeClients(config.stripe),
     secretBox: createSecretBox(config.encryptionKey),
     logger: app.log as unknown as Services['logger'],
-    tokenChecks: recentTokenChecks,
+    tokenChecks,
   };
-  // Expired Idempotency-Keys, revocations and refresh tokens are purged in the background; the timer never keeps the process alive.
-  const purgeTimer = setInterval(() => {
-    purgeExpiredIdempotencyKeys(db).catch((err: unknown) => app.log.warn({ err }, 'idempotency key purge failed'));
-    purgeExpiredTokenRecords(db).catch((err: unknown) => app.log.warn({ err }, 'token record purge failed'));
-  }, 10 * 60_000).unref();
-  app.addHook('onClose', async () => {
-    clearInterval(purgeTimer);
-    await db.$disconnect();
-  });
-
-  useRequestIdHeader(app);
-  useGracefulClose(app);
-  useErrorHandler(app);
-
-  await useSecurityHeaders(app);
-  await useCors(app, config);
-  await useRateLimit(app, config);
   const signingKeys = new SigningKeys(db, services.secretBox, {
     rotationSeconds: config.signingKeyRotationSeconds,
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -88,27 +78,20 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   app.decorate('signingKeys', signingKeys);
 
+  useRequestIdHeader(app);
+  useGracefulClose(app);
+  useErrorHandler(app);
+  await useSecurityHeaders(app);
+  await useCors(app, config);
+  await useRateLimit(app, config);
+
   registerRootRoute(app);
-  // Health probes, then the OpenAPI document and /docs (which also start recording the routes registered below).
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
   await registerDocsRoutes(app, resources);
+  await registerOAuthRoutes(app, { db, signingKeys, tokenTtlSeconds: config.tokenTtlSeconds, tokenChecks });
+  await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
+  await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  await registerOAuthRoutes(app, { db, signingKeys, tokenTtlSeconds: config.tokenTtlSeconds, tokenChecks: recentTokenChecks });
-
-  const engine = new ResourceEngine(services, resources, {
-    query,
-    ...(config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs }),
-  });
-  await app.register(
-    async (api) => {
-      useAccessToken(api, { signingKeys, db, tokenChecks: recentTokenChecks });
-      useJsonApiMediaType(api);
-      useIdempotencyKeys(api, db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
-      engine.register(api);
-    },
-    { prefix: '/api' },
-  );
-  await registerStripeWebhooks(app, services, config, options.stripeWebhooks);
-
+  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }));
   return app;
 }

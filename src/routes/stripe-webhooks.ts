@@ -2,7 +2,6 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { AppConfig } from '../config.ts';
 import { idPattern } from '../ids.ts';
-import { reconcilePayments, type ReconcileOptions } from '../payments/reconcile.ts';
 import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/webhook-endpoints.ts';
 import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/webhooks.ts';
 import type { Services } from '../services.ts';
@@ -17,8 +16,6 @@ export interface StripeWebhookOptions {
   publicUrl?: string;
   /** Largest age of a signed delivery, seconds; default Stripe's 300. 0 turns the check off. */
   toleranceSeconds?: number;
-  /** Re-read PaymentIntents left pending (missed webhooks) every `intervalMs`; off when absent. */
-  reconcile?: Partial<ReconcileOptions> & { intervalMs: number };
 }
 
 function isLoopback(hostname: string): boolean {
@@ -35,10 +32,11 @@ function listenUrl(address: AddressInfo | string | null): string | undefined {
 
 /**
  * POST /webhooks/stripe/:gatewayId, outside /api: Stripe has no bearer token, it signs the
- * raw body instead, so this scope keeps the body as bytes. Also starts the optional
- * reconciliation timer.
+ * raw body instead, so this scope keeps the body as bytes. At listen, gateways' webhook
+ * endpoints are checked at Stripe (the reconciliation job, for missed deliveries, is in
+ * src/plugins/jobs.ts).
  */
-export async function registerStripeWebhooks(app: FastifyInstance, services: Services, config: AppConfig, options: StripeWebhookOptions = {}): Promise<void> {
+export async function registerStripeWebhookRoutes(app: FastifyInstance, services: Services, config: AppConfig, options: StripeWebhookOptions = {}): Promise<void> {
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const register = publicUrl !== undefined || isLoopback(config.stripe.apiUrl.hostname);
   configureWebhookEndpoints(services, { baseUrl: publicUrl, register });
@@ -73,33 +71,5 @@ export async function registerStripeWebhooks(app: FastifyInstance, services: Ser
         }
       },
     );
-  });
-
-  if (options.reconcile) startReconcileTimer(app, services, options.reconcile);
-}
-
-/** Runs the reconciliation job every interval, never two runs of this instance at once. */
-function startReconcileTimer(app: FastifyInstance, services: Services, options: Partial<ReconcileOptions> & { intervalMs: number }): void {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  const run = () => {
-    if (running) return;
-    running = reconcilePayments(services, options)
-      .then((report) => {
-        if (report.claimed > 0) app.log.info({ reconcile: report }, 'reconciled pending payments');
-      })
-      .catch((error: unknown) => app.log.warn({ err: { message: (error as Error).message } }, 'reconciliation run failed'))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  app.addHook('onListen', async () => {
-    timer = setInterval(run, options.intervalMs);
-    timer.unref();
-  });
-  // Before the database closes: stop the timer and let a run in progress finish.
-  app.addHook('preClose', async () => {
-    clearInterval(timer);
-    await running;
   });
 }
