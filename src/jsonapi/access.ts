@@ -1,7 +1,6 @@
 import { forbidden } from './errors.ts';
 import type { IncludeTree } from './include.ts';
-import { camelCase, type StorefrontAction, type WriteInput } from './resource.ts';
-import type { AnyResource } from './store.ts';
+import { camelCase, type AnyResource, type StorefrontAction, type WriteInput } from './resource.ts';
 
 /** Who is calling, as the access token says. */
 export interface Access {

@@ -1,6 +1,6 @@
 import { invalidInclude } from './errors.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
-import type { AnyResource, ResourceStore, Row } from './store.ts';
+import type { AnyResource, Row } from './resource.ts';
 
 /** `order.line_items,payment_gateway` as a tree: relationship name -> what to include below it. */
 export type IncludeTree = Map<string, IncludeTree>;
@@ -36,6 +36,12 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
   return tree;
 }
 
+/** The reads an include needs (ResourceStore's); declared here so that this module does not import the store. */
+export interface IncludeSource {
+  declaration(type: string): AnyResource;
+  findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]>;
+}
+
 interface Node {
   declaration: AnyResource;
   row: Row;
@@ -48,7 +54,7 @@ interface Node {
  * many rows the page has: never a query per row.
  */
 export async function compound(
-  store: ResourceStore,
+  store: IncludeSource,
   primary: Node[],
   tree: IncludeTree,
   fields: ReadonlyMap<string, ReadonlySet<string>>,

@@ -3,7 +3,7 @@ import { encodeCursor, type CursorValue, type PageCursor } from './cursor.ts';
 import { JsonApiError, recordNotFound } from './errors.ts';
 import { compileFilter, type FilterTarget, type FilterableField } from './filter.ts';
 import { listSort, sortKeyType, type ListQuery } from './query.ts';
-import { camelCase, columnOf, sqlColumn, type AttributeType, type ResourceDeclaration } from './resource.ts';
+import { camelCase, columnOf, sqlColumn, type AnyResource, type AttributeType, type Row } from './resource.ts';
 
 /** The slice of a Prisma model delegate the store uses; keeps jsonapi/ free of the generated client. */
 export interface ModelDelegate {
@@ -36,10 +36,8 @@ export interface StoreOptions {
 
 export const defaultListStatementTimeoutMs = 5_000;
 
-// The engine handles declarations of any row type; handlers are typed at their declaration.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyResource = ResourceDeclaration<any, any>;
-export type Row = { id: string } & Record<string, unknown>;
+// Defined with the declarations; re-exported for the modules that imported them from here (engine.ts, bench/plans.ts).
+export type { AnyResource, Row } from './resource.ts';
 
 const identifier = /^[a-z_][a-z0-9_]*$/;
 function quoted(name: string): string {

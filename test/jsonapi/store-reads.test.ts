@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDatabase, type DatabaseClients } from '../../src/db/client.ts';
-import { ResourceStore, type AnyResource, type Database, type ModelDelegate } from '../../src/jsonapi/store.ts';
+import type { AnyResource } from '../../src/jsonapi/resource.ts';
+import { ResourceStore, type Database, type ModelDelegate } from '../../src/jsonapi/store.ts';
 import { resources } from '../../src/resources/index.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 
