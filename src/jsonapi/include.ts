@@ -1,3 +1,4 @@
+import type { RowCondition } from '../db/sql/conditions.ts';
 import { invalidInclude } from './errors.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
 import type { AnyResource, Row } from './resource.ts';
@@ -39,7 +40,7 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
 /** The reads an include needs (ResourceStore's); declared here so that this module does not import the store. */
 export interface IncludeSource {
   declaration(type: string): AnyResource;
-  findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]>;
+  findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]>;
 }
 
 interface Node {
@@ -60,7 +61,7 @@ export async function compound(
   fields: ReadonlyMap<string, ReadonlySet<string>>,
   apiBase: string,
   /** The caller's reach per type (undefined: everything); rows beyond it are left out, as the related routes leave them out. */
-  reach: (declaration: AnyResource) => Record<string, unknown> | undefined = () => undefined,
+  reach: (declaration: AnyResource) => RowCondition | undefined = () => undefined,
 ): Promise<ResourceObject[]> {
   const seen = new Map<string, ResourceObject>(primary.map((node) => [`${node.object.type}:${node.object.id}`, node.object]));
   const included: ResourceObject[] = [];

@@ -1,7 +1,7 @@
 import { tableColumns, tableColumnsStatement, type ColumnRow, type TableColumns } from '../db/sql/columns.ts';
 import { compileCondition, type RowCondition } from '../db/sql/conditions.ts';
 import { base } from '../db/sql/identifiers.ts';
-import { joinedReadStatement, joinedSelection } from '../db/sql/joined-read.ts';
+import { idsByKey, joinedReadStatement, joinedSelection, type PreparedStatement } from '../db/sql/joined-read.ts';
 import { sortValue } from '../db/sql/keyset.ts';
 import { cappedCount, estimatedRows, exactCountLimit, isStatementTimeout, pageAfter, pageByOffset, rowEstimate, statementTimeout, type ListSource } from '../db/sql/list.ts';
 import type { Sql } from '../db/sql/values.ts';
@@ -56,19 +56,19 @@ export interface ListResult {
   nextCursor?: string;
 }
 
-/** Reads by id; undefined when this table cannot be read this way. */
+/** A declaration's single-statement reads; each answers undefined when its table cannot be read this way. */
 interface JoinedRead {
-  /** The row, or null when there is none. */
-  one(id: string): Promise<Row | null | undefined>;
-  /** The rows of these ids that exist, in no particular order. */
-  many(ids: readonly string[]): Promise<Row[] | undefined>;
+  /** The row of this id within `reach` (the caller's, when restricted), or null. */
+  one(id: string, reach?: RowCondition): Promise<Row | null | undefined>;
+  /** The rows whose `key` column (the id, a foreign key) holds one of `values`, within `reach`, in no particular order. */
+  many(key: string, values: readonly string[], reach?: RowCondition): Promise<Row[] | undefined>;
 }
 
 /**
  * The single-statement reads of a declaration (src/db/sql/joined-read.ts) with its `load`,
  * rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null
- * when absent). Null when the `load` is not made of to-one relationships' columns; the read
- * answers undefined when the table has a column JSON cannot carry: Prisma reads those.
+ * when absent). Null when the `load` is not made of to-one relationships' columns; the reads
+ * answer undefined when the table has a column JSON cannot carry: Prisma reads those.
  */
 function compileJoinedRead(
   declaration: AnyResource,
@@ -90,8 +90,14 @@ function compileJoinedRead(
   const visible = visibleCondition(declaration);
   // $1 is the key: the conditions' parameters follow it.
   const bound: unknown[] = [null];
-  const conditions = compileCondition(visible, bound);
+  const visibleText = compileCondition(visible, bound);
   const visibleValues = bound.slice(1);
+  /** The conditions after the key and their parameters: the visible rows, within `reach` when there is one. */
+  const where = (key: unknown, reach: RowCondition | undefined) => {
+    if (!reach) return { conditions: visibleText, values: [key, ...visibleValues] };
+    const values = [key];
+    return { conditions: compileCondition({ and: [visible, reach] }, values), values };
+  };
 
   const prepare = async () => {
     const joined = await Promise.all(
@@ -103,7 +109,6 @@ function compileJoinedRead(
     const prefix = `read_${declaration.type}`;
     const fields = table.names.map(camelCase);
     const { decoders } = selection;
-    // Rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null when absent).
     const shape = (values: readonly unknown[]): Row => {
       const row: Record<string, unknown> = {};
       for (let index = 0; index < fields.length; index += 1) {
@@ -126,11 +131,19 @@ function compileJoinedRead(
       }
       return row as Row;
     };
-    return {
-      one: joinedReadStatement(selection, { column: 'id', many: false }, conditions, prefix),
-      many: joinedReadStatement(selection, { column: 'id', many: true }, conditions, prefix),
-      shape,
+    // An integration's read by id, the most frequent, has its statement ready; other keys and reaches are made once each.
+    const statements = new Map<string, PreparedStatement>();
+    const statement = (key: string, many: boolean, conditions: string) => {
+      const cacheKey = `${key} ${many} ${conditions}`;
+      let made = statements.get(cacheKey);
+      if (!made) {
+        made = joinedReadStatement(selection, { column: key, many }, conditions, prefix);
+        // Condition texts come from the declarations, so they are few; the cap holds should one ever vary with its values.
+        if (statements.size < 100) statements.set(cacheKey, made);
+      }
+      return made;
     };
+    return { byId: statement('id', false, visibleText), statement, shape };
   };
 
   let prepared: ReturnType<typeof prepare> | undefined;
@@ -141,16 +154,18 @@ function compileJoinedRead(
       throw error;
     }));
   return {
-    async one(id) {
+    async one(id, reach) {
       const read = await plan();
       if (!read) return undefined;
-      const [result] = await query(read.one, [id, ...visibleValues]);
+      const { conditions, values } = where(id, reach);
+      const [result] = await query(reach ? read.statement('id', false, conditions) : read.byId, values);
       return result ? read.shape(result[0] as unknown[]) : null;
     },
-    async many(ids) {
+    async many(key, keys, reach) {
       const read = await plan();
       if (!read) return undefined;
-      const results = await query(read.many, [ids, ...visibleValues]);
+      const { conditions, values } = where(keys, reach);
+      const results = await query(read.statement(key, true, conditions), values);
       return results.map((result) => read.shape(result[0] as unknown[]));
     },
   };
@@ -214,15 +229,16 @@ export class ResourceStore {
     return declaration.load ? { include: declaration.load } : {};
   }
 
-  /** One visible record (within `access`, the caller's reach), or null. */
-  async findOne(type: string, id: string, access?: Record<string, unknown>): Promise<Row | null> {
+  /** One visible record (within `access`, the caller's reach: accessWhere in access.ts), or null. */
+  async findOne(type: string, id: string, access?: RowCondition): Promise<Row | null> {
     const declaration = this.declaration(type);
-    const joined = access === undefined ? this.joinedRead(declaration) : null;
+    const joined = this.joinedRead(declaration);
     if (joined) {
-      const row = await joined.one(id);
+      const row = await joined.one(id, access);
       if (row !== undefined) return row;
     }
-    return this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere, ...access }, ...this.loadArgs(declaration) });
+    const [row] = await this.prismaRows(declaration, 'id', [id], access);
+    return row ?? null;
   }
 
   /**
@@ -242,25 +258,40 @@ export class ResourceStore {
   }
 
   /** One visible record (within `access`), or the JSON:API 404. */
-  async find(type: string, id: string, access?: Record<string, unknown>): Promise<Row> {
+  async find(type: string, id: string, access?: RowCondition): Promise<Row> {
     const row = await this.findOne(type, id, access);
     if (!row) throw recordNotFound();
     return row;
   }
 
-  /** Visible records of one type (within `access`), by id or by a foreign key, in one query. */
-  async findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]> {
+  /** Visible records of one type (within `access`), by id or by a foreign key holding ids, in one query. */
+  async findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]> {
     if (values.length === 0) return [];
     const declaration = this.declaration(type);
-    const joined = field === 'id' && access === undefined ? this.joinedRead(declaration) : null;
+    const keys = [...new Set(values)];
+    const joined = this.joinedRead(declaration);
     if (joined) {
-      const rows = await joined.many([...new Set(values)]);
+      const rows = await joined.many(sqlColumn(field), keys, access);
       if (rows !== undefined) return rows;
     }
-    return this.delegate(declaration).findMany({
-      where: { [field]: { in: [...new Set(values)] }, ...declaration.visibleWhere, ...access },
-      ...this.loadArgs(declaration),
-    });
+    return this.prismaRows(declaration, field, keys, access);
+  }
+
+  /**
+   * Rows through Prisma, for a table without a joined read (a to-many load, a column JSON
+   * cannot carry, a store without the prepared query). The caller's reach is SQL: with one,
+   * the ids come from SQL first and Prisma loads those.
+   */
+  private async prismaRows(declaration: AnyResource, field: string, values: readonly string[], access: RowCondition | undefined): Promise<Row[]> {
+    const delegate = this.delegate(declaration);
+    if (access === undefined) {
+      return delegate.findMany({ where: { [field]: { in: [...values] }, ...declaration.visibleWhere }, ...this.loadArgs(declaration) });
+    }
+    const bound: unknown[] = [values];
+    const conditions = compileCondition({ and: [visibleCondition(declaration), access] }, bound);
+    const ids = await this.run<{ id: string }[]>({ text: idsByKey(declaration.table, sqlColumn(field), conditions), values: bound });
+    if (ids.length === 0) return [];
+    return delegate.findMany({ where: { id: { in: ids.map((row) => row.id) } }, ...this.loadArgs(declaration) });
   }
 
   filterTarget(declaration: AnyResource): FilterTarget {

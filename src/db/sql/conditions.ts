@@ -52,9 +52,10 @@ export function relatedRowsQuery(related: RelatedRows, outer: string, alias: str
  */
 export function compileCondition(condition: RowCondition, values: unknown[], alias = base, depth = 0): string {
   if ('and' in condition || 'or' in condition) {
-    const [parts, operator] = 'and' in condition ? [condition.and, 'AND' as const] : [condition.or, 'OR' as const];
-    if (parts.length === 0) return operator === 'AND' ? 'TRUE' : 'FALSE';
-    return combine(parts.map((part) => compileCondition(part, values, alias, depth)), operator);
+    const [parts, operator, neutral] = 'and' in condition ? [condition.and, 'AND' as const, 'TRUE'] : [condition.or, 'OR' as const, 'FALSE'];
+    // A part that changes nothing (TRUE in AND, FALSE in OR) is left out; it has no parameters.
+    const compiled = parts.map((part) => compileCondition(part, values, alias, depth)).filter((part) => part !== neutral);
+    return compiled.length === 0 ? neutral : combine(compiled, operator);
   }
   if ('related' in condition) {
     const inner = `c${depth + 1}`;

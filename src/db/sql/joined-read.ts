@@ -98,3 +98,12 @@ export function joinedReadStatement(
   const text = `SELECT ${selection.from} WHERE ${byKey}${conditions === 'TRUE' ? '' : ` AND ${conditions}`}${key.many ? '' : ' LIMIT 1'}`;
   return { name: `${prefix}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, text };
 }
+
+/**
+ * The ids of the rows whose `key` column is one of the text array $1, where `conditions`
+ * (parameters from $2) hold: for a table without a joined read, whose rows Prisma then
+ * loads by these ids.
+ */
+export function idsByKey(table: string, key: string, conditions: string): string {
+  return `SELECT ${qualified(base, 'id')} FROM ${quoted(table)} ${quoted(base)} WHERE ${qualified(base, key)} = ANY($1::text[])${conditions === 'TRUE' ? '' : ` AND ${conditions}`}`;
+}
