@@ -326,13 +326,9 @@ export class ResourceStore {
    */
   async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<ListResult> {
     const values: unknown[] = [];
-    const conditions = [compileCondition(visibleCondition(declaration, scope), values)].filter((condition) => condition !== 'TRUE');
+    const visible = compileCondition(visibleCondition(declaration, scope), values);
     const filter = compileFilter(this.filterTarget(declaration), query.filter, { alias: base, firstParameter: values.length + 1 });
-    if (filter.text) {
-      conditions.push(`(${filter.text})`);
-      values.push(...filter.values);
-    }
-    const source: ListSource = { table: declaration.table, where: { text: conditions.join(' AND '), values } };
+    const source: ListSource = { table: declaration.table, conditions: [visible, filter.text], values: [...values, ...filter.values] };
     const sort = listSort(query);
     const keys = sort.map(({ field, direction }) => {
       const attribute = Object.hasOwn(declaration.attributes, field) ? declaration.attributes[field] : undefined;

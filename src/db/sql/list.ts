@@ -12,15 +12,18 @@ import type { Sql } from './values.ts';
 /** Up to this many matching rows a list's `record_count` is exact; above, it is estimated. */
 export const exactCountLimit = 10_000;
 
-/** The rows a list reads: `<table> "t"` where `where` (boolean SQL over "t", '' for all) holds. */
+/** The rows a list reads: `<table> "t"` where every condition (boolean SQL over "t"; '' or TRUE for none) holds. */
 export interface ListSource {
   table: string;
-  where: Sql;
+  conditions: readonly string[];
+  /** The conditions' parameters, in placeholder order. */
+  values: readonly unknown[];
 }
 
 function from(source: ListSource, extra = ''): string {
-  const conditions = [source.where.text, extra].filter(Boolean).join(' AND ');
-  return `${quoted(source.table)} ${quoted(base)} ${conditions ? `WHERE ${conditions}` : ''}`;
+  const conditions = [...source.conditions, extra].filter((condition) => condition !== '' && condition !== 'TRUE');
+  const where = conditions.length === 1 ? conditions[0]! : conditions.map((condition) => `(${condition})`).join(' AND ');
+  return `${quoted(source.table)} ${quoted(base)} ${where ? `WHERE ${where}` : ''}`;
 }
 
 function orderBy(keys: readonly KeysetKey[]): string {
@@ -29,7 +32,7 @@ function orderBy(keys: readonly KeysetKey[]): string {
 
 /** The ids of page `offset / size + 1`. */
 export function pageByOffset(source: ListSource, keys: readonly KeysetKey[], size: number, offset: number): Sql {
-  return { text: `SELECT ${qualified(base, 'id')} FROM ${from(source)} ORDER BY ${orderBy(keys)} LIMIT ${size} OFFSET ${offset}`, values: source.where.values };
+  return { text: `SELECT ${qualified(base, 'id')} FROM ${from(source)} ORDER BY ${orderBy(keys)} LIMIT ${size} OFFSET ${offset}`, values: [...source.values] };
 }
 
 /**
@@ -38,7 +41,7 @@ export function pageByOffset(source: ListSource, keys: readonly KeysetKey[], siz
  * the next cursor holds it (a timestamp's microseconds, a float's digits).
  */
 export function pageAfter(source: ListSource, keys: readonly KeysetKey[], size: number, cursor: KeysetCursor | null): Sql {
-  const values = [...source.where.values];
+  const values = [...source.values];
   const after = cursor ? keysetCondition(keys, cursor, values) : '';
   const selected = keys.map(({ column }, index) => `, ${qualified(base, column)}::text AS "k${index}"`).join('');
   return { text: `SELECT ${qualified(base, 'id')}${selected} FROM ${from(source, after)} ORDER BY ${orderBy(keys)} LIMIT ${size + 1}`, values };
@@ -46,12 +49,12 @@ export function pageAfter(source: ListSource, keys: readonly KeysetKey[], size: 
 
 /** Counts the matching rows, stopping after `exactCountLimit + 1`: a full count visits every one (hundreds of ms at a million). */
 export function cappedCount(source: ListSource): Sql {
-  return { text: `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${from(source)} LIMIT ${exactCountLimit + 1}) AS "capped"`, values: source.where.values };
+  return { text: `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${from(source)} LIMIT ${exactCountLimit + 1}) AS "capped"`, values: [...source.values] };
 }
 
 /** The planner's row estimate for the same rows (`EXPLAIN (FORMAT JSON)`: planning only); read with `estimatedRows`. */
 export function rowEstimate(source: ListSource): Sql {
-  return { text: `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${from(source)}`, values: source.where.values };
+  return { text: `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${from(source)}`, values: [...source.values] };
 }
 
 /** The top plan node's row estimate from `EXPLAIN (FORMAT JSON)` (parsed or as text). */
