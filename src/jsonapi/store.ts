@@ -60,8 +60,8 @@ export interface ListResult {
 interface JoinedRead {
   /** The row of this id within `reach` (the caller's, when restricted), or null. */
   one(id: string, reach?: RowCondition): Promise<Row | null | undefined>;
-  /** The rows whose `key` column (the id, a foreign key) holds one of `values`, within `reach`, in no particular order. */
-  many(key: string, values: readonly string[], reach?: RowCondition): Promise<Row[] | undefined>;
+  /** The rows whose `key` column (the id, a foreign key) holds one of `keys`, within `reach`, in no particular order. */
+  many(key: string, keys: readonly string[], reach?: RowCondition): Promise<Row[] | undefined>;
 }
 
 /**
