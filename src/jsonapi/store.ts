@@ -2,7 +2,7 @@ import { tableColumns, tableColumnsStatement, type ColumnRow, type TableColumns 
 import { compileCondition, type RowCondition } from '../db/sql/conditions.ts';
 import { base } from '../db/sql/identifiers.ts';
 import { idsByKey, joinedReadStatement, joinedSelection, type PreparedStatement } from '../db/sql/joined-read.ts';
-import { sortValue } from '../db/sql/keyset.ts';
+import { cursorValue } from '../db/sql/keyset.ts';
 import { cappedCount, estimatedRows, exactCountLimit, isStatementTimeout, pageAfter, pageByOffset, rowEstimate, statementTimeout, type ListSource } from '../db/sql/list.ts';
 import type { Sql } from '../db/sql/values.ts';
 import { encodeCursor } from './cursor.ts';
@@ -358,7 +358,7 @@ export class ResourceStore {
     const page = more ? pageRows.slice(0, query.page.size) : pageRows;
     const last = page.at(-1);
     const nextCursor =
-      more && last ? encodeCursor(sort, { values: keys.map(({ type }, index) => sortValue(last[`k${index}`] ?? null, type)), id: last.id }) : undefined;
+      more && last ? encodeCursor(sort, { values: keys.map(({ type }, index) => cursorValue(last[`k${index}`] ?? null, type)), id: last.id }) : undefined;
     return {
       rows: await this.rowsInOrder(declaration, page),
       recordCount: counted.count,

@@ -16,11 +16,12 @@ export interface KeysetKey {
   notNull: boolean;
 }
 
-export type SortValue = string | number | boolean | null;
+/** A sort key's value in a cursor; datetimes as PostgreSQL prints them. */
+export type CursorValue = string | number | boolean | null;
 
-/** Where a page starts: the sort values and id of the row before it. */
-export interface KeysetCursor {
-  values: readonly SortValue[];
+/** Where a page starts: the sort values (in the sort's order) and id of the row before it. */
+export interface PageCursor {
+  values: readonly CursorValue[];
   id: string;
 }
 
@@ -31,7 +32,7 @@ export interface KeysetCursor {
  * get plain comparisons, and the first key a bound of its own, so that an index on it
  * starts the scan at the cursor. Values are appended to `values` as parameters.
  */
-export function keysetCondition(keys: readonly KeysetKey[], cursor: KeysetCursor, values: unknown[]): string {
+export function keysetCondition(keys: readonly KeysetKey[], cursor: PageCursor, values: unknown[]): string {
   const alternatives: string[] = [];
   const equal: string[] = [];
   let bound: string | undefined;
@@ -60,7 +61,7 @@ export function keysetCondition(keys: readonly KeysetKey[], cursor: KeysetCursor
  * A sort value as PostgreSQL printed it (page statements select each key `::text`, so that
  * a timestamp's microseconds and a float's digits survive), as the cursor holds it.
  */
-export function sortValue(text: string | null, type: ValueType): SortValue {
+export function cursorValue(text: string | null, type: ValueType): CursorValue {
   if (text === null) return null;
   if (type === 'integer' || type === 'float') return Number(text);
   if (type === 'boolean') return text === 'true';

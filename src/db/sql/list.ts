@@ -1,5 +1,5 @@
 import { base, qualified, quoted } from './identifiers.ts';
-import { keysetCondition, type KeysetCursor, type KeysetKey } from './keyset.ts';
+import { keysetCondition, type PageCursor, type KeysetKey } from './keyset.ts';
 import type { Sql } from './values.ts';
 
 /**
@@ -40,7 +40,7 @@ export function pageByOffset(source: ListSource, keys: readonly KeysetKey[], siz
  * whether another page follows; with each sort key as text (`"k0"`, `"k1"`...), exactly as
  * the next cursor holds it (a timestamp's microseconds, a float's digits).
  */
-export function pageAfter(source: ListSource, keys: readonly KeysetKey[], size: number, cursor: KeysetCursor | null): Sql {
+export function pageAfter(source: ListSource, keys: readonly KeysetKey[], size: number, cursor: PageCursor | null): Sql {
   const values = [...source.values];
   const after = cursor ? keysetCondition(keys, cursor, values) : '';
   const selected = keys.map(({ column }, index) => `, ${qualified(base, column)}::text AS "k${index}"`).join('');
