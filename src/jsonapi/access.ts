@@ -1,7 +1,7 @@
+import { everyRow, noRow, type RowCondition } from '../db/sql/conditions.ts';
 import { forbidden } from './errors.ts';
 import type { IncludeTree } from './include.ts';
-import { camelCase, type StorefrontAction, type WriteInput } from './resource.ts';
-import type { AnyResource } from './store.ts';
+import { sqlColumn, type AnyResource, type StorefrontAction, type WriteInput } from './resource.ts';
 
 /** Who is calling, as the access token says. */
 export interface Access {
@@ -13,41 +13,46 @@ export interface Access {
 }
 
 export type Purpose = 'read' | 'write';
-type Where = Record<string, unknown>;
-
-// A condition no row meets: a guest asking for customers, for instance.
-const noRows: Where = { id: { in: [] } };
 
 /**
- * Turns a resource's declared storefront rules into the Prisma condition that keeps a
- * sales channel token to its market, its customer and the states it may see or change.
- * Undefined: no restriction (integrations).
+ * Turns a resource's declared storefront rules into the condition on its rows that keeps a
+ * sales channel token to its market, its customer and the states it may see (`read`) or
+ * change (`write`); the store compiles it into the read's SQL (src/db/sql/conditions.ts).
+ * Rows beyond it read as missing. Undefined: no restriction (integrations).
  */
 export function accessWhere(
   registry: ReadonlyMap<string, AnyResource>,
   declaration: AnyResource,
   access: Access | undefined,
   purpose: Purpose,
-): Where | undefined {
+): RowCondition | undefined {
   const storefront = access?.storefront;
   if (!storefront) return undefined;
   const rules = declaration.storefront?.rows;
-  if (!rules) return noRows;
+  // A type without storefront rules has no row a sales channel reaches (a guest asking for customers, for instance).
+  if (!rules) return noRow;
   if ('through' in rules) {
+    // The rows whose owner (a line item's order) the token reaches.
     const relationship = declaration.relationships[rules.through]!;
     const owner = registry.get(relationship.types[0]!)!;
-    return { [camelCase(rules.through)]: { is: accessWhere(registry, owner, access, purpose) ?? {} } };
+    if (!relationship.foreignKey) throw new Error(`${declaration.type}.${rules.through}: reaching rows through a relationship needs its foreign key`);
+    return {
+      related: { table: owner.table, localColumn: sqlColumn(relationship.foreignKey), remoteColumn: 'id' },
+      where: accessWhere(registry, owner, access, purpose) ?? everyRow,
+    };
   }
-  const conditions: Where[] = [];
+  const conditions: RowCondition[] = [];
   if (rules.market) {
-    const own = { [rules.market]: storefront.marketId };
-    conditions.push(rules.anyMarketWhenUnset ? { OR: [own, { [rules.market]: null }] } : own);
+    const column = sqlColumn(rules.market);
+    const own: RowCondition = { column, is: storefront.marketId };
+    conditions.push(rules.anyMarketWhenUnset ? { or: [own, { column, is: null }] } : own);
   }
-  if (rules.customer) conditions.push({ [rules.customer]: storefront.customerId });
-  if (rules.isCustomer) conditions.push(storefront.customerId ? { id: storefront.customerId } : noRows);
-  if (rules.status) conditions.push({ [rules.status.field]: { in: [...rules.status[purpose === 'read' ? 'readable' : 'writable']] } });
-  if (rules.hiddenWhenSet) conditions.push({ [rules.hiddenWhenSet]: null });
-  return { AND: conditions };
+  // A guest's rows are those without a customer.
+  if (rules.customer) conditions.push({ column: sqlColumn(rules.customer), is: storefront.customerId });
+  if (rules.isCustomer) conditions.push(storefront.customerId ? { column: 'id', is: storefront.customerId } : noRow);
+  if (rules.status) conditions.push({ column: sqlColumn(rules.status.field), in: rules.status[purpose === 'read' ? 'readable' : 'writable'] });
+  if (rules.hiddenWhenSet) conditions.push({ column: sqlColumn(rules.hiddenWhenSet), is: null });
+  return { and: conditions };
 }
 
 /** Whether the token may take this action on this type at all (rows aside). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CursorValue, PageCursor } from '../db/sql/keyset.ts';
 import { invalidPageValue } from './errors.ts';
 import type { AttributeType } from './resource.ts';
 
@@ -15,13 +16,8 @@ export interface SortKey {
   direction: 'asc' | 'desc';
 }
 
-export type CursorValue = string | number | boolean | null;
-
-export interface PageCursor {
-  /** The last row's value of each sort key, in order; datetimes as PostgreSQL prints them. */
-  values: CursorValue[];
-  id: string;
-}
+// What a cursor holds is what the keyset condition takes.
+export type { CursorValue, PageCursor } from '../db/sql/keyset.ts';
 
 /** With no `sort`, lists are newest first. */
 export const defaultSort: readonly SortKey[] = [{ field: 'created_at', direction: 'desc' }];

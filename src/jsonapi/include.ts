@@ -1,6 +1,7 @@
+import type { RowCondition } from '../db/sql/conditions.ts';
 import { invalidInclude } from './errors.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
-import type { AnyResource, ResourceStore, Row } from './store.ts';
+import type { AnyResource, Row } from './resource.ts';
 
 /** `order.line_items,payment_gateway` as a tree: relationship name -> what to include below it. */
 export type IncludeTree = Map<string, IncludeTree>;
@@ -36,6 +37,12 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
   return tree;
 }
 
+/** The reads an include needs (ResourceStore's); declared here so that this module does not import the store. */
+export interface IncludeSource {
+  declaration(type: string): AnyResource;
+  findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]>;
+}
+
 interface Node {
   declaration: AnyResource;
   row: Row;
@@ -48,13 +55,13 @@ interface Node {
  * many rows the page has: never a query per row.
  */
 export async function compound(
-  store: ResourceStore,
+  store: IncludeSource,
   primary: Node[],
   tree: IncludeTree,
   fields: ReadonlyMap<string, ReadonlySet<string>>,
   apiBase: string,
   /** The caller's reach per type (undefined: everything); rows beyond it are left out, as the related routes leave them out. */
-  reach: (declaration: AnyResource) => Record<string, unknown> | undefined = () => undefined,
+  reach: (declaration: AnyResource) => RowCondition | undefined = () => undefined,
 ): Promise<ResourceObject[]> {
   const seen = new Map<string, ResourceObject>(primary.map((node) => [`${node.object.type}:${node.object.id}`, node.object]));
   const included: ResourceObject[] = [];

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { decodeCursor, defaultSort, type PageCursor, type SortKey } from './cursor.ts';
 import { badRequest, invalidField, invalidPageValue, invalidSort, paramNotAllowed } from './errors.ts';
 import { parseInclude, type IncludeTree } from './include.ts';
-import type { AttributeType } from './resource.ts';
-import type { AnyResource } from './store.ts';
+import type { AnyResource, AttributeType } from './resource.ts';
 
 export interface ListQuery {
   /** Sparse fieldsets: type -> allowed attribute/relationship names. */

@@ -142,3 +142,8 @@ export function columnOf<Row>(name: string, attribute: AttributeDeclaration<Row>
 export function sqlColumn(field: string): string {
   return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
+
+// The engine handles declarations of any row type; handlers are typed at their declaration.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyResource = ResourceDeclaration<any, any>;
+export type Row = { id: string } & Record<string, unknown>;

@@ -1,5 +1,4 @@
-import { columnOf } from './resource.ts';
-import type { AnyResource } from './store.ts';
+import { columnOf, type AnyResource } from './resource.ts';
 
 export interface ResourceObject {
   id: string;

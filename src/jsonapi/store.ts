@@ -1,9 +1,15 @@
-import { createHash } from 'node:crypto';
-import { encodeCursor, type CursorValue, type PageCursor } from './cursor.ts';
+import { tableColumns, tableColumnsStatement, type ColumnRow, type TableColumns } from '../db/sql/columns.ts';
+import { compileCondition, type RowCondition } from '../db/sql/conditions.ts';
+import { base } from '../db/sql/identifiers.ts';
+import { idsByKey, joinedReadStatement, joinedSelection, type PreparedStatement } from '../db/sql/joined-read.ts';
+import { cursorValue } from '../db/sql/keyset.ts';
+import { cappedCount, estimatedRows, exactCountLimit, isStatementTimeout, pageAfter, pageByOffset, rowEstimate, statementTimeout, type ListSource } from '../db/sql/list.ts';
+import type { Sql } from '../db/sql/values.ts';
+import { encodeCursor } from './cursor.ts';
 import { JsonApiError, recordNotFound } from './errors.ts';
 import { compileFilter, type FilterTarget, type FilterableField } from './filter.ts';
 import { listSort, sortKeyType, type ListQuery } from './query.ts';
-import { camelCase, columnOf, sqlColumn, type AttributeType, type ResourceDeclaration } from './resource.ts';
+import { camelCase, columnOf, sqlColumn, type AnyResource, type Row } from './resource.ts';
 
 /** The slice of a Prisma model delegate the store uses; keeps jsonapi/ free of the generated client. */
 export interface ModelDelegate {
@@ -36,19 +42,10 @@ export interface StoreOptions {
 
 export const defaultListStatementTimeoutMs = 5_000;
 
-// The engine handles declarations of any row type; handlers are typed at their declaration.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyResource = ResourceDeclaration<any, any>;
-export type Row = { id: string } & Record<string, unknown>;
-
-const identifier = /^[a-z_][a-z0-9_]*$/;
-function quoted(name: string): string {
-  if (!identifier.test(name)) throw new Error(`unsafe SQL identifier ${name}`);
-  return `"${name}"`;
-}
-
-/** Up to this many matching rows a list's `record_count` is exact; above, it is estimated. */
-export const exactCountLimit = 10_000;
+// Defined with the declarations; re-exported for the modules that imported them from here (engine.ts, bench/plans.ts).
+export type { AnyResource, Row } from './resource.ts';
+// Defined with the list statements; re-exported for openapi/schemas.ts and bench/run.ts.
+export { exactCountLimit } from '../db/sql/list.ts';
 
 export interface ListResult {
   rows: Row[];
@@ -59,104 +56,19 @@ export interface ListResult {
   nextCursor?: string;
 }
 
-/** SQL casts that give a cursor value its column's type (integers as bigint, so any value compares). */
-const keysetCasts: Record<AttributeType, string> = {
-  string: '',
-  integer: '::bigint',
-  float: '::double precision',
-  boolean: '::boolean',
-  datetime: '::timestamp',
-  object: '::jsonb',
-};
-
-/** A sort value as PostgreSQL printed it, as the cursor holds it. */
-function cursorValue(text: string | null, type: AttributeType): CursorValue {
-  if (text === null) return null;
-  if (type === 'integer' || type === 'float') return Number(text);
-  if (type === 'boolean') return text === 'true';
-  return text;
-}
-
-/**
- * The rows that sort after the cursor's row: for keys k1..kn and the id, rows where
- * (k1 after v1) or (k1 = v1 and k2 after v2) or ... or (all equal and id > the cursor's).
- * PostgreSQL puts NULLs last ascending and first descending; columns that cannot be NULL
- * get plain comparisons, and the first key a bound of its own, so that an index on it
- * starts the scan at the cursor. Values are appended to `values` as parameters.
- */
-function keysetCondition(
-  keys: readonly { column: string; direction: 'asc' | 'desc'; type: AttributeType; notNull: boolean }[],
-  cursor: PageCursor,
-  values: unknown[],
-): string {
-  const parameter = (value: unknown, type: AttributeType) => {
-    values.push(value);
-    return `$${values.length}${keysetCasts[type]}`;
-  };
-  const alternatives: string[] = [];
-  const equal: string[] = [];
-  let bound: string | undefined;
-  keys.forEach(({ column, direction, type, notNull }, index) => {
-    const value = cursor.values[index] ?? null;
-    if (value === null) {
-      // Descending, NULLs come first: every non-NULL value follows. Ascending, NULLs come last: none does.
-      if (direction === 'desc') alternatives.push([...equal, `${column} IS NOT NULL`].join(' AND '));
-      else if (index === 0) bound = `${column} IS NULL`;
-      equal.push(`${column} IS NULL`);
-      return;
-    }
-    const at = parameter(value, type);
-    const after = direction === 'desc' ? `${column} < ${at}` : notNull ? `${column} > ${at}` : `(${column} > ${at} OR ${column} IS NULL)`;
-    alternatives.push([...equal, after].join(' AND '));
-    if (index === 0 && (direction === 'desc' || notNull)) bound = `${column} ${direction === 'desc' ? '<=' : '>='} ${at}`;
-    equal.push(`${column} = ${at}`);
-  });
-  alternatives.push([...equal, `"t"."id" > ${parameter(cursor.id, 'string')}`].join(' AND '));
-  const after = `(${alternatives.map((alternative) => `(${alternative})`).join(' OR ')})`;
-  return bound ? `${bound} AND ${after}` : after;
-}
-
-/** A table's columns in their order, their types (PostgreSQL oids) and which cannot hold NULL. */
-interface TableColumns {
-  names: readonly string[];
-  types: ReadonlyMap<string, number>;
-  notNull: ReadonlySet<string>;
-}
-
-/** Reads by id; undefined when this table cannot be read this way. */
+/** A declaration's single-statement reads; each answers undefined when its table cannot be read this way. */
 interface JoinedRead {
-  /** The row, or null when there is none. */
-  one(id: string): Promise<Row | null | undefined>;
-  /** The rows of these ids that exist, in no particular order. */
-  many(ids: readonly string[]): Promise<Row[] | undefined>;
+  /** The row of this id within `reach` (the caller's, when restricted), or null. */
+  one(id: string, reach?: RowCondition): Promise<Row | null | undefined>;
+  /** The rows whose `key` column (the id, a foreign key) holds one of `keys`, within `reach`, in no particular order. */
+  many(key: string, keys: readonly string[], reach?: RowCondition): Promise<Row[] | undefined>;
 }
 
-/** How a value comes out of `json_build_array` for the column types a read can hold, by oid. */
-const fromJson: ReadonlyMap<number, ((value: unknown) => unknown) | null> = new Map<number, ((value: unknown) => unknown) | null>([
-  [16, null], // boolean
-  [21, null], // smallint
-  [23, null], // integer
-  [25, null], // text
-  [1043, null], // varchar
-  [114, null], // json
-  [3802, null], // jsonb
-  // timestamp(3): ISO 8601 without a zone, holding UTC as Prisma writes it.
-  [1114, (value) => (typeof value === 'string' ? new Date(`${value}Z`) : value)],
-  [1184, (value) => (typeof value === 'string' ? new Date(value) : value)], // timestamptz
-]);
-
 /**
- * The single-statement reads of `joinedRead`: `SELECT json_build_array("t".<columns>,
- * <loaded columns>) FROM <table> "t" LEFT JOIN <related> "r0" ON ... WHERE "t"."id" = $1
- * AND <visible>` (or `= ANY($1)` for a list's page), sent as prepared statements.
- * - One JSON value instead of a column per field: node-postgres describes, slices and
- *   parses every column of every result (a tenth of a GET by id's CPU with 30 columns);
- *   JSON.parse of one value is native.
- * - Columns are listed, not `"t".*`: a column added by a later migration would change what
- *   `*` returns, and PostgreSQL refuses to run a prepared statement whose result changed.
- * Null when the declaration's `load` is not made of to-one relationships' columns; the
- * read answers undefined when a column has a type JSON cannot carry exactly (bigint,
- * numeric, bytes): Prisma reads those tables.
+ * The single-statement reads of a declaration (src/db/sql/joined-read.ts) with its `load`,
+ * rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null
+ * when absent). Null when the `load` is not made of to-one relationships' columns; the reads
+ * answer undefined when the table has a column JSON cannot carry: Prisma reads those.
  */
 function compileJoinedRead(
   declaration: AnyResource,
@@ -164,7 +76,7 @@ function compileJoinedRead(
   query: PreparedQuery,
   columnsOf: (table: string) => Promise<TableColumns>,
 ): JoinedRead | null {
-  const relations: { name: string; alias: string; table: string; foreignKey: string; fields: string[] }[] = [];
+  const relations: { name: string; table: string; foreignKey: string; fields: string[] }[] = [];
   for (const [name, args] of Object.entries(declaration.load ?? {})) {
     // A load names the Prisma relation: the camelCase of the relationship's name.
     const relationship = Object.entries(declaration.relationships).find(([relationshipName]) => camelCase(relationshipName) === name)?.[1];
@@ -173,58 +85,65 @@ function compileJoinedRead(
     if (!relationship || relationship.kind !== 'to_one' || !relationship.foreignKey || !target || !select) return null;
     const fields = Object.entries(select).filter(([, wanted]) => wanted === true).map(([field]) => field);
     if (fields.length !== Object.keys(select).length) return null;
-    relations.push({ name, alias: `r${relations.length}`, table: target.table, foreignKey: relationship.foreignKey, fields });
+    relations.push({ name, table: target.table, foreignKey: relationship.foreignKey, fields });
   }
-  const visibleValues = Object.values(declaration.visibleWhere ?? {});
+  const visible = visibleCondition(declaration);
+  // $1 is the key: the conditions' parameters follow it.
+  const bound: unknown[] = [null];
+  const visibleText = compileCondition(visible, bound);
+  const visibleValues = bound.slice(1);
+  /** The conditions after the key and their parameters: the visible rows, within `reach` when there is one. */
+  const where = (key: unknown, reach: RowCondition | undefined) => {
+    if (!reach) return { conditions: visibleText, values: [key, ...visibleValues] };
+    const values = [key];
+    return { conditions: compileCondition({ and: [visible, reach] }, values), values };
+  };
 
   const prepare = async () => {
+    const joined = await Promise.all(
+      relations.map(async ({ table, foreignKey, fields }) => ({ table, foreignKey: sqlColumn(foreignKey), columns: fields.map(sqlColumn), catalogue: await columnsOf(table) })),
+    );
     const table = await columnsOf(declaration.table);
-    const selected: string[] = [];
-    const converters: (((value: unknown) => unknown) | null)[] = [];
-    const select = (alias: string, column: string, type: number | undefined) => {
-      const converter = type === undefined ? undefined : fromJson.get(type);
-      if (converter === undefined) return false;
-      selected.push(`"${alias}".${quoted(column)}`);
-      converters.push(converter);
-      return true;
-    };
-    for (const column of table.names) if (!select('t', column, table.types.get(column))) return null;
-    const joins: string[] = [];
-    for (const { alias, table: relatedTable, foreignKey, fields } of relations) {
-      const related = await columnsOf(relatedTable);
-      if (!select(alias, 'id', related.types.get('id'))) return null;
-      for (const field of fields) if (!select(alias, sqlColumn(field), related.types.get(sqlColumn(field)))) return null;
-      joins.push(` LEFT JOIN ${quoted(relatedTable)} "${alias}" ON "${alias}"."id" = "t".${quoted(sqlColumn(foreignKey))}`);
-    }
-    // json_build_array takes at most 100 arguments.
-    if (selected.length > 100) return null;
-    const visible = Object.keys(declaration.visibleWhere ?? {}).map((field, index) => ` AND "t".${quoted(sqlColumn(field))} = $${index + 2}`);
-    const statement = (byId: string, limit: string) => {
-      const text = `SELECT json_build_array(${selected.join(', ')}) FROM ${quoted(declaration.table)} "t"${joins.join('')} WHERE ${byId}${visible.join('')}${limit}`;
-      return { name: `read_${declaration.type}_${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, text };
-    };
+    const selection = joinedSelection({ name: declaration.table, columns: table }, joined);
+    if (!selection) return null;
+    const prefix = `read_${declaration.type}`;
     const fields = table.names.map(camelCase);
-    const value = (values: readonly unknown[], index: number) => {
-      const convert = converters[index];
-      return convert ? convert(values[index]) : values[index];
-    };
-    // Rows shaped as Prisma's: fields by their Prisma names, each loaded relation nested (null when absent).
+    const { decoders } = selection;
     const shape = (values: readonly unknown[]): Row => {
       const row: Record<string, unknown> = {};
-      for (let index = 0; index < fields.length; index += 1) row[fields[index]!] = value(values, index);
+      for (let index = 0; index < fields.length; index += 1) {
+        const decode = decoders[index];
+        row[fields[index]!] = decode ? decode(values[index]) : values[index];
+      }
       let at = fields.length;
       for (const relation of relations) {
         let related: Record<string, unknown> | null = null;
         if (values[at] !== null) {
           related = {};
-          for (let index = 0; index < relation.fields.length; index += 1) related[relation.fields[index]!] = value(values, at + 1 + index);
+          for (let index = 0; index < relation.fields.length; index += 1) {
+            const decode = decoders[at + 1 + index];
+            const value = values[at + 1 + index];
+            related[relation.fields[index]!] = decode ? decode(value) : value;
+          }
         }
         row[relation.name] = related;
         at += 1 + relation.fields.length;
       }
       return row as Row;
     };
-    return { one: statement('"t"."id" = $1', ' LIMIT 1'), many: statement('"t"."id" = ANY($1::text[])', ''), shape };
+    // An integration's read by id, the most frequent, has its statement ready; other keys and reaches are made once each.
+    const statements = new Map<string, PreparedStatement>();
+    const statement = (key: string, many: boolean, conditions: string) => {
+      const cacheKey = `${key} ${many} ${conditions}`;
+      let made = statements.get(cacheKey);
+      if (!made) {
+        made = joinedReadStatement(selection, { column: key, many }, conditions, prefix);
+        // Condition texts come from the declarations, so they are few; the cap holds should one ever vary with its values.
+        if (statements.size < 100) statements.set(cacheKey, made);
+      }
+      return made;
+    };
+    return { byId: statement('id', false, visibleText), statement, shape };
   };
 
   let prepared: ReturnType<typeof prepare> | undefined;
@@ -235,30 +154,26 @@ function compileJoinedRead(
       throw error;
     }));
   return {
-    async one(id) {
+    async one(id, reach) {
       const read = await plan();
       if (!read) return undefined;
-      const [result] = await query(read.one, [id, ...visibleValues]);
+      const { conditions, values } = where(id, reach);
+      const [result] = await query(reach ? read.statement('id', false, conditions) : read.byId, values);
       return result ? read.shape(result[0] as unknown[]) : null;
     },
-    async many(ids) {
+    async many(key, keys, reach) {
       const read = await plan();
       if (!read) return undefined;
-      const results = await query(read.many, [ids, ...visibleValues]);
+      const { conditions, values } = where(keys, reach);
+      const results = await query(read.statement(key, true, conditions), values);
       return results.map((result) => read.shape(result[0] as unknown[]));
     },
   };
 }
 
-/** Counts the rows of `source` (`<table> "t" WHERE ...`), stopping after `exactCountLimit + 1`. */
-function cappedCount(source: string): string {
-  return `SELECT count(*)::int AS "count" FROM (SELECT 1 FROM ${source} LIMIT ${exactCountLimit + 1}) AS "capped"`;
-}
-
-/** PostgreSQL's query_canceled (57014), as Prisma's driver adapter reports it: the statement timeout fired. */
-function isStatementTimeout(error: unknown): boolean {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; code?: unknown } } } } | null)?.meta?.driverAdapterError?.cause;
-  return cause?.originalCode === '57014' || cause?.code === '57014';
+/** The rows a declaration shows (`visibleWhere`: field = value), as a condition on its table. */
+function visibleCondition(declaration: AnyResource, scope: Record<string, string> = {}): RowCondition {
+  return { and: Object.entries({ ...declaration.visibleWhere, ...scope }).map(([field, value]) => ({ column: sqlColumn(field), is: value })) };
 }
 
 function listTimedOut(timeoutMs: number): JsonApiError {
@@ -275,18 +190,13 @@ function listTimedOut(timeoutMs: number): JsonApiError {
   );
 }
 
-/** The top plan node's row estimate from `EXPLAIN (FORMAT JSON)` (parsed or as text). */
-function estimatedRows(plan: unknown): number {
-  const parsed = typeof plan === 'string' ? (JSON.parse(plan) as unknown) : plan;
-  const rows = (parsed as [{ Plan?: { 'Plan Rows'?: unknown } }] | undefined)?.[0]?.Plan?.['Plan Rows'];
-  return typeof rows === 'number' && Number.isFinite(rows) ? Math.round(rows) : 0;
-}
-
 /**
- * Reads declared resources. Primary lists run as one parameterised SQL query for the page's
- * ids plus one capped count, in a transaction with a statement timeout (and above the cap an
- * EXPLAIN), then one Prisma query loads those rows: the same queries whatever the page size,
- * with filters free to use SQL that Prisma's where cannot express (ILIKE, EXISTS).
+ * Reads declared resources: picks the statement for a read (src/db/sql), runs it, shapes
+ * its rows. A read by id (a record, the rows of a list's page) is one prepared statement
+ * with the resource's loaded relations. A list is one statement for the page's ids plus
+ * one capped count, in a transaction with a statement timeout (and above the cap an
+ * EXPLAIN), then the read of those ids: the same statements whatever the page size, with
+ * filters free to use SQL that Prisma's where cannot express (ILIKE, EXISTS).
  */
 export class ResourceStore {
   private readonly columnsByTable = new Map<string, Promise<TableColumns>>();
@@ -319,21 +229,21 @@ export class ResourceStore {
     return declaration.load ? { include: declaration.load } : {};
   }
 
-  /** One visible record (within `access`, the caller's reach), or null. */
-  async findOne(type: string, id: string, access?: Record<string, unknown>): Promise<Row | null> {
+  /** One visible record (within `access`, the caller's reach: accessWhere in access.ts), or null. */
+  async findOne(type: string, id: string, access?: RowCondition): Promise<Row | null> {
     const declaration = this.declaration(type);
-    const joined = access === undefined ? this.joinedRead(declaration) : null;
+    const joined = this.joinedRead(declaration);
     if (joined) {
-      const row = await joined.one(id);
+      const row = await joined.one(id, access);
       if (row !== undefined) return row;
     }
-    return this.delegate(declaration).findFirst({ where: { id, ...declaration.visibleWhere, ...access }, ...this.loadArgs(declaration) });
+    const [row] = await this.prismaRows(declaration, 'id', [id], access);
+    return row ?? null;
   }
 
   /**
-   * Reads of rows by id with their `load`, each a single prepared statement, rows shaped as
-   * Prisma's (fields by their Prisma names, the loaded relation nested, null when absent),
-   * or null when the load is not made of to-one relationships' columns (Prisma then loads it).
+   * The joined read of a declaration, made once; null without the prepared query option or
+   * when its `load` is not made of to-one relationships' columns (Prisma then loads it).
    * Prisma's findFirst with an include is two statements and its query interpreter twice;
    * its raw queries still cost a GET by id an eighth of its CPU (docs/benchmarks.md).
    */
@@ -348,25 +258,40 @@ export class ResourceStore {
   }
 
   /** One visible record (within `access`), or the JSON:API 404. */
-  async find(type: string, id: string, access?: Record<string, unknown>): Promise<Row> {
+  async find(type: string, id: string, access?: RowCondition): Promise<Row> {
     const row = await this.findOne(type, id, access);
     if (!row) throw recordNotFound();
     return row;
   }
 
-  /** Visible records of one type (within `access`), by id or by a foreign key, in one query. */
-  async findBy(type: string, field: string, values: readonly string[], access?: Record<string, unknown>): Promise<Row[]> {
+  /** Visible records of one type (within `access`), by id or by a foreign key holding ids, in one query. */
+  async findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]> {
     if (values.length === 0) return [];
     const declaration = this.declaration(type);
-    const joined = field === 'id' && access === undefined ? this.joinedRead(declaration) : null;
+    const keys = [...new Set(values)];
+    const joined = this.joinedRead(declaration);
     if (joined) {
-      const rows = await joined.many([...new Set(values)]);
+      const rows = await joined.many(sqlColumn(field), keys, access);
       if (rows !== undefined) return rows;
     }
-    return this.delegate(declaration).findMany({
-      where: { [field]: { in: [...new Set(values)] }, ...declaration.visibleWhere, ...access },
-      ...this.loadArgs(declaration),
-    });
+    return this.prismaRows(declaration, field, keys, access);
+  }
+
+  /**
+   * Rows through Prisma, for a table without a joined read (a to-many load, a column JSON
+   * cannot carry, a store without the prepared query). The caller's reach is SQL: with one,
+   * the ids come from SQL first and Prisma loads those.
+   */
+  private async prismaRows(declaration: AnyResource, field: string, values: readonly string[], access: RowCondition | undefined): Promise<Row[]> {
+    const delegate = this.delegate(declaration);
+    if (access === undefined) {
+      return delegate.findMany({ where: { [field]: { in: [...values] }, ...declaration.visibleWhere }, ...this.loadArgs(declaration) });
+    }
+    const bound: unknown[] = [values];
+    const conditions = compileCondition({ and: [visibleCondition(declaration), access] }, bound);
+    const ids = await this.run<{ id: string }[]>({ text: idsByKey(declaration.table, sqlColumn(field), conditions), values: bound });
+    if (ids.length === 0) return [];
+    return delegate.findMany({ where: { id: { in: ids.map((row) => row.id) } }, ...this.loadArgs(declaration) });
   }
 
   filterTarget(declaration: AnyResource): FilterTarget {
@@ -401,71 +326,50 @@ export class ResourceStore {
    */
   async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<ListResult> {
     const values: unknown[] = [];
-    const conditions: string[] = [];
-    for (const [field, value] of Object.entries({ ...declaration.visibleWhere, ...scope })) {
-      values.push(value);
-      conditions.push(`"t".${quoted(sqlColumn(field))} = $${values.length}`);
-    }
-    const filter = compileFilter(this.filterTarget(declaration), query.filter, { alias: 't', firstParameter: values.length + 1 });
-    if (filter.text) {
-      conditions.push(`(${filter.text})`);
-      values.push(...filter.values);
-    }
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const visible = compileCondition(visibleCondition(declaration, scope), values);
+    const filter = compileFilter(this.filterTarget(declaration), query.filter, { alias: base, firstParameter: values.length + 1 });
+    const source: ListSource = { table: declaration.table, conditions: [visible, filter.text], values: [...values, ...filter.values] };
     const sort = listSort(query);
     const keys = sort.map(({ field, direction }) => {
       const attribute = Object.hasOwn(declaration.attributes, field) ? declaration.attributes[field] : undefined;
-      const column = sqlColumn((attribute && columnOf(field, attribute)) ?? camelCase(field));
-      return { column: `"t".${quoted(column)}`, name: column, direction, type: sortKeyType(declaration, field) };
+      return { column: sqlColumn((attribute && columnOf(field, attribute)) ?? camelCase(field)), direction, type: sortKeyType(declaration, field), notNull: false };
     });
-    // A stable order makes pages deterministic: newest first by default, id as the tie-breaker.
-    const order = [...keys.map(({ column, direction }) => `${column} ${direction === 'desc' ? 'DESC' : 'ASC'}`), '"t"."id" ASC'].join(', ');
-    const table = quoted(declaration.table);
-    const source = `${table} "t" ${where}`;
 
     if (query.after === undefined) {
       const offset = (query.page.number - 1) * query.page.size;
       const [idRows, capped] = await this.withStatementTimeout<[{ id: string }[], { count: number }[]]>([
-        this.db.$queryRawUnsafe(`SELECT "t"."id" FROM ${source} ORDER BY ${order} LIMIT ${query.page.size} OFFSET ${offset}`, ...values),
-        this.db.$queryRawUnsafe(cappedCount(source), ...values),
+        this.run(pageByOffset(source, keys, query.page.size, offset)),
+        this.run(cappedCount(source)),
       ]);
-      const counted = await this.recordCount(capped, source, values);
+      const counted = await this.recordCount(capped, source);
       return { rows: await this.rowsInOrder(declaration, idRows), recordCount: counted.count, recordCountEstimated: counted.estimated };
     }
 
-    // Keyset: the sort values come back as text so that the cursor holds them exactly (a
-    // timestamp's microseconds, a float's digits), and go back with their column's type.
-    const pageValues = [...values];
-    let keyset = '';
     if (query.after) {
       const { notNull } = await this.tableColumns(declaration.table);
-      keyset = keysetCondition(
-        keys.map((key) => ({ ...key, notNull: notNull.has(key.name) })),
-        query.after,
-        pageValues,
-      );
+      for (const key of keys) key.notNull = notNull.has(key.column);
     }
-    const pageWhere = keyset ? (where ? `${where} AND ${keyset}` : `WHERE ${keyset}`) : where;
-    const selected = keys.map(({ column }, index) => `, ${column}::text AS "k${index}"`).join('');
     const [pageRows, capped] = await this.withStatementTimeout<[({ id: string } & Record<string, string | null>)[], { count: number }[]]>([
-      // One row more than the page says whether there is a next page.
-      this.db.$queryRawUnsafe(`SELECT "t"."id"${selected} FROM ${table} "t" ${pageWhere} ORDER BY ${order} LIMIT ${query.page.size + 1}`, ...pageValues),
-      this.db.$queryRawUnsafe(cappedCount(source), ...values),
+      this.run(pageAfter(source, keys, query.page.size, query.after)),
+      this.run(cappedCount(source)),
     ]);
-    const counted = await this.recordCount(capped, source, values);
+    const counted = await this.recordCount(capped, source);
     const more = pageRows.length > query.page.size;
     const page = more ? pageRows.slice(0, query.page.size) : pageRows;
     const last = page.at(-1);
     const nextCursor =
-      more && last
-        ? encodeCursor(sort, { values: keys.map(({ type }, index) => cursorValue(last[`k${index}`] ?? null, type)), id: last.id })
-        : undefined;
+      more && last ? encodeCursor(sort, { values: keys.map(({ type }, index) => cursorValue(last[`k${index}`] ?? null, type)), id: last.id }) : undefined;
     return {
       rows: await this.rowsInOrder(declaration, page),
       recordCount: counted.count,
       recordCountEstimated: counted.estimated,
       ...(nextCursor ? { nextCursor } : {}),
     };
+  }
+
+  /** Sends a statement through Prisma (inside a `$transaction` batch when given to one). */
+  private run<T = unknown>(statement: Sql): Promise<T> {
+    return this.db.$queryRawUnsafe<T>(statement.text, ...statement.values);
   }
 
   /** The visible rows of these ids, loaded in one query, in the ids' order. */
@@ -476,21 +380,11 @@ export class ResourceStore {
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
-  /** A table's columns, read once: keyset conditions skip NULL handling for NOT NULL ones, reads list them. */
+  /** A table's columns, read once: reads list them, keyset conditions skip NULL handling for NOT NULL ones. */
   private tableColumns(table: string): Promise<TableColumns> {
     let columns = this.columnsByTable.get(table);
     if (!columns) {
-      columns = this.db
-        .$queryRawUnsafe<{ name: string; type: number; notNull: boolean }[]>(
-          `SELECT "attname"::text AS "name", "atttypid"::int AS "type", "attnotnull" AS "notNull" FROM "pg_attribute"
-           WHERE "attrelid" = $1::regclass AND "attnum" > 0 AND NOT "attisdropped" ORDER BY "attnum"`,
-          table,
-        )
-        .then((rows) => ({
-          names: rows.map((row) => row.name),
-          types: new Map(rows.map((row) => [row.name, row.type])),
-          notNull: new Set(rows.filter((row) => row.notNull).map((row) => row.name)),
-        }));
+      columns = this.run<ColumnRow[]>(tableColumnsStatement(table)).then(tableColumns);
       // A failed read is not remembered.
       columns.catch(() => this.columnsByTable.delete(table));
       this.columnsByTable.set(table, columns);
@@ -506,10 +400,7 @@ export class ResourceStore {
    */
   private async withStatementTimeout<T extends unknown[]>(statements: Promise<unknown>[]): Promise<T> {
     try {
-      const [, ...results] = await this.db.$transaction([
-        this.db.$queryRawUnsafe(`SELECT set_config('statement_timeout', $1, true)`, String(this.listStatementTimeoutMs)),
-        ...statements,
-      ]);
+      const [, ...results] = await this.db.$transaction([this.run(statementTimeout(this.listStatementTimeoutMs)), ...statements]);
       return results as T;
     } catch (error) {
       if (isStatementTimeout(error)) throw listTimedOut(this.listStatementTimeoutMs);
@@ -518,14 +409,13 @@ export class ResourceStore {
   }
 
   /**
-   * record_count from the capped count: a full count visits every matching row (hundreds
-   * of ms at a million), so it stops after `exactCountLimit + 1`; past the limit, the
-   * planner's estimate for the same WHERE (`source`: `<table> "t" WHERE ...`), planning only.
+   * record_count from the capped count: exact up to `exactCountLimit`; past it, the
+   * planner's estimate for the same rows, planning only.
    */
-  private async recordCount(capped: { count: number }[], source: string, values: unknown[]): Promise<{ count: number; estimated: boolean }> {
+  private async recordCount(capped: { count: number }[], source: ListSource): Promise<{ count: number; estimated: boolean }> {
     const count = capped[0]?.count ?? 0;
     if (count <= exactCountLimit) return { count, estimated: false };
-    const [explained] = await this.db.$queryRawUnsafe<{ 'QUERY PLAN': unknown }[]>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${source}`, ...values);
+    const [explained] = await this.run<{ 'QUERY PLAN': unknown }[]>(rowEstimate(source));
     // The estimate can be stale or off for a complex filter; it is never below what was counted.
     return { count: Math.max(exactCountLimit + 1, estimatedRows(explained?.['QUERY PLAN'])), estimated: true };
   }

@@ -3,11 +3,11 @@ import type supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
 import { inputSchemaOf } from '../../src/jsonapi/document.ts';
-import type { Action } from '../../src/jsonapi/resource.ts';
-import type { AnyResource } from '../../src/jsonapi/store.ts';
+import type { Action, AnyResource } from '../../src/jsonapi/resource.ts';
 import { registeredRoutes } from '../../src/routes/docs.ts';
 import { resources } from '../../src/resources/index.ts';
 import { jsonApi, startTestContext, type TestContext } from '../support/context.ts';
+import { countingApp, type CountingApp } from '../support/statements.ts';
 import { stripeClient } from '../support/payments.ts';
 
 // Who may do what, for every route the engine builds from the resource declarations: the
@@ -527,6 +527,41 @@ describe('include: every relationship of every record a role may read', () => {
     const response = await as(role, 'GET', `/api/${declaration.type}/${target.id}?include=${relationship}`);
     expect(response.status, response.text.slice(0, 500)).toBe(expected);
     if (expected === 200) await expectFetchable(role, identifiers(response.body.included), `include=${relationship} of ${target.label}`);
+  });
+});
+
+/**
+ * A sales channel's GET by id is one prepared statement, its reach compiled into it, as an
+ * integration's: the record's row with what it loads, or none when it is beyond reach.
+ * Counted on an app of its own (test/support/statements.ts) so that nothing else is counted.
+ */
+function oneStatementCases() {
+  const retrieve: Route = { method: 'GET', pattern: '/api/:type/:id', kind: 'retrieve' };
+  return declarations.flatMap((declaration) =>
+    storefrontRoles.flatMap((role) =>
+      (plan[declaration.type]?.[role] ?? []).map(({ label, reach }, index) => {
+        const expected = byReach(retrieve, reach);
+        return { name: `${role} GET /api/${declaration.type}/:id (${label}): one statement → ${expected}`, role, declaration, index, expected };
+      }),
+    ),
+  );
+}
+
+describe('storefront reads by id: one statement', () => {
+  let counting: CountingApp;
+  beforeAll(async () => {
+    counting = await countingApp(context.config);
+  });
+  afterAll(async () => {
+    await counting?.close();
+  });
+
+  it.each(oneStatementCases().map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, { role, declaration, index, expected }) => {
+    const target = targetsFor(declaration, role)[index]!;
+    const { status, statements } = await counting.get(`/api/${declaration.type}/${target.id}`, tokens[role]);
+    expect(status).toBe(expected);
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^SELECT json_build_array\(/);
   });
 });
 

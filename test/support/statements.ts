@@ -1,0 +1,50 @@
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import type { AppConfig } from '../../src/config.ts';
+import { jsonApi } from './context.ts';
+
+export interface CountedResponse {
+  status: number;
+  body: unknown;
+  /** Every SQL statement the app sent while answering, in order. */
+  statements: string[];
+}
+
+export interface CountingApp {
+  /** GET `url` with the bearer `token` twice, counting the second: the first pays for what an app reads once (signing keys, table columns, the token's revocation check). */
+  get(url: string, token: string): Promise<CountedResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * An app of its own over the test database that counts the SQL statements it sends, for
+ * tests of what a request costs. It never listens, so nothing but the test talks to it: the
+ * Stripe stand-in's webhooks go to the test context's app, and the work an app starts once
+ * it listens (checking every gateway's webhook endpoint at Stripe, which in a database
+ * shared with other test files re-registers theirs, two statements each) never runs. A
+ * token is checked for revocation once for the whole test, not once a second. So what it
+ * counts during a request is what that request sent.
+ */
+export async function countingApp(config: AppConfig): Promise<CountingApp> {
+  let statements: string[] = [];
+  const app: FastifyInstance = await buildApp(
+    { ...config, tokenCheckCacheMs: 60 * 60_000 },
+    {
+      logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
+      onDatabaseQuery: (sql) => statements.push(sql),
+    },
+  );
+  const send = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { accept: jsonApi, authorization: `Bearer ${token}` } });
+  return {
+    async get(url, token) {
+      await send(url, token);
+      statements = [];
+      const response = await send(url, token);
+      const counted = statements;
+      statements = [];
+      return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements: counted };
+    },
+    close: () => app.close(),
+  };
+}
