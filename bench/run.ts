@@ -514,7 +514,7 @@ async function main(): Promise<void> {
   loader = await BulkLoader.open(database.databaseUrl, secrets.encryptionKey);
 
   const standinPort = await freePort();
-  standin = startNode('Stripe stand-in', 'src/stripe/standin/main.ts', { cwd: projectRoot, args: ['--port', String(standinPort)] });
+  standin = startNode('Stripe stand-in', 'packages/stripe-standin/src/main.ts', { cwd: projectRoot, args: ['--port', String(standinPort)] });
   const stripeUrl = `http://127.0.0.1:${standinPort}`;
   await waitForHttp(`${stripeUrl}/v1/payment_intents`, standin);
 

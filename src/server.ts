@@ -9,7 +9,7 @@ import { ConfigError, parseCorsOrigins, parseEnvironment, type AppConfig, type E
 import { createPrismaClient } from './db/client.ts';
 import { startEmbeddedPostgres } from './db/embedded.ts';
 import { applyMigrations } from './db/migrations.ts';
-import { startStripeStandin } from './stripe/standin/server.ts';
+import { startStripeStandin } from '@stripe-payments-api/stripe-standin';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
