@@ -14,16 +14,15 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \
-  && npm prune --omit=dev --ignore-scripts \
-  # npm keeps @prisma/client's optional peers (the Prisma CLI and its tooling, Prisma
-  # Studio's, TypeScript): the server needs none of them (migrations run on
-  # @prisma/schema-engine-wasm). npm also keeps every workspace linked, the stand-in
-  # included, whatever --omit says. tsx and esbuild run `npm start` on the sources;
-  # the image runs the compiled server.
-  && rm -rf node_modules/prisma node_modules/@prisma/dev node_modules/@prisma/studio-core \
-    node_modules/effect node_modules/@electric-sql node_modules/typescript \
-    node_modules/@stripe-payments-api node_modules/.bin/stripe-standin \
-    node_modules/tsx node_modules/esbuild node_modules/@esbuild node_modules/.bin/tsx node_modules/.bin/esbuild
+  # --omit=optional as well: npm otherwise keeps @prisma/client's optional peers (the
+  # Prisma CLI with Prisma Studio's tooling, TypeScript) and everything they pull in,
+  # none of which the server loads (migrations run on @prisma/schema-engine-wasm). The
+  # other optional packages are esbuild's binaries and pg-cloudflare (Cloudflare Workers).
+  && npm prune --omit=dev --omit=optional --ignore-scripts \
+  # npm keeps every workspace linked whatever --omit says: the stand-in goes here. tsx and
+  # esbuild run `npm start` on the sources; the image runs the compiled server.
+  && rm -rf node_modules/@stripe-payments-api node_modules/.bin/stripe-standin \
+    node_modules/tsx node_modules/esbuild node_modules/.bin/tsx node_modules/.bin/esbuild
 
 # Runtime stage: the compiled server, production dependencies and the migrations; no
 # TypeScript, no embedded PostgreSQL, no Stripe stand-in.
