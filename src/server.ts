@@ -1,6 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
@@ -55,7 +54,8 @@ function importStandin(): Promise<typeof import('@stripe-payments-api/stripe-sta
 function prettyLogsAvailable(env: Environment): boolean {
   if (process.stdout.isTTY !== true || env.NODE_ENV === 'production') return false;
   try {
-    createRequire(import.meta.url).resolve('pino-pretty');
+    // Resolved as an import is: where pino would find it.
+    import.meta.resolve('pino-pretty');
     return true;
   } catch {
     return false;

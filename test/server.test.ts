@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { createTestDatabase, type TestDatabase } from '../src/db/test-database.ts';
 
 // src/server.ts, the entry point `npm start` runs, in a process of its own: what it loads
@@ -30,6 +31,9 @@ export async function resolve(specifier, context, next) {
   return next(specifier, context);
 }\`));
 `)}`;
+
+/** Standard output as a terminal, where the server would print pretty logs. */
+const inATerminal = `data:text/javascript,${encodeURIComponent("Object.defineProperty(process.stdout, 'isTTY', { value: true });")}`;
 
 interface Run {
   exitCode: Promise<number | null>;
@@ -122,5 +126,40 @@ describe('without the development-only packages', () => {
     expect(server.stderr()).toBe(
       'No STRIPE_API_URL is set and the Stripe stand-in is not installed: set STRIPE_API_URL (https://api.stripe.com, or a stripe-mock URL), or install the development dependencies (npm install)\n',
     );
+  });
+});
+
+describe('in a terminal', () => {
+  let database: TestDatabase;
+  let standin: StripeStandin;
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('databaseAdminUrl'));
+    standin = await startStripeStandin({ port: 0 });
+  });
+  afterAll(async () => {
+    await standin?.close();
+    await database?.drop();
+  });
+
+  async function logLinesOf(nodeOptions: string[]): Promise<string[]> {
+    const server = startServer({ DATABASE_URL: database.databaseUrl, STRIPE_API_URL: standin.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, ['--import', inATerminal, ...nodeOptions]);
+    try {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      return server.stdout().split('\n').filter((line) => line.includes('Server listening at'));
+    } finally {
+      server.stop();
+      await server.exitCode;
+    }
+  }
+
+  it('prints pretty logs through pino-pretty', async () => {
+    const [line] = await logLinesOf([]);
+    expect(line).toMatch(/INFO.*Server listening at/);
+    expect(line).not.toMatch(/^\{/);
+  });
+
+  it('prints JSON lines when pino-pretty is not installed', async () => {
+    const [line] = await logLinesOf(['--import', withoutDevelopmentParts]);
+    expect(JSON.parse(line!)).toMatchObject({ level: 30, msg: expect.stringMatching(/^Server listening at /) });
   });
 });
