@@ -1,16 +1,17 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { createTestDatabase, type TestDatabase } from '../src/db/test-database.ts';
 
 // src/server.ts, the entry point `npm start` runs, in a process of its own: what it loads
-// when the configuration leaves the work to the development-only parts, and what it says
-// when they are not installed.
+// when the configuration leaves the work to the development-only parts, what it says
+// when they are not installed, and that it runs compiled, with plain node.
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -42,8 +43,11 @@ interface Run {
   stop(): void;
 }
 
-function startServer(env: Record<string, string>, nodeOptions: string[] = []): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeOptions, 'src/server.ts'], {
+/** The sources under tsx, as `npm start` runs them, or `compiled`: that server.js under plain node. */
+function startServer(env: Record<string, string>, options: { nodeOptions?: string[]; compiled?: string } = {}): Run {
+  const nodeOptions = options.nodeOptions ?? [];
+  const args = options.compiled ? [...nodeOptions, options.compiled] : ['--import', 'tsx', ...nodeOptions, 'src/server.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,7 +111,7 @@ describe('without STRIPE_API_URL', () => {
 
 describe('without the development-only packages', () => {
   it('stops with one line naming DATABASE_URL when no DATABASE_URL is set, before starting anything', async () => {
-    const server = startServer({ DATA_DIR: dataDir }, ['--import', withoutDevelopmentParts]);
+    const server = startServer({ DATA_DIR: dataDir }, { nodeOptions: ['--import', withoutDevelopmentParts] });
     expect(await server.exitCode).toBe(1);
     expect(server.stdout()).toBe('');
     expect(server.stderr()).toBe(
@@ -120,7 +124,7 @@ describe('without the development-only packages', () => {
     // A database that does not exist: the server must stop before it connects.
     const url = new URL(inject('databaseAdminUrl'));
     url.pathname = `/payments_never_${randomBytes(4).toString('hex')}`;
-    const server = startServer({ DATABASE_URL: url.toString(), DATA_DIR: dataDir }, ['--import', withoutDevelopmentParts]);
+    const server = startServer({ DATABASE_URL: url.toString(), DATA_DIR: dataDir }, { nodeOptions: ['--import', withoutDevelopmentParts] });
     expect(await server.exitCode).toBe(1);
     expect(server.stdout()).toBe('');
     expect(server.stderr()).toBe(
@@ -142,7 +146,10 @@ describe('in a terminal', () => {
   });
 
   async function logLinesOf(nodeOptions: string[]): Promise<string[]> {
-    const server = startServer({ DATABASE_URL: database.databaseUrl, STRIPE_API_URL: standin.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' }, ['--import', inATerminal, ...nodeOptions]);
+    const server = startServer(
+      { DATABASE_URL: database.databaseUrl, STRIPE_API_URL: standin.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      { nodeOptions: ['--import', inATerminal, ...nodeOptions] },
+    );
     try {
       await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
       return server.stdout().split('\n').filter((line) => line.includes('Server listening at'));
@@ -161,5 +168,65 @@ describe('in a terminal', () => {
   it('prints JSON lines when pino-pretty is not installed', async () => {
     const [line] = await logLinesOf(['--import', withoutDevelopmentParts]);
     expect(JSON.parse(line!)).toMatchObject({ level: 30, msg: expect.stringMatching(/^Server listening at /) });
+  });
+});
+
+describe('compiled by tsc with tsconfig.build.json', () => {
+  let database: TestDatabase;
+  let standin: StripeStandin;
+  let buildDir: string;
+  beforeAll(async () => {
+    database = await createTestDatabase(inject('databaseAdminUrl'));
+    standin = await startStripeStandin({ port: 0 });
+    // npm run build's emit (type checking is npx tsc --noEmit's), into a folder laid out
+    // as the image is: dist/ beside package.json, prisma/ and node_modules.
+    buildDir = await mkdtemp(path.join(tmpdir(), 'payments-build-test-'));
+    for (const entry of ['package.json', 'prisma', 'node_modules']) await symlink(path.join(root, entry), path.join(buildDir, entry));
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck', '--outDir', path.join(buildDir, 'dist')], { cwd: root });
+  }, 60_000);
+  afterAll(async () => {
+    await standin?.close();
+    await database?.drop();
+    if (buildDir) await rm(buildDir, { recursive: true, force: true });
+  });
+
+  it('runs with plain node: migrations, the package version and the database client are found from dist/', async () => {
+    const credentials = { client_id: `build-test-${randomBytes(4).toString('hex')}`, client_secret: randomBytes(24).toString('base64url') };
+    const server = startServer(
+      {
+        NODE_ENV: 'production',
+        DATABASE_URL: database.databaseUrl,
+        STRIPE_API_URL: standin.url,
+        ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        API_CLIENT_ID: credentials.client_id,
+        API_CLIENT_SECRET: credentials.client_secret,
+        LOG_LEVEL: 'info',
+      },
+      { compiled: path.join(buildDir, 'dist', 'server.js') },
+    );
+    try {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      const origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      expect(server.stdout()).toContain('Applied migrations: ');
+      expect(await (await fetch(`${origin}/health/ready`)).json()).toEqual({ status: 'ok', database: 'ok', migrations: 'ok' });
+
+      const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string };
+      expect(((await (await fetch(`${origin}/openapi.json`)).json()) as { info: { version: string } }).info.version).toBe(version);
+
+      const token = await fetch(`${origin}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'client_credentials', ...credentials }),
+      });
+      expect(token.status).toBe(200);
+      const { access_token } = (await token.json()) as { access_token: string };
+      const orders = await fetch(`${origin}/api/orders`, { headers: { accept: 'application/vnd.api+json', authorization: `Bearer ${access_token}` } });
+      expect(orders.status).toBe(200);
+      expect(await orders.json()).toMatchObject({ data: [] });
+    } finally {
+      server.stop();
+      await server.exitCode;
+    }
   });
 });
