@@ -1,34 +1,54 @@
 # syntax=docker/dockerfile:1
-# Build stage: full install (the Prisma CLI generates the client), then drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+# Build stage: full install (the Prisma CLI generates the client, tsc compiles the server
+# to dist/), then only the production dependencies are kept.
+FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace packages (the Stripe stand-in): npm ci links them, and the build
+# type-checks the server's import of the stand-in against its sources.
+COPY packages ./packages
 COPY scripts ./scripts
 COPY prisma ./prisma
 COPY prisma.config.ts ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm prune --omit=dev --ignore-scripts \
-  # npm keeps @prisma/client's optional peers (the Prisma CLI and its tooling, TypeScript):
-  # the server needs none of them (migrations run on @prisma/schema-engine-wasm), and they
-  # are 190 MB of the 460.
-  && rm -rf node_modules/prisma node_modules/@prisma/dev node_modules/@prisma/studio-core \
-    node_modules/effect node_modules/@electric-sql node_modules/typescript
+RUN npm run build \
+  # --omit=optional as well: npm otherwise keeps @prisma/client's optional peers (the
+  # Prisma CLI with Prisma Studio's tooling, TypeScript) and everything they pull in,
+  # none of which the server loads (migrations run on @prisma/schema-engine-wasm). The
+  # other optional packages are esbuild's binaries and pg-cloudflare (Cloudflare Workers).
+  && npm prune --omit=dev --omit=optional --ignore-scripts \
+  # npm keeps every workspace linked whatever --omit says: the stand-in goes here. tsx and
+  # esbuild run `npm start` on the sources; the image runs the compiled server.
+  && rm -rf node_modules/@stripe-payments-api node_modules/.bin/stripe-standin \
+    node_modules/tsx node_modules/esbuild node_modules/.bin/tsx node_modules/.bin/esbuild
 
-# Runtime stage: production dependencies, the sources (run by tsx) and the generated client.
-FROM node:20-bookworm-slim
+# Runtime stage: the compiled server, production dependencies and the migrations; no
+# TypeScript, no embedded PostgreSQL, no Stripe stand-in.
+FROM node:20.20.2-bookworm-slim
+# tini as PID 1 forwards the stop signal to node and reaps orphaned processes, whatever
+# runs the container (`docker run --init` and compose's `init: true` do the same).
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini \
+  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/package.json /app/tsconfig.json ./
+# package.json: "type": "module" for dist/, and the version the OpenAPI document shows.
+COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/prisma ./prisma
-COPY --from=build --chown=node:node /app/src ./src
+COPY --from=build --chown=node:node /app/dist ./dist
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SIGTERM starts the graceful shutdown: in-flight requests get up to 10 s to finish. Give
+# the container longer than that before it is killed: `docker stop -t 20`,
+# `docker run --stop-timeout 20`, compose's stop_grace_period (docker-compose.yml).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "--"]
 # A young generation of up to 64 MiB per semi-space: requests' short-lived objects die there
 # instead of being promoted, so full collections (the pauses behind the slowest reads) are
-# rarer; docs/benchmarks.md has the figures. The same flag is in package.json's start.
-CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "src/server.ts"]
+# rarer; docs/benchmarks.md has the figures. The same flag is in package.json's start:prod.
+CMD ["node", "--max-semi-space-size=64", "dist/server.js"]

@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // The workspace packages' own tests run with the project's.
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     // One fresh, migrated database for the run: see test/support/database.ts.
     globalSetup: ['test/support/database.ts'],
     // Set-up and tear-down start and stop real servers; a loaded machine needs more than 10 s.

@@ -15,8 +15,8 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh `payments_bench_<random>` database with every migration applied. */
-export async function createBenchDatabase(adminUrl: string): Promise<BenchDatabase> {
+/** A fresh `payments_bench_<random>` database with every migration applied (or none: `migrate: false`). */
+export async function createBenchDatabase(adminUrl: string, options: { migrate?: boolean } = {}): Promise<BenchDatabase> {
   const name = `payments_bench_${randomBytes(5).toString('hex')}`;
   await asAdmin(adminUrl, (admin) => `CREATE DATABASE ${admin.escapeIdentifier(name)}`);
   const url = new URL(adminUrl);
@@ -28,6 +28,7 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDataba
     // FORCE: a server child killed mid-run may still hold connections.
     drop: () => (dropping ??= asAdmin(adminUrl, (admin) => `DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`)),
   };
+  if (options.migrate === false) return database;
   try {
     await applyMigrations(database.databaseUrl, {
       migrationsDir: path.join(projectRoot, 'prisma', 'migrations'),

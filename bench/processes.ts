@@ -1,7 +1,7 @@
 // Child processes of a benchmark run: servers, the Stripe stand-in and load generators.
 // Every child is tracked so that an interrupted run leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -39,9 +39,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `node --import tsx <script>`: how every TypeScript process of the run is started, ours and the baselines alike. */
-export function startNode(name: string, script: string, options: { args?: string[]; env?: Record<string, string>; nodeOptions?: string[]; cwd: string }): Child {
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '--import', 'tsx', script, ...(options.args ?? [])], {
+/**
+ * `node --import tsx <script>`: how every TypeScript process of the run is started, ours
+ * and the baselines alike; `javascript: true` runs a compiled script with plain node.
+ */
+export function startNode(
+  name: string,
+  script: string,
+  options: { args?: string[]; env?: Record<string, string>; nodeOptions?: string[]; cwd: string; javascript?: boolean },
+): Child {
+  const loader = options.javascript ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...loader, script, ...(options.args ?? [])], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,6 +116,26 @@ export function rssMiB(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A process and every process below it (e.g. esbuild under tsx), parents first. */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((thread) =>
+      readFileSync(`/proc/${pid}/task/${thread}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    // Gone, or no /proc: no children to count.
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** Resident set size of a process alone and with every process below it, MiB. */
+export function treeRssMiB(pid: number): { own: number; tree: number } | undefined {
+  const own = rssMiB(pid);
+  if (own === undefined) return undefined;
+  return { own, tree: processTree(pid).reduce((sum, member) => sum + (rssMiB(member) ?? 0), 0) };
 }
 
 export interface RssSample {

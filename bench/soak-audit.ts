@@ -3,7 +3,7 @@
 // so a bug in the server's own reads cannot hide a bug in its writes.
 import pg from 'pg';
 import type Stripe from 'stripe';
-import type { PaymentIntent } from '../src/stripe/standin/server.ts';
+import type { PaymentIntent } from '@stripe-payments-api/stripe-standin';
 
 export interface Audit {
   intentsAtStripe: number;

@@ -15,7 +15,7 @@ import pg from 'pg';
 import Stripe from 'stripe';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.ts';
 import { applyMigrations } from '../src/db/migrations.ts';
-import { startStripeStandin, type Fault, type FaultMatch, type StripeStandin } from '../src/stripe/standin/server.ts';
+import { startStripeStandin, type Fault, type FaultMatch, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { projectRoot } from './database.ts';
 import { freePort, startNode, stopAll, waitForHttp, type Child } from './processes.ts';
 import { audit, auditFailures, type Audit } from './soak-audit.ts';

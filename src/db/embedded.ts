@@ -41,9 +41,10 @@ let embeddedPostgresClass: Promise<typeof EmbeddedPostgresClass> | undefined;
  * a failing exitCode (a test runner) into a success; its signal hooks stop the server
  * and exit on SIGINT/SIGTERM before the application's own graceful shutdown has
  * drained; its `exit` hook throws "done is not a function". startEmbeddedPostgres
- * installs its own, narrower safety net instead.
+ * installs its own, narrower safety net instead. The package is a development
+ * dependency: it is imported only here, on first use.
  */
-function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+export function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   embeddedPostgresClass ??= (async () => {
     const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
     const emitter: NodeJS.EventEmitter = process;

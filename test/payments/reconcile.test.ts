@@ -11,7 +11,7 @@ import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { reconcilePayments } from '../../src/payments/reconcile.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
-import { startStripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin } from '@stripe-payments-api/stripe-standin';
 import { startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, trigger } from '../support/payments.ts';
 

@@ -13,7 +13,7 @@ import {
 import { createStripePayment, type StripePaymentOptions } from '../../src/payments/stripe-payments.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
-import { startStripeStandin, type StripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 
 // The payment logic called directly, as the resource will: real database, real SDK, the stand-in.
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
-import { startStripeStandin, type StripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const jsonApi = 'application/vnd.api+json';

@@ -6,7 +6,7 @@ import { buildApp } from '../../src/app.ts';
 import { ensureIntegrationApplication } from '../../src/auth/applications.ts';
 import type { AppConfig } from '../../src/config.ts';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
-import { startStripeStandin, type StripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { inject } from 'vitest';
 
 export const jsonApi = 'application/vnd.api+json';

@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeStandin } from '../../src/stripe/standin/server.ts';
-import type { StripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin } from '../src/server.ts';
+import type { StripeStandin } from '../src/server.ts';
 
 // Everything here goes through the real SDK over HTTP, as the app's own calls will.
 

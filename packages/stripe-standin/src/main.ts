@@ -3,7 +3,8 @@ import { startStripeStandin } from './server.ts';
 
 /**
  * Runs the stand-in as its own process:
- *   tsx src/stripe/standin/main.ts --port 12111 --host 127.0.0.1 [--latency-ms 0]
+ *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0]
+ * (this package's bin; `npx stripe-standin` from the project's root).
  * Port 12111 is stripe-mock's, so tooling written for stripe-mock finds it.
  */
 

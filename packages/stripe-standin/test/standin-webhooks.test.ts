@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeStandin, type StripeStandin } from '../../src/stripe/standin/server.ts';
+import { startStripeStandin, type StripeStandin } from '../src/server.ts';
 
 // Webhook endpoints and signed event delivery, through the real SDK and a real HTTP receiver.
 

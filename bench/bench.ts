@@ -1,0 +1,59 @@
+// What every scenario of a benchmark run shares: its settings (from run.ts's flags), the
+// database, the processes it started, and where it prints.
+import type pg from 'pg';
+import type { BenchDatabase, BulkLoader } from './database.ts';
+import type { Child } from './processes.ts';
+import type { Requests } from './requests.ts';
+import type { Target } from './servers.ts';
+
+export interface Settings {
+  duration: number;
+  warmup: number;
+  connections: number;
+  growthConnections: number;
+  memoryDuration: number;
+  sizes: number[];
+  pool: number;
+  timeout: number;
+  adminUrl: string;
+  rounds: number;
+  profile: boolean;
+  readOnly: boolean;
+  serverNodeOptions: string[];
+}
+
+/** The API's credentials and keys, made for the run. */
+export interface Secrets {
+  encryptionKey: Buffer;
+  tokenSigningSecret: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface Bench {
+  settings: Settings;
+  secrets: Secrets;
+  say(line?: string): void;
+  /** Load specs and latency files of the run, removed at the end. */
+  workDir: string;
+  /** Where --profile writes CPU profiles (bench/.profiles). */
+  profileDir: string;
+  database: BenchDatabase;
+  admin: pg.Client;
+  loader: BulkLoader;
+  standin: Child;
+  stripeUrl: string;
+  /** The API server; a profiled measurement replaces it with a fresh process. */
+  api: Target;
+  apiPort: number;
+  baseline: Target;
+  hello: Target;
+  requests: Requests;
+  /** CPU profile summaries, printed with the results. */
+  profiles: string[];
+}
+
+/** Stripe payments a list shows: bulk-loaded plus any the API created. */
+export async function visibleRows(bench: Bench): Promise<number> {
+  return (await bench.admin.query<{ count: number }>(`SELECT count(*)::int AS count FROM stripe_payments WHERE intent_state = 'created'`)).rows[0]!.count;
+}
