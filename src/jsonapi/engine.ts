@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../ids.ts';
 import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput, type Access, type Purpose } from './access.ts';
 import { parseWriteDocument } from './document.ts';
+import { answering } from './domain-errors.ts';
 import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
 import { compound } from './include.ts';
 import { mediaType } from './media-type.ts';
@@ -97,14 +98,14 @@ export class ResourceEngine<Services extends EngineServices> {
   }
 
   private async create(declaration: AnyResource, input: WriteInput): Promise<Row> {
-    if (declaration.create) return declaration.create(this.services, input);
+    if (declaration.create) return answering(() => declaration.create!(this.services, input));
     await this.assertRelatedExist(input);
     const row = await this.store.delegate(declaration).create({ data: { id: newId(), ...this.columns(declaration, input) } });
     return this.store.find(declaration.type, row.id);
   }
 
   private async update(declaration: AnyResource, row: Row, input: WriteInput): Promise<Row> {
-    if (declaration.update) return declaration.update(this.services, row, input);
+    if (declaration.update) return answering(() => declaration.update!(this.services, row, input));
     await this.assertRelatedExist(input);
     const data = this.columns(declaration, input);
     if (Object.keys(data).length === 0) return row;
@@ -207,7 +208,7 @@ export class ResourceEngine<Services extends EngineServices> {
       const access = accessOf(request);
       assertMayTake(declaration, access, 'delete');
       const row = await this.findWritable(declaration, request.params.id, access);
-      if (declaration.remove) await declaration.remove(this.services, row);
+      if (declaration.remove) await answering(() => declaration.remove!(this.services, row));
       else await this.store.delegate(declaration).delete({ where: { id: row.id } });
       return reply.code(204).send();
     });

@@ -70,3 +70,13 @@ export function intentStatusRank(status: string | null | undefined): number {
 export function isFinalIntentStatus(status: string | null | undefined): boolean {
   return status === 'succeeded' || status === 'canceled';
 }
+
+/** Statuses in which Stripe still lets a PaymentIntent's amount, currency and payment method change. */
+export const changeableIntentStatuses: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
+export const changeableIntentList = [...changeableIntentStatuses].join(', ');
+/** Statuses from which a PaymentIntent never returns to a changeable one, so Stripe need not be asked. */
+export const neverChangeableAgain: ReadonlySet<string> = new Set(['requires_capture', 'succeeded', 'canceled']);
+/** Money has moved or is moving: a payment in these statuses can no longer be deleted. */
+export const moneyMovedStatuses: ReadonlySet<string> = new Set(['processing', 'succeeded']);
+/** What `_authorize` and `_place` accept: authorized (to capture later) or already paid. */
+export const authorizedIntentStatuses: ReadonlySet<string> = new Set(['requires_capture', 'succeeded']);

@@ -1,8 +1,9 @@
 import type Stripe from 'stripe';
 import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
-import { stripeFor } from './stripe-payment-lifecycle.ts';
-import { applyPaymentIntent, lockPaymentAndOrder, recordRefund, refundMetadataKey } from './stripe-sync.ts';
+import { inTransaction, lockPaymentWithOrder } from './locks.ts';
+import { paymentAccount } from './stripe-account.ts';
+import { applyPaymentIntent, recordRefund, refundMetadataKey } from './stripe-sync.ts';
 import { orderMoney } from './transactions.ts';
 
 /**
@@ -62,14 +63,14 @@ export async function reconcilePayment(services: Services, paymentId: string): P
   const { db } = services;
   const payment = await db.stripePayment.findUnique({ where: { id: paymentId } });
   if (!payment?.stripeId) return;
-  const { client, requestOptions } = await stripeFor(db, services, payment);
+  const { client, requestOptions } = await paymentAccount(services, payment);
   const intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
   const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
   let refunds: Stripe.Refund[] = [];
   if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
 
-  await db.$transaction(async (tx) => {
-    const locked = await lockPaymentAndOrder(tx, payment.id);
+  await inTransaction(db, async (tx) => {
+    const locked = await lockPaymentWithOrder(tx, payment.id);
     if (!locked) return;
     // Compare and set: a webhook applied since our read knows newer news.
     if (locked.payment.status === payment.status) await applyPaymentIntent(tx, locked, intent);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { StripeGateway } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { defineResource, type AttributeDeclaration } from '../jsonapi/resource.ts';
-import { deleteWebhookEndpoint, registerWebhookEndpoint } from '../payments/webhook-endpoints.ts';
+import { deleteWebhookEndpoint, registerWebhookEndpoint } from '../payments/stripe-webhook-endpoints.ts';
 import type { Services } from '../services.ts';
 import { modeOfKey } from '../stripe/client.ts';
 import { commonAttributes, commonColumns } from './common.ts';

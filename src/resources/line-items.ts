@@ -3,7 +3,8 @@ import type { LineItem, Order } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { validationError } from '../jsonapi/errors.ts';
 import { defineResource } from '../jsonapi/resource.ts';
-import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
+import { lockOrder } from '../payments/locks.ts';
+import { editableStatuses, recomputeOrderTotals } from '../payments/orders.ts';
 import type { Services } from '../services.ts';
 import { amountAttributes, commonAttributes, commonColumns, throughOrder } from './common.ts';
 

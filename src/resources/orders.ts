@@ -3,8 +3,12 @@ import type { Order } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { validationError } from '../jsonapi/errors.ts';
 import { defineResource, type WriteInput } from '../jsonapi/resource.ts';
-import { authorizeOrder, cancelOrder, captureOrder, refundOrder, triggerPointers } from '../payments/order-lifecycle.ts';
-import { editableStatuses, lockOrder, recomputeOrderTotals } from '../payments/orders.ts';
+import { lockOrder } from '../payments/locks.ts';
+import { editableStatuses, recomputeOrderTotals } from '../payments/orders.ts';
+import { authorizeOrder, placeOrder } from '../payments/triggers/authorize.ts';
+import { cancelOrder } from '../payments/triggers/cancel.ts';
+import { captureOrder } from '../payments/triggers/capture.ts';
+import { refundOrder } from '../payments/triggers/refund.ts';
 import { currentRequestKey } from '../request-key.ts';
 import type { Services } from '../services.ts';
 import { amountAttributes, commonAttributes, commonColumns, currencyCodeInput } from './common.ts';
@@ -123,7 +127,7 @@ export const orders = defineResource<Order, Services>({
   async update(services, order, input) {
     const { attributes: a } = input;
     if (a._refund_amount_cents !== undefined && a._refund !== true) {
-      throw validationError(triggerPointers.refundAmount, 'is only taken with _refund');
+      throw validationError('/data/attributes/_refund_amount_cents', 'is only taken with _refund');
     }
     const plain = Object.keys(a).some((name) => !name.startsWith('_')) || Object.keys(input.relationships).length > 0;
     const updated = plain ? await updateAttributes(services, order, input) : order;
@@ -132,10 +136,10 @@ export const orders = defineResource<Order, Services>({
     // Each step commits before the next, as stripe payment triggers do: a failing one leaves the earlier ones applied.
     // A retry of this request (same Idempotency-Key) resumes what it started instead of moving money again.
     const request = { requestKey: currentRequestKey() };
-    if (a._authorize === true) await authorizeOrder(services, order.id, { place: false }, request);
-    if (a._place === true) await authorizeOrder(services, order.id, { place: true }, request);
+    if (a._authorize === true) await authorizeOrder(services, order.id, request);
+    if (a._place === true) await placeOrder(services, order.id, request);
     if (a._capture === true) await captureOrder(services, order.id, request);
-    if (a._refund === true) await refundOrder(services, order.id, (a._refund_amount_cents as number | null | undefined) ?? undefined, request);
+    if (a._refund === true) await refundOrder(services, order.id, { ...request, parameters: { _refund_amount_cents: a._refund_amount_cents as number | null | undefined } });
     if (a._cancel === true) await cancelOrder(services, order.id, request);
     return services.db.order.findUniqueOrThrow({ where: { id: order.id } });
   },

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
-import { deleteStripePayment, updateStripePayment } from '../payments/stripe-payment-lifecycle.ts';
-import { createStripePayment, stripePaymentOptionsSchema, type StripePaymentOptions } from '../payments/stripe-payments.ts';
+import { createStripePayment, deleteStripePayment, stripePaymentOptionsSchema, updateStripePayment, type StripePaymentOptions } from '../payments/stripe-payments.ts';
+import { refreshIntent } from '../payments/triggers/refresh-intent.ts';
+import { updateIntent } from '../payments/triggers/update-intent.ts';
 import type { Services } from '../services.ts';
 import { commonAttributes, throughOrder } from './common.ts';
 
@@ -61,18 +62,19 @@ export const stripePayments = defineResource<StripePaymentRow, Services>({
     });
   },
 
-  update(services, payment, input) {
+  async update(services, payment, input) {
     const { attributes: a } = input;
-    return updateStripePayment(services, payment.id, {
-      ...(a.options !== undefined ? { options: a.options as StripePaymentOptions | null } : {}),
+    await updateStripePayment(services, payment.id, {
+      ...(a.options !== undefined ? { options: (a.options ?? {}) as StripePaymentOptions } : {}),
       ...(a.return_url !== undefined ? { returnUrl: a.return_url as string | null } : {}),
       ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
       ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-      ...(a.metadata !== undefined ? { metadata: a.metadata as Record<string, unknown> | null } : {}),
+      ...(a.metadata !== undefined ? { metadata: (a.metadata ?? {}) as Record<string, unknown> } : {}),
       ...(input.relationships.order ? { orderId: input.relationships.order.id } : {}),
-      update: a._update === true,
-      refresh: a._refresh === true,
     });
+    if (a._update === true) await updateIntent(services, payment.id);
+    if (a._refresh === true) await refreshIntent(services, payment.id);
+    return services.db.stripePayment.findUniqueOrThrow({ where: { id: payment.id }, include: { order: { select: { totalAmountCents: true, currencyCode: true } } } });
   },
 
   remove(services, payment) {

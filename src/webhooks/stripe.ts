@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { AppConfig } from '../config.ts';
 import { idPattern } from '../ids.ts';
 import { reconcilePayments, type ReconcileOptions } from '../payments/reconcile.ts';
-import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/webhook-endpoints.ts';
-import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/webhooks.ts';
+import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/stripe-webhook-endpoints.ts';
+import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/stripe-events.ts';
 import type { Services } from '../services.ts';
 
 export interface StripeWebhookOptions {
