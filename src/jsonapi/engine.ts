@@ -1,15 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { newId } from '../ids.ts';
 import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput, type Access, type Purpose } from './access.ts';
 import { parseWriteDocument } from './document.ts';
-import { answering } from './domain-errors.ts';
 import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
 import { compound } from './include.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
-import { columnOf, type Action, type WriteInput } from './resource.ts';
+import type { Action, WriteInput } from './resource.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
 import { ResourceStore, type AnyResource, type Database, type Row, type StoreOptions } from './store.ts';
+import { Writes, type RequestContext } from './writes.ts';
 
 export type { AnyResource } from './store.ts';
 
@@ -25,38 +24,15 @@ type IdParams = { Params: { id: string } };
  */
 export class ResourceEngine<Services extends EngineServices> {
   readonly store: ResourceStore;
+  private readonly writes: Writes;
 
   constructor(
-    private readonly services: Services,
+    services: Services,
     resources: readonly AnyResource[],
     options: StoreOptions = {},
   ) {
     this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])), options);
-  }
-
-  /** Maps validated attributes and to-one relationships onto database columns. */
-  private columns(declaration: AnyResource, input: WriteInput): Record<string, unknown> {
-    const data: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(input.attributes)) {
-      const attribute = declaration.attributes[name]!;
-      const column = columnOf(name, attribute);
-      if (attribute.write) Object.assign(data, attribute.write(value));
-      else if (column !== null) data[column] = value;
-    }
-    for (const [name, linkage] of Object.entries(input.relationships)) {
-      const foreignKey = declaration.relationships[name]!.foreignKey;
-      if (foreignKey) data[foreignKey] = linkage?.id ?? null;
-    }
-    return data;
-  }
-
-  /** 422 with a pointer when a relationship names a record that does not exist. */
-  private async assertRelatedExist(input: WriteInput): Promise<void> {
-    for (const [name, linkage] of Object.entries(input.relationships)) {
-      if (!linkage) continue;
-      const found = this.store.registry.has(linkage.type) ? await this.store.findBy(linkage.type, 'id', [linkage.id]) : [];
-      if (found.length === 0) throw validationError(`/data/relationships/${name}`, `${linkage.type} ${linkage.id} not found`);
-    }
+    this.writes = new Writes(services, this.store);
   }
 
   /** Where the caller's reach ends for a type: undefined for integrations. */
@@ -95,22 +71,6 @@ export class ResourceEngine<Services extends EngineServices> {
       throw forbidden(`This ${declaration.type} record can no longer be changed by sales channels.`);
     }
     throw recordNotFound();
-  }
-
-  private async create(declaration: AnyResource, input: WriteInput): Promise<Row> {
-    if (declaration.create) return answering(() => declaration.create!(this.services, input));
-    await this.assertRelatedExist(input);
-    const row = await this.store.delegate(declaration).create({ data: { id: newId(), ...this.columns(declaration, input) } });
-    return this.store.find(declaration.type, row.id);
-  }
-
-  private async update(declaration: AnyResource, row: Row, input: WriteInput): Promise<Row> {
-    if (declaration.update) return answering(() => declaration.update!(this.services, row, input));
-    await this.assertRelatedExist(input);
-    const data = this.columns(declaration, input);
-    if (Object.keys(data).length === 0) return row;
-    await this.store.delegate(declaration).update({ where: { id: row.id }, data });
-    return this.store.find(declaration.type, row.id);
   }
 
   /** A document for rows of one type, with `included` when the query asks for it. */
@@ -185,7 +145,7 @@ export class ResourceEngine<Services extends EngineServices> {
       // Check what the client linked, then fill in the token's market and customer.
       const input = scopeWriteInput(declaration, parsed, access, 'create');
       await this.assertRelatedReachable(declaration, parsed, access);
-      const row = await this.create(declaration, input);
+      const row = await this.writes.create(declaration, input, requestOf(request));
       const document = await this.singleDocument(request, declaration, row, 'write');
       reply.header('location', document.data!.links.self);
       return send(reply, 201, document);
@@ -199,7 +159,7 @@ export class ResourceEngine<Services extends EngineServices> {
       const input = scopeWriteInput(declaration, parseWriteDocument(declaration, request.body, { action: 'update', id: request.params.id }), access, 'update');
       const row = await this.findWritable(declaration, request.params.id, access);
       await this.assertRelatedReachable(declaration, input, access);
-      const updated = await this.update(declaration, row, input);
+      const updated = await this.writes.update(declaration, row, input, requestOf(request));
       return send(reply, 200, await this.singleDocument(request, declaration, updated, 'write'));
     });
 
@@ -208,8 +168,7 @@ export class ResourceEngine<Services extends EngineServices> {
       const access = accessOf(request);
       assertMayTake(declaration, access, 'delete');
       const row = await this.findWritable(declaration, request.params.id, access);
-      if (declaration.remove) await answering(() => declaration.remove!(this.services, row));
-      else await this.store.delegate(declaration).delete({ where: { id: row.id } });
+      await this.writes.remove(declaration, row);
       return reply.code(204).send();
     });
 
@@ -269,6 +228,11 @@ export class ResourceEngine<Services extends EngineServices> {
     const id = relationship.foreignKey ? row[relationship.foreignKey] : undefined;
     return typeof id === 'string' ? { type: relationship.types[0]!, id } : null;
   }
+}
+
+/** What the writes' steps are told of the request: its Idempotency-Key's digest, set by the idempotency layer once it claimed the key. */
+function requestOf(request: FastifyRequest): RequestContext {
+  return { requestKey: (request as FastifyRequest & { idempotencyKeyDigest?: string }).idempotencyKeyDigest };
 }
 
 /** Set by the access-token hook on every /api request; absent only when the engine is used without it. */

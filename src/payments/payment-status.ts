@@ -1,3 +1,4 @@
+import { recordChange } from '../changes.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 
 /**
@@ -35,10 +36,12 @@ export async function advancePaymentStatus(
   onlyFrom?: readonly PaymentStatus[],
 ): Promise<boolean> {
   const from = statusesBefore(to).filter((status) => !onlyFrom || onlyFrom.includes(status));
+  const before = await tx.order.findUnique({ where: { id: orderId }, select: { paymentStatus: true } });
   const { count } = await tx.order.updateMany({
     where: { id: orderId, paymentStatus: { in: from } },
     data: { paymentStatus: to, paymentUpdatedAt: new Date() },
   });
+  if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: before?.paymentStatus, after: to } } });
   return count > 0;
 }
 

@@ -203,10 +203,10 @@ export async function findPayment(db: PrismaClient, paymentId: string): Promise<
  * PaymentIntent itself is left alone: mismatched_amounts then tells the client whether an
  * `_update` is due.
  */
-export async function updateStripePayment(services: Services, paymentId: string, columns: StripePaymentChange): Promise<StripePaymentWithOrder> {
+export async function updateStripePayment(services: Services, { id }: Pick<StripePayment, 'id'>, columns: StripePaymentChange): Promise<StripePaymentWithOrder> {
   const { db } = services;
   const { orderId, ...attributes } = columns;
-  const payment = await findPayment(db, paymentId);
+  const payment = await findPayment(db, id);
   if (orderId !== undefined && orderId !== payment.orderId) {
     await moveToOrder(services, payment, orderId, attributes);
   } else if (Object.keys(attributes).length > 0) {
@@ -276,9 +276,9 @@ async function moveToOrder(services: Services, payment: StripePayment, newOrderI
  * When Stripe cannot be reached before the cancel, nothing changes; when the cancel's
  * outcome is unknown, the payment stays off its order until a retry deletes it.
  */
-export async function deleteStripePayment(services: Services, paymentId: string): Promise<void> {
+export async function deleteStripePayment(services: Services, { id }: Pick<StripePayment, 'id'>): Promise<void> {
   const { db, logger } = services;
-  const payment = await findPayment(db, paymentId);
+  const payment = await findPayment(db, id);
   const order = await db.order.findUnique({ where: { id: payment.orderId }, select: { status: true } });
   if (order && !editableStatuses.has(order.status)) throw orderNotEditable(order.status);
   // succeeded is final: no need to ask Stripe.

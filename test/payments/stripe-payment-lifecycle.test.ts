@@ -143,7 +143,7 @@ async function rejection(call: Promise<unknown>): Promise<JsonApiError> {
 
 /** What a PATCH of the payment runs, in its order: stored attributes and the order, then `_update`, then `_refresh`. */
 async function patch(paymentId: string, { update, refresh, ...columns }: StripePaymentChange & { update?: boolean; refresh?: boolean }) {
-  await updateStripePayment(services, paymentId, columns);
+  await updateStripePayment(services, { id: paymentId }, columns);
   if (update) await updateIntent(services, paymentId);
   if (refresh) await refreshIntent(services, paymentId);
   return withOrder(paymentId);
@@ -183,7 +183,7 @@ describe('updateStripePayment: plain attributes', () => {
       data: { id: newId(), orderId: checkout.orderId, paymentGatewayId: checkout.gatewayId, amountCents: 2500, currencyCode: 'EUR' },
     });
     expect((await rejection(patch(reserved.id, { reference: 'x' }))).status).toBe(404);
-    expect((await rejection(deleteStripePayment(services, reserved.id))).status).toBe(404);
+    expect((await rejection(deleteStripePayment(services, reserved))).status).toBe(404);
   });
 });
 
@@ -386,7 +386,7 @@ describe('deleteStripePayment', () => {
   it('cancels an unconfirmed PaymentIntent, deletes the payment and clears the order payment source', async () => {
     const { checkout, payment, stripeId } = await seedPayment();
 
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
 
     expect(intentAt(stripeId).status).toBe('canceled');
     const cancel = requestsFor(stripeId).find((entry) => entry.path.endsWith('/cancel'));
@@ -401,7 +401,7 @@ describe('deleteStripePayment', () => {
   it('releases an authorisation that was not captured', async () => {
     const { payment, stripeId } = await seedPayment();
     await confirm(stripeId);
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
     expect(intentAt(stripeId).status).toBe('canceled');
     expect(await db.stripePayment.findUnique({ where: { id: payment.id } })).toBeNull();
   });
@@ -409,7 +409,7 @@ describe('deleteStripePayment', () => {
   it('accepts a PaymentIntent already canceled at Stripe', async () => {
     const { payment, stripeId } = await seedPayment();
     await services.stripe.forKey(secretKey).paymentIntents.cancel(stripeId);
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
     expect(await db.stripePayment.findUnique({ where: { id: payment.id } })).toBeNull();
     expect(requestsFor(stripeId).filter((entry) => entry.path.endsWith('/cancel'))).toHaveLength(1);
   });
@@ -419,7 +419,7 @@ describe('deleteStripePayment', () => {
     await confirm(stripeId);
     await capture(stripeId);
 
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.detail).toContain('money has moved');
     expect(error.errors[0]?.detail).toContain('succeeded');
@@ -432,7 +432,7 @@ describe('deleteStripePayment', () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await db.order.update({ where: { id: checkout.orderId }, data: { status: 'placed' } });
     const calls = requestsFor(stripeId).length;
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.detail).toContain('placed');
     expect(requestsFor(stripeId)).toHaveLength(calls);
@@ -443,7 +443,7 @@ describe('deleteStripePayment', () => {
     const { checkout, payment, stripeId } = await seedPayment();
     standin.injectFaults({ kind: 'status', status: 500, times: 5 });
 
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(502);
     expect(error.errors[0]?.code).toBe('STRIPE_ERROR');
     standin.clearFaults();

@@ -1,5 +1,7 @@
 import Stripe from 'stripe';
+import { recordChange } from '../../changes.ts';
 import { conflict, invalid, type ErrorField } from '../../domain-error.ts';
+import type { Order } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
 import type { Tx } from '../locks.ts';
@@ -12,8 +14,9 @@ import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type Trig
 
 const field: ErrorField = { trigger: '_cancel' };
 
-function markCancelled(tx: Tx, orderId: string) {
-  return tx.order.update({ where: { id: orderId }, data: { status: 'cancelled', cancelledAt: new Date() } });
+async function markCancelled(tx: Tx, order: Pick<Order, 'id' | 'status'>) {
+  await tx.order.update({ where: { id: order.id }, data: { status: 'cancelled', cancelledAt: new Date() } });
+  await recordChange(tx, { type: 'orders', id: order.id, event: 'orders.cancel', changes: { status: { before: order.status, after: 'cancelled' } } });
 }
 
 /**
@@ -31,7 +34,7 @@ export function cancelOrder(services: Services, orderId: string, request: Trigge
 
     // The void was recorded (maybe by the webhook, which leaves the order as it is): finish the cancellation.
     async finishOwn(tx, order) {
-      if (order.status !== 'cancelled') await markCancelled(tx, order.id);
+      if (order.status !== 'cancelled') await markCancelled(tx, order);
     },
 
     async reserve(tx, order) {
@@ -44,7 +47,7 @@ export function cancelOrder(services: Services, orderId: string, request: Trigge
       const inFlight = money.reserved.find((row) => row.kind === 'voids');
       // Nothing authorized is left to release (refunded in full, or voided already): cancel the order alone.
       if (!inFlight && (money.capture || money.void || order.paymentStatus === 'voided' || !money.authorization?.stripePaymentId)) {
-        await markCancelled(tx, order.id);
+        await markCancelled(tx, order);
         return new Finished(undefined);
       }
       const paymentId = inFlight?.stripePaymentId ?? money.authorization!.stripePaymentId!;
@@ -77,7 +80,7 @@ export function cancelOrder(services: Services, orderId: string, request: Trigge
       await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: intent.id });
       if (intentStatusRank(intent.status) >= intentStatusRank(locked.payment.status)) await applyPaymentIntent(tx, locked, intent);
       await advancePaymentStatus(tx, locked.order.id, 'voided');
-      await markCancelled(tx, orderId);
+      await markCancelled(tx, locked.order);
     },
   });
 }
