@@ -176,10 +176,7 @@ export class ResourceEngine<Services extends EngineServices> {
       case 'related':
         return async (request, reply) => {
           const name = route.relationship!;
-          const relationship = declaration.relationships[name]!;
-          const access = accessOf(request);
-          this.assertMayFollow(declaration, name, access);
-          const owner = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
+          const { relationship, access, owner } = await this.following(request, declaration, name);
           if (relationship.kind === 'to_many') {
             const target = this.store.declaration(relationship.types[0]!);
             if (!relationship.inverseKey) throw recordNotFound();
@@ -194,10 +191,7 @@ export class ResourceEngine<Services extends EngineServices> {
       case 'linkage':
         return async (request, reply) => {
           const name = route.relationship!;
-          const relationship = declaration.relationships[name]!;
-          const access = accessOf(request);
-          this.assertMayFollow(declaration, name, access);
-          const owner = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
+          const { relationship, access, owner } = await this.following(request, declaration, name);
           const self = `${apiBase(request)}/${declaration.type}/${owner.id}`;
           const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
           if (relationship.kind === 'to_many') {
@@ -213,12 +207,18 @@ export class ResourceEngine<Services extends EngineServices> {
     }
   }
 
-  /** Sales channels read single records only, and only of types they may read. */
-  private assertMayFollow(declaration: AnyResource, name: string, access: Access | undefined): void {
+  /**
+   * The record whose relationship a request follows, within the caller's reach. Sales
+   * channels read single records only, and only of types they may read.
+   */
+  private async following(request: FastifyRequest, declaration: AnyResource, name: string) {
     const relationship = declaration.relationships[name]!;
+    const access = accessOf(request);
     assertMayTake(declaration, access, 'retrieve');
     if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(relationship.types[0]!), access, 'list');
     for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
+    const owner = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
+    return { relationship, access, owner };
   }
 
   private linkageOf(declaration: AnyResource, name: string, row: Row): { type: string; id: string } | null {
