@@ -24,8 +24,8 @@ import type { Order, StripePayment } from '../generated/prisma/client.ts';
  * another order in between is seen once both are locked, and the transaction starts again
  * (`inTransaction`) rather than lock the other order after the payment.
  *
- * The reconciliation job's claim (payments.reconcile) locks payments without their orders,
- * with SKIP LOCKED: it never waits, so it cannot close a cycle.
+ * The reconciliation job's claim (claimStripePaymentsToReconcile) locks payments without
+ * their orders, with SKIP LOCKED: it never waits, so it cannot close a cycle.
  */
 
 export type Tx = Prisma.TransactionClient;

@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { claimStripePaymentsToReconcile } from '../db/sql/locks.ts';
 import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
@@ -10,9 +11,9 @@ import { orderMoney } from './transactions.ts';
  * The fallback for missed webhooks: re-reads PaymentIntents that stayed pending (not
  * succeeded or canceled) longer than `olderThanMs`, and those with a capture, refund or
  * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
- * would. Safe with several instances running it at once: each claims a batch with
- * FOR UPDATE SKIP LOCKED and a lease, so they read different PaymentIntents; and applying
- * is idempotent anyway.
+ * would. Safe with several instances running it at once: each claims a batch with SKIP
+ * LOCKED and a lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
+ * applying is idempotent anyway.
  */
 
 export interface ReconcileOptions {
@@ -37,25 +38,15 @@ export interface ReconcileReport {
 const defaults: ReconcileOptions = { olderThanMs: 15 * 60_000, limit: 50, leaseMs: 5 * 60_000, maxAgeMs: 7 * 24 * 3_600_000 };
 
 /** Claims one batch for this caller; other callers skip the claimed rows and each other's locks. */
-async function claimBatch(services: Services, options: ReconcileOptions): Promise<string[]> {
+function claimBatch(services: Services, options: ReconcileOptions): Promise<string[]> {
   const now = Date.now();
-  const cutoff = new Date(now - options.olderThanMs);
-  const rows = await services.db.$queryRaw<{ id: string }[]>`
-    UPDATE stripe_payments SET reconcile_claimed_at = ${new Date(now)}
-    WHERE id IN (
-      SELECT p.id FROM stripe_payments p
-      WHERE p.intent_state = 'created' AND p.stripe_id IS NOT NULL
-        AND (p.reconcile_claimed_at IS NULL OR p.reconcile_claimed_at < ${new Date(now - options.leaseMs)})
-        AND (
-          ((p.status IS NULL OR p.status NOT IN ('succeeded', 'canceled')) AND p.updated_at < ${cutoff} AND p.created_at > ${new Date(now - options.maxAgeMs)})
-          OR EXISTS (SELECT 1 FROM transactions t WHERE t.stripe_payment_id = p.id AND t.state = 'reserved' AND t.updated_at < ${cutoff})
-        )
-      ORDER BY p.updated_at
-      LIMIT ${options.limit}
-      FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id`;
-  return rows.map((row) => row.id);
+  return claimStripePaymentsToReconcile(services.db, {
+    now: new Date(now),
+    unchangedSince: new Date(now - options.olderThanMs),
+    leaseStartedBefore: new Date(now - options.leaseMs),
+    createdAfter: new Date(now - options.maxAgeMs),
+    limit: options.limit,
+  });
 }
 
 /** Re-reads one payment's PaymentIntent (and refunds, when one of ours is unrecorded) and applies it. */
