@@ -1,9 +1,13 @@
 import type { Prisma } from './db/client.ts';
 
 /**
- * The one place a committed change is described: every write of the domain and of the
- * JSON:API engine calls `recordChange` inside the transaction that makes the change, so a
- * change and its description commit or roll back together.
+ * The one place a committed change is described: every write of a resource's record, by
+ * the domain (a request, a Stripe event, `_refresh`, the reconciliation job) or by the
+ * JSON:API engine, calls `recordChange` inside the transaction that makes the change, so a
+ * change and its description commit or roll back together. Not described: the server's
+ * own bookkeeping (a payment reserved while its PaymentIntent is made, the reconciliation
+ * claim, a gateway's webhook endpoint registered at Stripe, Idempotency-Key records), and
+ * an order's payment source, which follows the stripe payment whose change is described.
  *
  * Today it records nothing. It is where two features will write their rows: Commerce
  * Layer's `versions` (an audit record of each create, update and destroy with the changed

@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma } from '../db/client.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { fromStripeAmount } from './money.ts';
@@ -86,6 +87,7 @@ export async function applyPaymentIntent(
     data.paymentInstrument = paymentInstrument(null, charge) ?? Prisma.DbNull;
   }
   await tx.stripePayment.update({ where: { id: payment.id }, data });
+  await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
 
   if (pi.status === 'succeeded') await recordCapture(tx, payment, order, pi, chargeId);
   if (pi.status === 'canceled') await recordVoid(tx, payment, order, pi);

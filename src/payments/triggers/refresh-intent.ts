@@ -1,3 +1,4 @@
+import { changedColumns, recordChange } from '../../changes.ts';
 import { invalid } from '../../domain-error.ts';
 import type { Services } from '../../services.ts';
 import { lockPaymentWithOrder } from '../locks.ts';
@@ -33,10 +34,9 @@ export async function refreshIntent(services: Services, paymentId: string): Prom
       }
       // An `_update` that began after our read knows a newer amount than this one.
       const currencyCode = intent.currency.toUpperCase();
-      await tx.stripePayment.updateMany({
-        where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion },
-        data: { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode },
-      });
+      const amount = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode };
+      const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion }, data: amount });
+      if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, amount) });
     },
   });
 }

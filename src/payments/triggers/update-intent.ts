@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { changedColumns, recordChange } from '../../changes.ts';
 import { invalid, notFound, type ErrorField } from '../../domain-error.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
@@ -65,10 +66,9 @@ export async function updateIntent(services: Services, paymentId: string): Promi
     async record(tx, { payment }, intent) {
       await lockPaymentWithOrder(tx, payment.id);
       const currencyCode = intent.currency.toUpperCase();
-      await tx.stripePayment.updateMany({
-        where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion },
-        data: { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode, status: intent.status },
-      });
+      const data = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode, status: intent.status };
+      const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion }, data });
+      if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
     },
 
     // Stripe told us the real status: keep it, and say why nothing changed.
@@ -77,7 +77,8 @@ export async function updateIntent(services: Services, paymentId: string): Promi
       if (current === undefined) return undefined;
       if (current !== 'unknown') {
         await lockPaymentWithOrder(tx, payment.id);
-        await tx.stripePayment.updateMany({ where: { id: payment.id }, data: { status: current } });
+        const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id }, data: { status: current } });
+        if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, { status: current }) });
       }
       return notUpdatable(current);
     },
