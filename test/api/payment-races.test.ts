@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { api, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
-import { stripeClient } from '../support/payments.ts';
+import { marketPaymentMethod, stripeClient } from '../support/payments.ts';
 
 // Two requests on one order that each decide from what Stripe said a moment ago: they must
 // serialise on the order's lock, so that the order never ends in a state neither allowed.
@@ -33,17 +33,7 @@ beforeAll(async () => {
   const marketCode = `race-${randomBytes(3).toString('hex')}`;
   const market = await created('/api/markets', { data: { type: 'markets', attributes: { name: 'Races', code: marketCode } } });
   const channel = await created('/api/applications', { data: { type: 'applications', attributes: { name: 'Shop', kind: 'sales_channel' } } });
-  secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
-  const gateway = await created('/api/stripe_gateways', { data: { type: 'stripe_gateways', attributes: { name: 'Stripe', login: secretKey } } });
-  paymentMethodId = (
-    await created('/api/payment_methods', {
-      data: {
-        type: 'payment_methods',
-        attributes: { payment_source_type: 'stripe_payments', currency_code: 'EUR', price_amount_cents: 0 },
-        relationships: { payment_gateway: { data: { type: 'stripe_gateways', id: gateway.id } }, market: { data: { type: 'markets', id: market.id } } },
-      },
-    })
-  ).id;
+  ({ paymentMethodId, secretKey } = await marketPaymentMethod(context, market.id));
   const signIn = await context.http
     .post('/oauth/token')
     .set('Content-Type', 'application/json')
