@@ -1,7 +1,7 @@
 /**
  * Errors of the domain (payments, orders, line items), in its own words: what went wrong
  * and which field of the request it is about. They know nothing of HTTP or JSON:API;
- * src/jsonapi/domain-errors.ts turns the field into a `source.pointer` and the kind into a
+ * src/jsonapi/domain-error-mapping.ts turns the field into a `source.pointer` and the kind into a
  * status and code, so the same step can run behind the API, a job or a test.
  */
 

@@ -1,7 +1,7 @@
 import { changedColumns, recordChange, type Change } from '../changes.ts';
 import type { Prisma } from '../db/client.ts';
 import { newId } from '../ids.ts';
-import { answering } from './domain-errors.ts';
+import { answering } from './domain-error-mapping.ts';
 import { validationError, validationErrors } from './errors.ts';
 import { columnOf, triggerOfParameter, type Columns, type WriteContext, type WriteInput } from './resource.ts';
 import type { AnyResource, ResourceStore, Row } from './store.ts';

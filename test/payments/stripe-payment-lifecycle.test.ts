@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
-import { toJsonApiError } from '../../src/jsonapi/domain-errors.ts';
+import { toJsonApiError } from '../../src/jsonapi/domain-error-mapping.ts';
 import { JsonApiError } from '../../src/jsonapi/errors.ts';
 import {
   createStripePayment,
