@@ -2,8 +2,11 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routesOf } from '../src/jsonapi/routes.ts';
 import { registeredRoutes } from '../src/routes/docs.ts';
+import { resources } from '../src/resources/index.ts';
 import { api, createCheckout, jsonApi, startTestContext, type TestContext } from './support/context.ts';
+import { confirm, payableOrder, trigger } from './support/payments.ts';
 
 // ajv and ajv-formats come with fastify and the OpenAPI validator. Both are CommonJS
 // modules that also set `exports.default`, which is what their types describe.
@@ -113,6 +116,23 @@ describe('the OpenAPI document', () => {
     expect(unserved).toEqual([]);
   });
 
+  it("lists, for every /api route, each status the route table says it can answer", () => {
+    for (const declaration of resources) {
+      for (const route of routesOf(declaration)) {
+        if (route.operation === 'refused') continue;
+        const path = `/api${route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+        const operation = document.paths[path]?.[route.method.toLowerCase()];
+        expect(Object.keys(operation?.responses ?? {}).map(Number), `${route.method} ${path}`).toEqual(route.statuses);
+        // An Idempotency-Key still in flight answers 409 on any write that takes one.
+        if (route.method === 'POST' || route.method === 'PATCH') expect(route.statuses, `${route.method} ${path}`).toContain(409);
+      }
+    }
+    // Triggers that call Stripe (_place, _capture, ...) make the order's PATCH answer what Stripe's failures answer.
+    expect(Object.keys(document.paths['/api/orders/{id}']!.patch!.responses)).toEqual(expect.arrayContaining(['409', '502', '503', '504']));
+    expect(Object.keys(document.paths['/api/markets/{id}']!.patch!.responses)).not.toContain('502');
+    expect(document.components.responses!.error_504).toMatchObject({ headers: { 'Retry-After': expect.anything() } });
+  });
+
   it('describes the bearer scheme and requires it on every /api operation only', () => {
     expect(document.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' } });
     for (const [path, item] of Object.entries(document.paths)) {
@@ -184,7 +204,19 @@ describe('responses match the document', () => {
       data: { type: 'stripe_payments', id: paymentId, attributes: { _refresh: true, reference: 'r-1' } },
     }));
     expectDocumented('/api/stripe_payments/{id}', 'delete', await client.delete(`/api/stripe_payments/${paymentId}`));
-  });
+    // Some twenty requests, a PaymentIntent among them: more than the default 5 s on a busy machine.
+  }, 30_000);
+
+  it('for an order trigger Stripe fails', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    // More failures than the SDK retries: _place cannot read the PaymentIntent.
+    context.standin.injectFaults({ kind: 'status', status: 500, times: 5, match: { method: 'GET', pathPrefix: `/v1/payment_intents/${order.paymentIntentId}` } });
+    const response = await trigger(context, order.orderId, { _place: true });
+    context.standin.clearFaults();
+    expect(response.status).toBe(502);
+    expectDocumented('/api/orders/{id}', 'patch', response);
+  }, 30_000);
 
   it('for errors', async () => {
     const client = api(context);

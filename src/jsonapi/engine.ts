@@ -1,14 +1,15 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { newId } from '../ids.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput, type Access, type Purpose } from './access.ts';
 import { parseWriteDocument } from './document.ts';
 import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
 import { compound } from './include.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
-import { columnOf, type Action, type WriteInput } from './resource.ts';
+import type { WriteInput } from './resource.ts';
+import { routesOf, type Route } from './routes.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
 import { ResourceStore, type AnyResource, type Database, type Row, type StoreOptions } from './store.ts';
+import { Writes, type RequestContext } from './writes.ts';
 
 export type { AnyResource } from './store.ts';
 
@@ -16,7 +17,6 @@ export interface EngineServices {
   db: object;
 }
 
-type IdParams = { Params: { id: string } };
 
 /**
  * Turns resource declarations into JSON:API routes: list, retrieve, create, update,
@@ -24,38 +24,15 @@ type IdParams = { Params: { id: string } };
  */
 export class ResourceEngine<Services extends EngineServices> {
   readonly store: ResourceStore;
+  private readonly writes: Writes;
 
   constructor(
-    private readonly services: Services,
+    services: Services,
     resources: readonly AnyResource[],
     options: StoreOptions = {},
   ) {
     this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])), options);
-  }
-
-  /** Maps validated attributes and to-one relationships onto database columns. */
-  private columns(declaration: AnyResource, input: WriteInput): Record<string, unknown> {
-    const data: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(input.attributes)) {
-      const attribute = declaration.attributes[name]!;
-      const column = columnOf(name, attribute);
-      if (attribute.write) Object.assign(data, attribute.write(value));
-      else if (column !== null) data[column] = value;
-    }
-    for (const [name, linkage] of Object.entries(input.relationships)) {
-      const foreignKey = declaration.relationships[name]!.foreignKey;
-      if (foreignKey) data[foreignKey] = linkage?.id ?? null;
-    }
-    return data;
-  }
-
-  /** 422 with a pointer when a relationship names a record that does not exist. */
-  private async assertRelatedExist(input: WriteInput): Promise<void> {
-    for (const [name, linkage] of Object.entries(input.relationships)) {
-      if (!linkage) continue;
-      const found = this.store.registry.has(linkage.type) ? await this.store.findBy(linkage.type, 'id', [linkage.id]) : [];
-      if (found.length === 0) throw validationError(`/data/relationships/${name}`, `${linkage.type} ${linkage.id} not found`);
-    }
+    this.writes = new Writes(services, this.store);
   }
 
   /** Where the caller's reach ends for a type: undefined for integrations. */
@@ -96,22 +73,6 @@ export class ResourceEngine<Services extends EngineServices> {
     throw recordNotFound();
   }
 
-  private async create(declaration: AnyResource, input: WriteInput): Promise<Row> {
-    if (declaration.create) return declaration.create(this.services, input);
-    await this.assertRelatedExist(input);
-    const row = await this.store.delegate(declaration).create({ data: { id: newId(), ...this.columns(declaration, input) } });
-    return this.store.find(declaration.type, row.id);
-  }
-
-  private async update(declaration: AnyResource, row: Row, input: WriteInput): Promise<Row> {
-    if (declaration.update) return declaration.update(this.services, row, input);
-    await this.assertRelatedExist(input);
-    const data = this.columns(declaration, input);
-    if (Object.keys(data).length === 0) return row;
-    await this.store.delegate(declaration).update({ where: { id: row.id }, data });
-    return this.store.find(declaration.type, row.id);
-  }
-
   /** A document for rows of one type, with `included` when the query asks for it. */
   private async document(declaration: AnyResource, rows: Row[], query: ListQuery, apiBase: string, access: Access | undefined) {
     const nodes = rows.map((row) => ({ declaration, row, object: serializeResource(declaration, row, apiBase, query.fields.get(declaration.type)) }));
@@ -147,119 +108,117 @@ export class ResourceEngine<Services extends EngineServices> {
     return { data: objects[0] as ResourceObject, ...(query.include.size > 0 ? { included } : {}) };
   }
 
-  /** Registers every declared resource's routes. */
+  /** Registers every declared resource's routes, as its route table (routes.ts) lists them. */
   register(app: FastifyInstance): void {
-    for (const declaration of this.store.registry.values()) this.registerResource(app, declaration);
+    for (const declaration of this.store.registry.values()) {
+      for (const route of routesOf(declaration)) app.route({ method: route.method, url: route.url, handler: this.handlerOf(declaration, route) });
+    }
   }
 
-  private registerResource(app: FastifyInstance, declaration: AnyResource): void {
-    const collection = `/${declaration.type}`;
-    const member = `/${declaration.type}/:id`;
-    const allowed = (action: Action) => declaration.actions.includes(action);
-    const refuse = async (request: FastifyRequest) => {
-      throw methodNotAllowed(`${request.method} is not allowed on ${declaration.type}`);
-    };
+  private handlerOf(declaration: AnyResource, route: Route): RouteHandlerMethod {
     const send = (reply: FastifyReply, status: number, document: unknown) => reply.code(status).type(mediaType).send(document);
+    switch (route.operation) {
+      case 'refused':
+        return async (request) => {
+          throw methodNotAllowed(`${request.method} is not allowed on ${declaration.type}`);
+        };
 
-    app.get(collection, async (request, reply) => {
-      if (!allowed('list')) return refuse(request);
-      assertMayTake(declaration, accessOf(request), 'list');
-      return send(reply, 200, await this.listDocument(request, declaration, collection));
-    });
+      case 'list':
+        return async (request, reply) => {
+          assertMayTake(declaration, accessOf(request), 'list');
+          return send(reply, 200, await this.listDocument(request, declaration, `/${declaration.type}`));
+        };
 
-    app.get<IdParams>(member, async (request, reply) => {
-      if (!allowed('retrieve')) return refuse(request);
-      const access = accessOf(request);
-      assertMayTake(declaration, access, 'retrieve');
-      const row = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
-      return send(reply, 200, await this.singleDocument(request, declaration, row, 'retrieve'));
-    });
+      case 'retrieve':
+        return async (request, reply) => {
+          const access = accessOf(request);
+          assertMayTake(declaration, access, 'retrieve');
+          const row = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
+          return send(reply, 200, await this.singleDocument(request, declaration, row, 'retrieve'));
+        };
 
-    app.post(collection, async (request, reply) => {
-      if (!allowed('create')) return refuse(request);
-      const access = accessOf(request);
-      assertMayTake(declaration, access, 'create');
-      parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
-      const parsed = parseWriteDocument(declaration, request.body, { action: 'create' });
-      // Check what the client linked, then fill in the token's market and customer.
-      const input = scopeWriteInput(declaration, parsed, access, 'create');
-      await this.assertRelatedReachable(declaration, parsed, access);
-      const row = await this.create(declaration, input);
-      const document = await this.singleDocument(request, declaration, row, 'write');
-      reply.header('location', document.data!.links.self);
-      return send(reply, 201, document);
-    });
+      case 'create':
+        return async (request, reply) => {
+          const access = accessOf(request);
+          assertMayTake(declaration, access, 'create');
+          parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
+          const parsed = parseWriteDocument(declaration, request.body, { action: 'create' });
+          // Check what the client linked, then fill in the token's market and customer.
+          const input = scopeWriteInput(declaration, parsed, access, 'create');
+          await this.assertRelatedReachable(declaration, parsed, access);
+          const row = await this.writes.create(declaration, input, requestOf(request));
+          const document = await this.singleDocument(request, declaration, row, 'write');
+          reply.header('location', document.data!.links.self);
+          return send(reply, 201, document);
+        };
 
-    app.patch<IdParams>(member, async (request, reply) => {
-      if (!allowed('update')) return refuse(request);
-      const access = accessOf(request);
-      assertMayTake(declaration, access, 'update');
-      parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
-      const input = scopeWriteInput(declaration, parseWriteDocument(declaration, request.body, { action: 'update', id: request.params.id }), access, 'update');
-      const row = await this.findWritable(declaration, request.params.id, access);
-      await this.assertRelatedReachable(declaration, input, access);
-      const updated = await this.update(declaration, row, input);
-      return send(reply, 200, await this.singleDocument(request, declaration, updated, 'write'));
-    });
+      case 'update':
+        return async (request, reply) => {
+          const access = accessOf(request);
+          assertMayTake(declaration, access, 'update');
+          parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
+          const input = scopeWriteInput(declaration, parseWriteDocument(declaration, request.body, { action: 'update', id: idOf(request) }), access, 'update');
+          const row = await this.findWritable(declaration, idOf(request), access);
+          await this.assertRelatedReachable(declaration, input, access);
+          const updated = await this.writes.update(declaration, row, input, requestOf(request));
+          return send(reply, 200, await this.singleDocument(request, declaration, updated, 'write'));
+        };
 
-    app.delete<IdParams>(member, async (request, reply) => {
-      if (!allowed('delete')) return refuse(request);
-      const access = accessOf(request);
-      assertMayTake(declaration, access, 'delete');
-      const row = await this.findWritable(declaration, request.params.id, access);
-      if (declaration.remove) await declaration.remove(this.services, row);
-      else await this.store.delegate(declaration).delete({ where: { id: row.id } });
-      return reply.code(204).send();
-    });
+      case 'delete':
+        return async (request, reply) => {
+          const access = accessOf(request);
+          assertMayTake(declaration, access, 'delete');
+          const row = await this.findWritable(declaration, idOf(request), access);
+          await this.writes.remove(declaration, row);
+          return reply.code(204).send();
+        };
 
-    // Verbs that exist elsewhere but not on this URL are 405, as Commerce Layer answers.
-    app.route({ method: ['PUT', 'PATCH', 'DELETE'], url: collection, handler: refuse });
-    app.route({ method: ['PUT', 'POST'], url: member, handler: refuse });
+      case 'related':
+        return async (request, reply) => {
+          const name = route.relationship!;
+          const { relationship, access, owner } = await this.following(request, declaration, name);
+          if (relationship.kind === 'to_many') {
+            const target = this.store.declaration(relationship.types[0]!);
+            if (!relationship.inverseKey) throw recordNotFound();
+            return send(reply, 200, await this.listDocument(request, target, `/${declaration.type}/${owner.id}/${name}`, { [relationship.inverseKey]: owner.id }));
+          }
+          const linkage = this.linkageOf(declaration, name, owner);
+          const target = this.store.declaration(linkage?.type ?? relationship.types[0]!);
+          const related = linkage ? await this.store.findOne(linkage.type, linkage.id, this.reach(target, access)) : null;
+          return send(reply, 200, await this.singleDocument(request, target, related, 'retrieve'));
+        };
 
-    for (const [name, relationship] of Object.entries(declaration.relationships)) {
-      const targetType = relationship.types[0]!;
-      // The related resource(s): GET /api/stripe_payments/:id/order, /api/orders/:id/line_items.
-      // Sales channels read single records only, and only of types they may read.
-      const assertMayFollow = (access: Access | undefined) => {
-        if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(targetType), access, 'list');
-        for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
-      };
-      app.get<IdParams>(`${member}/${name}`, async (request, reply) => {
-        if (!allowed('retrieve')) return refuse(request);
-        const access = accessOf(request);
-        assertMayTake(declaration, access, 'retrieve');
-        assertMayFollow(access);
-        const owner = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
-        if (relationship.kind === 'to_many') {
-          const target = this.store.declaration(targetType);
-          if (!relationship.inverseKey) throw recordNotFound();
-          return send(reply, 200, await this.listDocument(request, target, `${member.replace(':id', owner.id)}/${name}`, { [relationship.inverseKey]: owner.id }));
-        }
-        const linkage = this.linkageOf(declaration, name, owner);
-        const target = this.store.declaration(linkage?.type ?? targetType);
-        const related = linkage ? await this.store.findOne(linkage.type, linkage.id, this.reach(target, access)) : null;
-        return send(reply, 200, await this.singleDocument(request, target, related, 'retrieve'));
-      });
-
-      // The linkage alone: GET /api/stripe_payments/:id/relationships/order.
-      app.get<IdParams>(`${member}/relationships/${name}`, async (request, reply) => {
-        if (!allowed('retrieve')) return refuse(request);
-        const access = accessOf(request);
-        assertMayTake(declaration, access, 'retrieve');
-        assertMayFollow(access);
-        const owner = await this.store.find(declaration.type, request.params.id, this.reach(declaration, access));
-        const self = `${apiBase(request)}${collection}/${owner.id}`;
-        const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
-        if (relationship.kind === 'to_many') {
-          const rows = relationship.inverseKey ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id]) : [];
-          return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
-        }
-        const linkage = this.linkageOf(declaration, name, owner);
-        const target = linkage ? this.store.declaration(linkage.type) : undefined;
-        const exists = linkage && target ? (await this.store.findOne(linkage.type, linkage.id, this.reach(target, access))) !== null : false;
-        return send(reply, 200, { data: exists ? linkage : null, links });
-      });
+      case 'linkage':
+        return async (request, reply) => {
+          const name = route.relationship!;
+          const { relationship, access, owner } = await this.following(request, declaration, name);
+          const self = `${apiBase(request)}/${declaration.type}/${owner.id}`;
+          const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
+          if (relationship.kind === 'to_many') {
+            const targetType = relationship.types[0]!;
+            const rows = relationship.inverseKey ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id]) : [];
+            return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
+          }
+          const linkage = this.linkageOf(declaration, name, owner);
+          const target = linkage ? this.store.declaration(linkage.type) : undefined;
+          const exists = linkage && target ? (await this.store.findOne(linkage.type, linkage.id, this.reach(target, access))) !== null : false;
+          return send(reply, 200, { data: exists ? linkage : null, links });
+        };
     }
+  }
+
+  /**
+   * The record whose relationship a request follows, within the caller's reach. Sales
+   * channels read single records only, and only of types they may read.
+   */
+  private async following(request: FastifyRequest, declaration: AnyResource, name: string) {
+    const relationship = declaration.relationships[name]!;
+    const access = accessOf(request);
+    assertMayTake(declaration, access, 'retrieve');
+    if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(relationship.types[0]!), access, 'list');
+    for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
+    const owner = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
+    return { relationship, access, owner };
   }
 
   private linkageOf(declaration: AnyResource, name: string, row: Row): { type: string; id: string } | null {
@@ -268,6 +227,15 @@ export class ResourceEngine<Services extends EngineServices> {
     const id = relationship.foreignKey ? row[relationship.foreignKey] : undefined;
     return typeof id === 'string' ? { type: relationship.types[0]!, id } : null;
   }
+}
+
+function idOf(request: FastifyRequest): string {
+  return (request.params as { id: string }).id;
+}
+
+/** What the writes' steps are told of the request: its Idempotency-Key's digest, set by the idempotency layer once it claimed the key. */
+function requestOf(request: FastifyRequest): RequestContext {
+  return { requestKey: (request as FastifyRequest & { idempotencyKeyDigest?: string }).idempotencyKeyDigest };
 }
 
 /** Set by the access-token hook on every /api request; absent only when the engine is used without it. */

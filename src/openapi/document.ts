@@ -6,6 +6,7 @@ import { filterPredicates } from '../jsonapi/filter.ts';
 import { mediaType } from '../jsonapi/media-type.ts';
 import { pageLimits } from '../jsonapi/query.ts';
 import { columnOf, type Action } from '../jsonapi/resource.ts';
+import { routesOf, type Route } from '../jsonapi/routes.ts';
 import { healthSchemas } from '../routes/health.ts';
 import {
   errorSchemas,
@@ -35,8 +36,6 @@ const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', im
 
 // Include paths nest at most this deep (include.ts).
 const includeDepth = 3;
-// Writes that call Stripe, and so may fail upstream with 502/503.
-const callsStripe = new Set(['stripe_payments']);
 
 const tokenResponseSchema = z.object({
   access_token: z.string().describe('A JWT; send it as `Authorization: Bearer <access_token>`.'),
@@ -61,6 +60,7 @@ const errorResponses: Record<string, string> = {
   '403': 'Not permitted for this token: sales channel tokens read single records of their market only (FORBIDDEN).',
   '404': 'No such record (RECORD_NOT_FOUND).',
   '406': 'The Accept header does not allow application/vnd.api+json (NOT_ACCEPTABLE).',
+  '409': 'Retry when the work in progress has finished: a request with the same Idempotency-Key is still running, the same Stripe call is still in flight, or a capture, refund or cancellation of the order is in progress (CONFLICT); see Retry-After when given.',
   '413': 'The body is larger than the server accepts (PAYLOAD_TOO_LARGE).',
   '415': 'The body is not application/vnd.api+json (UNSUPPORTED_MEDIA_TYPE).',
   '422': 'The document is valid JSON:API but its values are not (VALIDATION_ERROR with source.pointer; STRIPE_ERROR with Stripe\'s code in meta).',
@@ -68,11 +68,12 @@ const errorResponses: Record<string, string> = {
   '429': 'Rate limit exceeded (TOO_MANY_REQUESTS); see Retry-After.',
   '500': 'Unexpected server error (INTERNAL_SERVER_ERROR).',
   '502': 'Stripe failed to process the request (STRIPE_ERROR).',
-  '503': 'Stripe could not be reached or is rate limiting (STRIPE_UNAVAILABLE, STRIPE_RATE_LIMITED); see Retry-After.',
+  '503': 'Stripe could not be reached or is rate limiting (STRIPE_UNAVAILABLE, STRIPE_RATE_LIMITED), or the database is unavailable (SERVICE_UNAVAILABLE); see Retry-After.',
+  '504': 'Stripe did not answer in time (STRIPE_TIMEOUT); a retry cannot charge twice. See Retry-After.',
 };
 
 function errorResponse(status: string, contentType: string): JsonSchema {
-  const retryAfter = status === '429' || status === '503' ? { headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait.' } } } : {};
+  const retryAfter = status === '409' || status === '429' || status === '503' || status === '504' ? { headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait.' } } } : {};
   return { description: errorResponses[status], ...retryAfter, content: { [contentType]: { schema: ref('errors') } } };
 }
 
@@ -224,16 +225,21 @@ function parametersFor(registry: ReadonlyMap<string, AnyResource>, type: string,
   return parameters;
 }
 
+/** `/stripe_payments/:id/order` as the document writes it, under /api: `/api/stripe_payments/{id}/order`. */
+const documentedPath = (url: string) => `/api${url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+
+/**
+ * The operations of a declaration's routes, as routes.ts lists them: each route's
+ * statuses are its responses, so the document lists every status a route can answer.
+ * Refused routes (405) are left out.
+ */
 function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: AnyResource): Record<string, PathItem> {
   const { type } = declaration;
   const name = label(type);
-  const allowed = (action: Action) => declaration.actions.includes(action);
   const tags = [type];
   const security = [{ bearerAuth: [] }];
   const includable = includableTypes(registry, type);
   const single = jsonApiContent(singleDocumentSchema(ref(schemaNames.resource(type)), includable));
-  const upstream = callsStripe.has(type) ? ['502', '503'] : [];
-  const writeErrors = ['400', '401', '403', '406', '413', '415', '422', '429', '500', ...upstream];
 
   // Who besides integrations may call it: the resource's storefront rules, in words.
   const storefrontActions: readonly string[] = declaration.storefront?.actions ?? [];
@@ -244,120 +250,99 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
         : 'Integration tokens only (sales channel tokens get 403).',
   });
 
-  const collection: PathItem = {};
-  const member: PathItem = {};
-  if (allowed('list')) {
-    collection.get = {
-      operationId: `${type}_list`,
-      ...access('list'),
-      summary: `List ${name.plural}`,
-      tags,
-      security,
-      parameters: parametersFor(registry, type, 'list'),
-      responses: { '200': { description: `A page of ${name.plural}.`, ...jsonApiContent(listDocumentSchema(type, includable)) }, ...errorsFor('400', '401', '403', '406', '429', '500') },
-    };
-  }
-  if (allowed('create')) {
-    collection.post = {
-      operationId: `${type}_create`,
-      ...access('create'),
-      summary: `Create ${name.one}`,
-      tags,
-      security,
-      parameters: parametersFor(registry, type, 'write'),
-      requestBody: { required: true, ...jsonApiContent(ref(schemaNames.create(type))) },
-      responses: {
-        '201': {
-          description: `The created ${name.singular}.`,
-          headers: { Location: { schema: { type: 'string', format: 'uri' }, description: 'The URL of the new resource.' } },
-          ...single,
-        },
-        ...errorsFor(...writeErrors),
-      },
-    };
-  }
-  if (allowed('retrieve')) {
-    member.get = {
-      operationId: `${type}_retrieve`,
-      ...access('retrieve'),
-      summary: `Retrieve ${name.one}`,
-      tags,
-      security,
-      parameters: [parameterRef('id'), ...parametersFor(registry, type, 'retrieve')],
-      responses: { '200': { description: `The ${name.singular}.`, ...single }, ...errorsFor('400', '401', '403', '404', '406', '429', '500') },
-    };
-  }
-  if (allowed('update')) {
-    member.patch = {
-      operationId: `${type}_update`,
-      ...access('update'),
-      summary: `Update ${name.one}`,
-      tags,
-      security,
-      parameters: [parameterRef('id'), ...parametersFor(registry, type, 'write')],
-      requestBody: { required: true, ...jsonApiContent(ref(schemaNames.update(type))) },
-      responses: { '200': { description: 'The updated resource.', ...single }, ...errorsFor('404', ...writeErrors) },
-    };
-  }
-  if (allowed('delete')) {
-    member.delete = {
-      operationId: `${type}_delete`,
-      ...access('delete'),
-      summary: `Delete ${name.one}`,
-      tags,
-      security,
-      parameters: [parameterRef('id')],
-      responses: { '204': { description: 'Deleted.' }, ...errorsFor('401', '403', '404', '406', '422', '423', '429', '500', ...upstream) },
-    };
-  }
+  /** What each kind of route is, besides its responses. */
+  const operationOf = (route: Route): { operation: Operation; success: JsonSchema } | undefined => {
+    switch (route.operation) {
+      case 'refused':
+        return undefined;
+      case 'list':
+        return {
+          operation: { operationId: `${type}_list`, ...access('list'), summary: `List ${name.plural}`, parameters: parametersFor(registry, type, 'list') },
+          success: { description: `A page of ${name.plural}.`, ...jsonApiContent(listDocumentSchema(type, includable)) },
+        };
+      case 'create':
+        return {
+          operation: {
+            operationId: `${type}_create`,
+            ...access('create'),
+            summary: `Create ${name.one}`,
+            parameters: parametersFor(registry, type, 'write'),
+            requestBody: { required: true, ...jsonApiContent(ref(schemaNames.create(type))) },
+          },
+          success: {
+            description: `The created ${name.singular}.`,
+            headers: { Location: { schema: { type: 'string', format: 'uri' }, description: 'The URL of the new resource.' } },
+            ...single,
+          },
+        };
+      case 'retrieve':
+        return {
+          operation: { operationId: `${type}_retrieve`, ...access('retrieve'), summary: `Retrieve ${name.one}`, parameters: [parameterRef('id'), ...parametersFor(registry, type, 'retrieve')] },
+          success: { description: `The ${name.singular}.`, ...single },
+        };
+      case 'update':
+        return {
+          operation: {
+            operationId: `${type}_update`,
+            ...access('update'),
+            summary: `Update ${name.one}`,
+            parameters: [parameterRef('id'), ...parametersFor(registry, type, 'write')],
+            requestBody: { required: true, ...jsonApiContent(ref(schemaNames.update(type))) },
+          },
+          success: { description: 'The updated resource.', ...single },
+        };
+      case 'delete':
+        return {
+          operation: { operationId: `${type}_delete`, ...access('delete'), summary: `Delete ${name.one}`, parameters: [parameterRef('id')] },
+          success: { description: 'Deleted.' },
+        };
+      case 'related': {
+        const relationshipName = route.relationship!;
+        const relationship = declaration.relationships[relationshipName]!;
+        const target = relationship.types[0]!;
+        const operation = { operationId: `${type}_${relationshipName}`, summary: `The ${relationshipName} of ${name.one}` };
+        if (relationship.kind === 'to_many') {
+          return {
+            operation: { ...operation, parameters: [parameterRef('id'), ...parametersFor(registry, target, 'list')] },
+            success: { description: `A page of the ${relationshipName} of the ${type} record.`, ...jsonApiContent(listDocumentSchema(target, includableTypes(registry, target))) },
+          };
+        }
+        return {
+          operation: { ...operation, parameters: [parameterRef('id'), ...parametersFor(registry, target, 'retrieve')] },
+          success: {
+            description: `The ${relationshipName} of the ${type} record (data is null when there is none).`,
+            ...jsonApiContent(
+              singleDocumentSchema(
+                { anyOf: [...relationship.types.map((linked) => ref(schemaNames.resource(linked))), { type: 'null' }] },
+                [...new Set(relationship.types.flatMap((linked) => includableTypes(registry, linked)))].sort(),
+              ),
+            ),
+          },
+        };
+      }
+      case 'linkage': {
+        const relationshipName = route.relationship!;
+        return {
+          operation: {
+            operationId: `${type}_relationships_${relationshipName}`,
+            summary: `The ${relationshipName} linkage of ${name.one}`,
+            parameters: [parameterRef('id')],
+          },
+          success: { description: 'Resource identifiers only.', ...jsonApiContent(linkageDocumentSchema(declaration.relationships[relationshipName]!)) },
+        };
+      }
+    }
+  };
 
   const paths: Record<string, PathItem> = {};
-  if (Object.keys(collection).length > 0) paths[`/api/${type}`] = collection;
-  if (Object.keys(member).length > 0) paths[`/api/${type}/{id}`] = member;
-
-  // The engine serves related resources and linkage for every relationship of a retrievable type.
-  if (!allowed('retrieve')) return paths;
-  for (const [relationshipName, relationship] of Object.entries(declaration.relationships)) {
-    const target = relationship.types[0]!;
-    const related: Operation =
-      relationship.kind === 'to_many'
-        ? {
-            parameters: [parameterRef('id'), ...parametersFor(registry, target, 'list')],
-            responses: {
-              '200': { description: `A page of the ${relationshipName} of the ${type} record.`, ...jsonApiContent(listDocumentSchema(target, includableTypes(registry, target))) },
-              ...errorsFor('400', '401', '404', '406', '429', '500'),
-            },
-          }
-        : {
-            parameters: [parameterRef('id'), ...parametersFor(registry, target, 'retrieve')],
-            responses: {
-              '200': {
-                description: `The ${relationshipName} of the ${type} record (data is null when there is none).`,
-                ...jsonApiContent(
-                  singleDocumentSchema(
-                    { anyOf: [...relationship.types.map((linked) => ref(schemaNames.resource(linked))), { type: 'null' }] },
-                    [...new Set(relationship.types.flatMap((linked) => includableTypes(registry, linked)))].sort(),
-                  ),
-                ),
-              },
-              ...errorsFor('400', '401', '404', '406', '429', '500'),
-            },
-          };
-    paths[`/api/${type}/{id}/${relationshipName}`] = {
-      get: { operationId: `${type}_${relationshipName}`, summary: `The ${relationshipName} of ${name.one}`, tags, security, ...related },
-    };
-    paths[`/api/${type}/{id}/relationships/${relationshipName}`] = {
-      get: {
-        operationId: `${type}_relationships_${relationshipName}`,
-        summary: `The ${relationshipName} linkage of ${name.one}`,
-        tags,
-        security,
-        parameters: [parameterRef('id')],
-        responses: {
-          '200': { description: 'Resource identifiers only.', ...jsonApiContent(linkageDocumentSchema(relationship)) },
-          ...errorsFor('401', '404', '406', '429', '500'),
-        },
-      },
+  for (const route of routesOf(declaration)) {
+    const described = operationOf(route);
+    if (!described) continue;
+    const [success, ...errors] = route.statuses;
+    const method = route.method.toLowerCase() as keyof PathItem;
+    paths[documentedPath(route.url)] = {
+      ...paths[documentedPath(route.url)],
+      [method]: { ...described.operation, tags, security, responses: { [String(success)]: described.success, ...errorsFor(...errors.map(String)) } },
     };
   }
   return paths;

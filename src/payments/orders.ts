@@ -1,34 +1,125 @@
-import type { Prisma } from '../generated/prisma/client.ts';
-import { validationError } from '../jsonapi/errors.ts';
+import { changedColumns, recordChange } from '../changes.ts';
+import { invalid, notFound, type ErrorField } from '../domain-error.ts';
+import type { Order } from '../generated/prisma/client.ts';
+import { newId } from '../ids.ts';
+import type { Services } from '../services.ts';
+import { inTransaction, lockOrder, type Tx } from './locks.ts';
 
-type Transaction = Prisma.TransactionClient;
+/**
+ * An order's own rules: which states let it change, what it costs (its line items and its
+ * payment method's price), which payment methods it may use. Every write that changes what
+ * an order costs locks it first (locks.ts), so concurrent writers serialise and totals are
+ * computed from committed line items only.
+ */
 
 const maxAmountCents = 2 ** 31 - 1;
 
 /** Orders whose contents may still change: before they are placed. */
-export const editableStatuses = new Set(['draft', 'pending']);
+export const editableStatuses: ReadonlySet<string> = new Set(['draft', 'pending']);
 
-/**
- * Takes the order's row lock for the rest of the transaction. Every write that changes
- * what an order costs goes through here first, so concurrent writers serialise and totals
- * are computed from committed line items only.
- */
-export async function lockOrder(tx: Transaction, orderId: string) {
-  const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM orders WHERE id = ${orderId} FOR UPDATE`;
-  if (locked.length === 0) return null;
-  return tx.order.findUniqueOrThrow({ where: { id: orderId } });
-}
+/** Orders whose payment can be captured, refunded or voided: placed ones. */
+export const placedStatuses: ReadonlySet<string> = new Set(['placed', 'approved']);
+
+const paymentMethodField: ErrorField = { relationship: 'payment_method' };
 
 /** Recomputes subtotal and total from the line items; call with the order locked. */
-export async function recomputeOrderTotals(tx: Transaction, orderId: string, paymentMethodAmountCents?: number) {
+export async function recomputeOrderTotals(tx: Tx, orderId: string, paymentMethodAmountCents?: number) {
   const { _sum } = await tx.lineItem.aggregate({ where: { orderId }, _sum: { totalAmountCents: true } });
   const subtotal = _sum.totalAmountCents ?? 0;
   const order = await tx.order.findUniqueOrThrow({ where: { id: orderId }, select: { paymentMethodAmountCents: true } });
   const methodAmount = paymentMethodAmountCents ?? order.paymentMethodAmountCents;
   const total = subtotal + methodAmount;
-  if (total > maxAmountCents) throw validationError('/data/attributes', 'would make the order total exceed the maximum amount');
+  if (total > maxAmountCents) throw invalid({ attributes: true }, 'would make the order total exceed the maximum amount');
   return tx.order.update({
     where: { id: orderId },
     data: { subtotalAmountCents: subtotal, paymentMethodAmountCents: methodAmount, totalAmountCents: total },
+  });
+}
+
+/** The payment method an order may use: enabled, offered in its market, in its currency (once it has one). */
+async function choosePaymentMethod(db: Tx | Services['db'], order: Pick<Order, 'currencyCode' | 'marketId'>, paymentMethodId: string) {
+  const method = await db.paymentMethod.findUnique({ where: { id: paymentMethodId } });
+  if (!method) throw invalid(paymentMethodField, `payment_methods ${paymentMethodId} not found`);
+  if (method.disabledAt) throw invalid(paymentMethodField, 'payment_method is disabled');
+  if (method.marketId && method.marketId !== order.marketId) throw invalid(paymentMethodField, "payment_method is not offered in the order's market");
+  if (order.currencyCode && method.currencyCode !== order.currencyCode) {
+    throw invalid(paymentMethodField, `payment_method is for ${method.currencyCode}, the order is in ${order.currencyCode}`);
+  }
+  return method;
+}
+
+/** The columns of a new order, as the declaration maps its fields; any other column is stored as it is. */
+export interface NewOrder {
+  currencyCode?: string | null;
+  customerEmail?: string | null;
+  marketId?: string | null;
+  customerId?: string | null;
+  paymentMethodId?: string | null;
+  [column: string]: unknown;
+}
+
+export async function createOrder(services: Services, columns: NewOrder): Promise<Order> {
+  const { db } = services;
+  const currencyCode = columns.currencyCode ?? null;
+  const marketId = columns.marketId ?? null;
+  const customerId = columns.customerId ?? null;
+  const method = columns.paymentMethodId ? await choosePaymentMethod(db, { currencyCode, marketId }, columns.paymentMethodId) : null;
+  // A signed-in customer's order is addressed to them unless another email is given.
+  const customer = customerId && columns.customerEmail === undefined ? await db.customer.findUnique({ where: { id: customerId }, select: { email: true } }) : null;
+  const data = {
+    id: newId(),
+    ...columns,
+    marketId,
+    customerId,
+    customerEmail: columns.customerEmail !== undefined ? columns.customerEmail : (customer?.email ?? null),
+    // An order without its own currency takes its payment method's.
+    currencyCode: currencyCode ?? method?.currencyCode ?? null,
+    paymentMethodId: method?.id ?? null,
+    paymentMethodAmountCents: method?.priceAmountCents ?? 0,
+    totalAmountCents: method?.priceAmountCents ?? 0,
+  };
+  return inTransaction(db, async (tx) => {
+    const order = await tx.order.create({ data });
+    await recordChange(tx, { type: 'orders', id: order.id, event: 'create', changes: changedColumns(undefined, data) });
+    return order;
+  });
+}
+
+/** The columns of a change to an order's fields and payment method. */
+export interface OrderChange {
+  currencyCode?: string | null;
+  paymentMethodId?: string | null;
+  [column: string]: unknown;
+}
+
+/**
+ * Writes an order's fields and payment method, under the order's lock: its currency and
+ * payment method change only while it is editable, its currency only while it has no line
+ * items, and its totals follow a new payment method's price.
+ */
+export async function updateOrder(services: Services, order: Pick<Order, 'id'>, columns: OrderChange): Promise<Order> {
+  return inTransaction(services.db, async (tx) => {
+    const current = await lockOrder(tx, order.id);
+    if (!current) throw notFound();
+    const changesMoney = columns.currencyCode !== undefined || columns.paymentMethodId !== undefined;
+    if (changesMoney && !editableStatuses.has(current.status)) {
+      throw invalid({ document: true }, `order is ${current.status}; its currency and payment method can no longer change`);
+    }
+    if (columns.currencyCode !== undefined && columns.currencyCode !== current.currencyCode) {
+      if ((await tx.lineItem.count({ where: { orderId: order.id } })) > 0) {
+        throw invalid({ attribute: 'currency_code' }, 'cannot change once the order has line items');
+      }
+    }
+    const currencyCode = columns.currencyCode !== undefined ? columns.currencyCode : current.currencyCode;
+    let paymentMethodAmountCents: number | undefined;
+    if (columns.paymentMethodId !== undefined) {
+      const method = columns.paymentMethodId ? await choosePaymentMethod(tx, { currencyCode, marketId: current.marketId }, columns.paymentMethodId) : null;
+      paymentMethodAmountCents = method?.priceAmountCents ?? 0;
+    } else if (current.paymentMethodId && columns.currencyCode !== undefined) {
+      await choosePaymentMethod(tx, { currencyCode, marketId: current.marketId }, current.paymentMethodId);
+    }
+    await tx.order.update({ where: { id: order.id }, data: columns });
+    await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: changedColumns(current, columns) });
+    return paymentMethodAmountCents !== undefined ? recomputeOrderTotals(tx, order.id, paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });
   });
 }

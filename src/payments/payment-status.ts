@@ -1,3 +1,4 @@
+import { recordChange } from '../changes.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 
 /**
@@ -35,10 +36,12 @@ export async function advancePaymentStatus(
   onlyFrom?: readonly PaymentStatus[],
 ): Promise<boolean> {
   const from = statusesBefore(to).filter((status) => !onlyFrom || onlyFrom.includes(status));
+  const before = await tx.order.findUnique({ where: { id: orderId }, select: { paymentStatus: true } });
   const { count } = await tx.order.updateMany({
     where: { id: orderId, paymentStatus: { in: from } },
     data: { paymentStatus: to, paymentUpdatedAt: new Date() },
   });
+  if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: before?.paymentStatus, after: to } } });
   return count > 0;
 }
 
@@ -70,3 +73,13 @@ export function intentStatusRank(status: string | null | undefined): number {
 export function isFinalIntentStatus(status: string | null | undefined): boolean {
   return status === 'succeeded' || status === 'canceled';
 }
+
+/** Statuses in which Stripe still lets a PaymentIntent's amount, currency and payment method change. */
+export const changeableIntentStatuses: ReadonlySet<string> = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
+export const changeableIntentList = [...changeableIntentStatuses].join(', ');
+/** Statuses from which a PaymentIntent never returns to a changeable one, so Stripe need not be asked. */
+export const neverChangeableAgain: ReadonlySet<string> = new Set(['requires_capture', 'succeeded', 'canceled']);
+/** Money has moved or is moving: a payment in these statuses can no longer be deleted. */
+export const moneyMovedStatuses: ReadonlySet<string> = new Set(['processing', 'succeeded']);
+/** What `_authorize` and `_place` accept: authorized (to capture later) or already paid. */
+export const authorizedIntentStatuses: ReadonlySet<string> = new Set(['requires_capture', 'succeeded']);

@@ -1,17 +1,19 @@
 import type Stripe from 'stripe';
+import { claimStripePaymentsToReconcile } from '../db/sql/locks.ts';
 import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
-import { stripeFor } from './stripe-payment-lifecycle.ts';
-import { applyPaymentIntent, lockPaymentAndOrder, recordRefund, refundMetadataKey } from './stripe-sync.ts';
+import { inTransaction, lockPaymentWithOrder } from './locks.ts';
+import { paymentAccount } from './stripe-account.ts';
+import { applyPaymentIntent, recordRefund, refundMetadataKey } from './stripe-sync.ts';
 import { orderMoney } from './transactions.ts';
 
 /**
  * The fallback for missed webhooks: re-reads PaymentIntents that stayed pending (not
  * succeeded or canceled) longer than `olderThanMs`, and those with a capture, refund or
  * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
- * would. Safe with several instances running it at once: each claims a batch with
- * FOR UPDATE SKIP LOCKED and a lease, so they read different PaymentIntents; and applying
- * is idempotent anyway.
+ * would. Safe with several instances running it at once: each claims a batch with SKIP
+ * LOCKED and a lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
+ * applying is idempotent anyway.
  */
 
 export interface ReconcileOptions {
@@ -36,25 +38,15 @@ export interface ReconcileReport {
 const defaults: ReconcileOptions = { olderThanMs: 15 * 60_000, limit: 50, leaseMs: 5 * 60_000, maxAgeMs: 7 * 24 * 3_600_000 };
 
 /** Claims one batch for this caller; other callers skip the claimed rows and each other's locks. */
-async function claimBatch(services: Services, options: ReconcileOptions): Promise<string[]> {
+function claimBatch(services: Services, options: ReconcileOptions): Promise<string[]> {
   const now = Date.now();
-  const cutoff = new Date(now - options.olderThanMs);
-  const rows = await services.db.$queryRaw<{ id: string }[]>`
-    UPDATE stripe_payments SET reconcile_claimed_at = ${new Date(now)}
-    WHERE id IN (
-      SELECT p.id FROM stripe_payments p
-      WHERE p.intent_state = 'created' AND p.stripe_id IS NOT NULL
-        AND (p.reconcile_claimed_at IS NULL OR p.reconcile_claimed_at < ${new Date(now - options.leaseMs)})
-        AND (
-          ((p.status IS NULL OR p.status NOT IN ('succeeded', 'canceled')) AND p.updated_at < ${cutoff} AND p.created_at > ${new Date(now - options.maxAgeMs)})
-          OR EXISTS (SELECT 1 FROM transactions t WHERE t.stripe_payment_id = p.id AND t.state = 'reserved' AND t.updated_at < ${cutoff})
-        )
-      ORDER BY p.updated_at
-      LIMIT ${options.limit}
-      FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id`;
-  return rows.map((row) => row.id);
+  return claimStripePaymentsToReconcile(services.db, {
+    now: new Date(now),
+    unchangedSince: new Date(now - options.olderThanMs),
+    leaseStartedBefore: new Date(now - options.leaseMs),
+    createdAfter: new Date(now - options.maxAgeMs),
+    limit: options.limit,
+  });
 }
 
 /** Re-reads one payment's PaymentIntent (and refunds, when one of ours is unrecorded) and applies it. */
@@ -62,14 +54,14 @@ export async function reconcilePayment(services: Services, paymentId: string): P
   const { db } = services;
   const payment = await db.stripePayment.findUnique({ where: { id: paymentId } });
   if (!payment?.stripeId) return;
-  const { client, requestOptions } = await stripeFor(db, services, payment);
+  const { client, requestOptions } = await paymentAccount(services, payment);
   const intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
   const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
   let refunds: Stripe.Refund[] = [];
   if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
 
-  await db.$transaction(async (tx) => {
-    const locked = await lockPaymentAndOrder(tx, payment.id);
+  await inTransaction(db, async (tx) => {
+    const locked = await lockPaymentWithOrder(tx, payment.id);
     if (!locked) return;
     // Compare and set: a webhook applied since our read knows newer news.
     if (locked.payment.status === payment.status) await applyPaymentIntent(tx, locked, intent);

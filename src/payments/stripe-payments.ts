@@ -1,13 +1,26 @@
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
 import type Stripe from 'stripe';
-import type { Order, Prisma } from '../generated/prisma/client.ts';
+import { z } from 'zod';
+import { changedColumns, recordChange } from '../changes.ts';
+import type { Prisma, PrismaClient } from '../db/client.ts';
+import { invalid, notFound, type ErrorField } from '../domain-error.ts';
+import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
-import { validationError } from '../jsonapi/errors.ts';
 import type { Services } from '../services.ts';
-import { isDefinitiveStripeRejection, stripeErrorToJsonApi } from '../stripe/errors.ts';
+import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
+import { inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
 import { toStripeAmount } from './money.ts';
-import { editableStatuses, lockOrder } from './orders.ts';
+import { editableStatuses } from './orders.ts';
+import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain } from './payment-status.ts';
+import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
+import { gatewayAccount, paymentAccount } from './stripe-account.ts';
+
+/**
+ * Stripe payments, Commerce Layer's payment source: creating one (a PaymentIntent for the
+ * order's total), changing its stored attributes or moving it to another order, deleting
+ * it (cancelling its PaymentIntent). Its triggers `_update` and `_refresh` are in
+ * triggers/update-intent.ts and triggers/refresh-intent.ts.
+ */
 
 /** The PaymentIntent options a client may set (Commerce Layer's `options`), checked before Stripe sees them. */
 export const stripePaymentOptionsSchema = z
@@ -25,147 +38,335 @@ export const stripePaymentOptionsSchema = z
 
 export type StripePaymentOptions = z.infer<typeof stripePaymentOptionsSchema>;
 
-export interface CreateStripePaymentInput {
+/**
+ * The columns of a new payment, as the declaration maps its fields: the order and what the
+ * PaymentIntent is created with; any other column (reference, metadata, ...) is stored as it is.
+ */
+export interface NewStripePayment {
   orderId: string;
   options?: StripePaymentOptions | null;
   returnUrl?: string | null;
   receiptEmail?: string | null;
-  reference?: string | null;
-  referenceOrigin?: string | null;
-  metadata?: Record<string, unknown> | null;
+  [column: string]: unknown;
 }
 
-const orderPointer = '/data/relationships/order';
+/** The columns of a change: a moved order (`orderId`) and stored attributes. */
+export interface StripePaymentChange {
+  orderId?: string;
+  [column: string]: unknown;
+}
+
+const orderField: ErrorField = { relationship: 'order' };
+// Rails puts errors about the record as a whole on `base`; Commerce Layer follows it.
+const baseField: ErrorField = { base: true };
+
+/** What the resource serializer needs besides the row: the order's amounts, for mismatched_amounts. */
+const withOrder = { order: { select: { totalAmountCents: true, currencyCode: true } } } satisfies Prisma.StripePaymentInclude;
+
+export type StripePaymentWithOrder = Prisma.StripePaymentGetPayload<{ include: typeof withOrder }>;
 
 /** The idempotency key of the PaymentIntent create call: derived from our payment id only. */
 export function createIntentIdempotencyKey(stripePaymentId: string): string {
   return `stripe_payments/${stripePaymentId}/create`;
 }
 
+export function cancelIntentIdempotencyKey(stripePaymentId: string): string {
+  return `stripe_payments/${stripePaymentId}/cancel`;
+}
+
+/** The PaymentIntent metadata that ties it to our order and payment (Stripe merges metadata on update). */
+export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymentId: string): Record<string, string> {
+  return { order_id: order.id, order_number: String(order.number), stripe_payment_id: stripePaymentId };
+}
+
 /**
  * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
  * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
- * Errors point at `pointer`, the part of the request that named the order.
+ * Errors name `field`, the part of the request that named the order.
  */
-export async function checkOrderPayable(tx: Prisma.TransactionClient, order: Order, pointer: string) {
+export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField) {
   if (!editableStatuses.has(order.status)) {
-    throw validationError(pointer, `order is ${order.status}, a payment can only be created for a draft or pending order`);
+    throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
   const lineItemCount = await tx.lineItem.count({ where: { orderId: order.id } });
-  if (lineItemCount === 0) throw validationError(pointer, 'order has no line items');
-  if (order.totalAmountCents <= 0) throw validationError(pointer, 'order total must be greater than zero');
+  if (lineItemCount === 0) throw invalid(field, 'order has no line items');
+  if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
-  if (!currencyCode) throw validationError(pointer, 'order has no currency_code');
-  if (!order.paymentMethodId) throw validationError(pointer, 'order has no payment_method');
+  if (!currencyCode) throw invalid(field, 'order has no currency_code');
+  if (!order.paymentMethodId) throw invalid(field, 'order has no payment_method');
   const paymentMethod = await tx.paymentMethod.findUnique({
     where: { id: order.paymentMethodId },
     include: { paymentGateway: true },
   });
   if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
-    throw validationError(pointer, "order's payment_method does not accept stripe_payments");
+    throw invalid(field, "order's payment_method does not accept stripe_payments");
   }
-  if (paymentMethod.disabledAt) throw validationError(pointer, "order's payment_method is disabled");
+  if (paymentMethod.disabledAt) throw invalid(field, "order's payment_method is disabled");
   if (paymentMethod.currencyCode !== currencyCode) {
-    throw validationError(pointer, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
+    throw invalid(field, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
   }
   const gateway = paymentMethod.paymentGateway;
-  if (!gateway || gateway.disabledAt) throw validationError(pointer, "order's payment_method has no active stripe gateway");
+  if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
   return { currencyCode, paymentMethod, gateway };
 }
 
 /**
  * Creates a stripe payment for an order: a PaymentIntent for the order's total at the
- * Stripe account of the order's payment method, and the order's payment source.
- *
- * Three steps so that no lock is held during the Stripe call and nothing is duplicated:
- * 1. with the order locked, check it is payable and reserve a payment row (hidden from
- *    the API) that fixes the amount, currency and options sent to Stripe;
- * 2. create the PaymentIntent with an idempotency key derived from the reserved id;
- * 3. record the PaymentIntent and make the payment the order's payment source.
- * A retry of the same request (after a timeout, a crash or Stripe being down) reuses the
- * reservation, so Stripe answers with the PaymentIntent it already made.
+ * Stripe account of the order's payment method, and the order's payment source. The
+ * reservation is a payment row hidden from the API that fixes the amount, currency and
+ * options sent to Stripe; a retry of the same request (after a timeout, a crash or Stripe
+ * being down) reuses it, so Stripe answers with the PaymentIntent it already made.
  */
-export async function createStripePayment(services: Services, input: CreateStripePaymentInput) {
-  const { db, stripe, secretBox, logger } = services;
+export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<StripePaymentWithOrder> {
+  const { orderId, options, returnUrl, receiptEmail, ...annotations } = columns;
+  return withReservation(services, {
+    field: orderField,
+    unknownOutcome: 'PaymentIntent creation outcome unknown; reservation kept for retry',
+    logged: ({ row }) => ({ stripePaymentId: row.id }),
 
-  const reservation = await db.$transaction(async (tx) => {
-    const order = await lockOrder(tx, input.orderId);
-    if (!order) throw validationError(orderPointer, `orders ${input.orderId} not found`);
-    const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderPointer);
+    async reserve(tx) {
+      const order = await lockOrder(tx, orderId);
+      if (!order) throw invalid(orderField, `orders ${orderId} not found`);
+      const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderField);
+      const wanted = {
+        orderId: order.id,
+        paymentGatewayId: gateway.id,
+        amountCents: order.totalAmountCents,
+        currencyCode,
+        options: options ?? {},
+        returnUrl: returnUrl ?? null,
+        receiptEmail: receiptEmail ?? order.customerEmail ?? null,
+        connectedAccount: gateway.connectedAccount,
+        publishableKey: gateway.publishableKey,
+        mode: gateway.mode,
+      };
+      const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' } });
+      const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
+      const row = sameRequest
+        ? await tx.stripePayment.update({ where: { id: sameRequest.id }, data: annotations })
+        : await tx.stripePayment.create({ data: { id: newId(), ...wanted, ...annotations, intentState: 'reserved' } });
+      return { row, order, gateway };
+    },
 
-    const wanted = {
-      orderId: order.id,
-      paymentGatewayId: gateway.id,
-      amountCents: order.totalAmountCents,
-      currencyCode,
-      options: input.options ?? {},
-      returnUrl: input.returnUrl ?? null,
-      receiptEmail: input.receiptEmail ?? order.customerEmail ?? null,
-      connectedAccount: gateway.connectedAccount,
-      publishableKey: gateway.publishableKey,
-      mode: gateway.mode,
-    };
-    const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' } });
-    const sameRequest = pending.find((row) =>
-      (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])),
-    );
-    const annotations = {
-      reference: input.reference ?? null,
-      referenceOrigin: input.referenceOrigin ?? null,
-      metadata: (input.metadata ?? {}) as object,
-    };
-    const row = sameRequest
-      ? await tx.stripePayment.update({ where: { id: sameRequest.id }, data: annotations })
-      : await tx.stripePayment.create({ data: { id: newId(), ...wanted, ...annotations, intentState: 'reserved' } });
-    return { row, order, loginEncrypted: gateway.loginEncrypted };
+    idempotencyKey: ({ row }) => createIntentIdempotencyKey(row.id),
+
+    call({ row, order, gateway }, idempotencyKey) {
+      const params: Stripe.PaymentIntentCreateParams = {
+        amount: toStripeAmount(row.amountCents, row.currencyCode),
+        currency: row.currencyCode.toLowerCase(),
+        // Authorise now, capture when the order is approved: Commerce Layer's flow.
+        capture_method: 'manual',
+        metadata: intentMetadata(order, row.id),
+        ...(row.options as StripePaymentOptions),
+        ...(row.receiptEmail ? { receipt_email: row.receiptEmail } : {}),
+      };
+      const { client, requestOptions } = gatewayAccount(services, gateway, row.connectedAccount);
+      return client.paymentIntents.create(params, { idempotencyKey, ...requestOptions });
+    },
+
+    async record(tx, { row, order }, intent) {
+      await lockOrder(tx, order.id);
+      const created = await tx.stripePayment.update({
+        where: { id: row.id },
+        data: {
+          intentState: 'created',
+          stripeId: intent.id,
+          clientSecret: intent.client_secret,
+          status: intent.status,
+          paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
+        },
+        include: withOrder,
+      });
+      await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id } });
+      await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id }) });
+      return created;
+    },
+
+    // Stripe made nothing: the reservation goes, and the order stays as it was.
+    async refused(tx, { row, order }) {
+      await lockOrder(tx, order.id);
+      await tx.stripePayment.deleteMany({ where: { id: row.id, intentState: 'reserved' } });
+    },
   });
+}
 
-  const { row, order } = reservation;
-  const secretKey = secretBox.open(reservation.loginEncrypted);
-  const options = row.options as StripePaymentOptions;
-  const params: Stripe.PaymentIntentCreateParams = {
-    amount: toStripeAmount(row.amountCents, row.currencyCode),
-    currency: row.currencyCode.toLowerCase(),
-    // Authorise now, capture when the order is approved: Commerce Layer's flow.
-    capture_method: 'manual',
-    metadata: { order_id: order.id, order_number: String(order.number), stripe_payment_id: row.id },
-    ...options,
-    ...(row.receiptEmail ? { receipt_email: row.receiptEmail } : {}),
+/** Only created payments exist for the API; a reservation is a PaymentIntent still being made. */
+export async function findPayment(db: PrismaClient, paymentId: string): Promise<StripePayment> {
+  const payment = await db.stripePayment.findFirst({ where: { id: paymentId, intentState: 'created' } });
+  if (!payment) throw notFound();
+  return payment;
+}
+
+/**
+ * A change to a stripe payment's stored attributes, and to its order: a payment whose
+ * PaymentIntent has not been paid moves to another order of the same Stripe account. The
+ * PaymentIntent itself is left alone: mismatched_amounts then tells the client whether an
+ * `_update` is due.
+ */
+export async function updateStripePayment(services: Services, { id }: Pick<StripePayment, 'id'>, columns: StripePaymentChange): Promise<StripePaymentWithOrder> {
+  const { db } = services;
+  const { orderId, ...attributes } = columns;
+  const payment = await findPayment(db, id);
+  if (orderId !== undefined && orderId !== payment.orderId) {
+    await moveToOrder(services, payment, orderId, attributes);
+  } else if (Object.keys(attributes).length > 0) {
+    await inTransaction(db, async (tx) => {
+      const locked = await lockPaymentWithOrder(tx, payment.id);
+      if (!locked) throw notFound();
+      await tx.stripePayment.update({ where: { id: payment.id }, data: attributes });
+      await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, attributes) });
+    });
+  }
+  return db.stripePayment.findUniqueOrThrow({ where: { id: payment.id }, include: withOrder });
+}
+
+async function moveToOrder(services: Services, payment: StripePayment, newOrderId: string, attributes: Record<string, unknown>): Promise<void> {
+  if (payment.status && neverChangeableAgain.has(payment.status)) throw notMovable(payment.status);
+
+  const move = async (tx: Tx) => {
+    const locked = await lockPaymentWithOrders(tx, payment.id, newOrderId);
+    if (!locked) throw notFound();
+    const oldOrderId = locked.payment.orderId;
+    if (oldOrderId === newOrderId) {
+      await tx.stripePayment.update({ where: { id: payment.id }, data: attributes });
+      return;
+    }
+    const oldOrder = locked.orders.get(oldOrderId);
+    const newOrder = locked.orders.get(newOrderId);
+    if (!newOrder) throw invalid(orderField, `orders ${newOrderId} not found`);
+    if (oldOrder && !editableStatuses.has(oldOrder.status)) {
+      throw invalid(orderField, `the payment's order is ${oldOrder.status}, its payment can no longer move to another order`);
+    }
+    const { gateway } = await checkOrderPayable(tx, newOrder, orderField);
+    if (gateway.id !== locked.payment.paymentGatewayId || gateway.connectedAccount !== locked.payment.connectedAccount) {
+      throw invalid(orderField, "order's payment_method uses another Stripe gateway; a PaymentIntent cannot move between Stripe accounts");
+    }
+    await tx.stripePayment.update({ where: { id: payment.id }, data: { ...attributes, orderId: newOrder.id } });
+    await tx.order.updateMany({
+      where: { id: oldOrderId, paymentSourceType: 'stripe_payments', paymentSourceId: payment.id },
+      data: { paymentSourceType: null, paymentSourceId: null },
+    });
+    await tx.order.update({ where: { id: newOrder.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: payment.id } });
+    await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, { ...attributes, orderId: newOrder.id }) });
   };
 
-  let intent: Stripe.PaymentIntent;
-  try {
-    intent = await stripe.forKey(secretKey).paymentIntents.create(params, {
-      idempotencyKey: createIntentIdempotencyKey(row.id),
-      ...(row.connectedAccount ? { stripeAccount: row.connectedAccount } : {}),
+  if (!payment.stripeId) return inTransaction(services.db, move);
+  const stripeId = payment.stripeId;
+  // Webhooks may lag: the PaymentIntent as Stripe has it now decides.
+  return readFromStripe(services, {
+    field: orderField,
+    failure: 'PaymentIntent retrieval before order change failed',
+    logged: { stripePaymentId: payment.id },
+    read: async () => {
+      const { client, requestOptions } = await paymentAccount(services, payment);
+      return client.paymentIntents.retrieve(stripeId, {}, requestOptions);
+    },
+    async record(tx, intent) {
+      if (!changeableIntentStatuses.has(intent.status)) throw notMovable(intent.status);
+      await move(tx);
+    },
+  });
+}
+
+/**
+ * Deletes a stripe payment whose money has not moved. Its PaymentIntent is cancelled at
+ * Stripe first, so that no authorisation outlives the payment; the reservation is taking
+ * the payment off its order (under the order's lock), so that an order being placed at the
+ * same time either is placed first (and the delete is refused) or finds no payment source.
+ * When Stripe cannot be reached before the cancel, nothing changes; when the cancel's
+ * outcome is unknown, the payment stays off its order until a retry deletes it.
+ */
+export async function deleteStripePayment(services: Services, { id }: Pick<StripePayment, 'id'>): Promise<void> {
+  const { db, logger } = services;
+  const payment = await findPayment(db, id);
+  const order = await db.order.findUnique({ where: { id: payment.orderId }, select: { status: true } });
+  if (order && !editableStatuses.has(order.status)) throw orderNotEditable(order.status);
+  // succeeded is final: no need to ask Stripe.
+  if (payment.status === 'succeeded') throw moneyMoved(payment.status);
+
+  let cancel = false;
+  if (payment.stripeId && payment.status !== 'canceled') {
+    const stripeId = payment.stripeId;
+    // Webhooks may lag: decide on Stripe's current status, not the stored one.
+    const { status } = await askStripe(services, { field: baseField, failure: 'PaymentIntent retrieval before delete failed', logged: { stripePaymentId: payment.id } }, async () => {
+      const { client, requestOptions } = await paymentAccount(services, payment);
+      return client.paymentIntents.retrieve(stripeId, {}, requestOptions);
     });
-  } catch (error) {
-    const translated = stripeErrorToJsonApi(error, orderPointer);
-    if (isDefinitiveStripeRejection(error)) {
-      // Stripe made nothing: release the reservation so the order stays as it was.
-      await db.stripePayment.deleteMany({ where: { id: row.id, intentState: 'reserved' } });
-    } else {
-      logger.warn({ stripePaymentId: row.id, err: error }, 'PaymentIntent creation outcome unknown; reservation kept for retry');
-    }
-    throw translated ?? error;
+    if (moneyMovedStatuses.has(status)) throw moneyMoved(status);
+    cancel = status !== 'canceled';
+  } else if (!payment.stripeId) {
+    logger.warn({ stripePaymentId: payment.id }, 'created stripe payment without a PaymentIntent id; deleting without Stripe');
   }
 
-  return db.$transaction(async (tx) => {
-    const created = await tx.stripePayment.update({
-      where: { id: row.id },
-      data: {
-        intentState: 'created',
-        stripeId: intent.id,
-        clientSecret: intent.client_secret,
-        status: intent.status,
-        paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
-      },
-      include: { order: { select: { totalAmountCents: true, currencyCode: true } } },
+  const remove = async (tx: Tx) => {
+    const locked = await lockPaymentWithOrder(tx, payment.id);
+    // Deleted concurrently: the outcome the caller asked for.
+    if (!locked) return;
+    await tx.stripePayment.delete({ where: { id: payment.id } });
+    await tx.order.updateMany({
+      where: { id: locked.order.id, paymentSourceType: 'stripe_payments', paymentSourceId: payment.id },
+      data: { paymentSourceType: null, paymentSourceId: null },
     });
-    await tx.order.update({
-      where: { id: order.id },
-      data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id },
-    });
-    return created;
+    await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'destroy' });
+  };
+
+  await withReservation(services, {
+    field: baseField,
+    unknownOutcome: 'PaymentIntent cancellation outcome unknown; the payment stays off its order until a retry',
+    logged: () => ({ stripePaymentId: payment.id }),
+
+    async reserve(tx) {
+      const locked = await lockPaymentWithOrder(tx, payment.id);
+      if (!locked) return new Finished(undefined);
+      if (!editableStatuses.has(locked.order.status)) throw orderNotEditable(locked.order.status);
+      if (!cancel) {
+        await remove(tx);
+        return new Finished(undefined);
+      }
+      await tx.order.updateMany({
+        where: { id: locked.order.id, paymentSourceType: 'stripe_payments', paymentSourceId: payment.id },
+        data: { paymentSourceType: null, paymentSourceId: null },
+      });
+      return locked.payment as StripePayment & { stripeId: string };
+    },
+
+    idempotencyKey: (reserved) => cancelIntentIdempotencyKey(reserved.id),
+
+    async call(reserved, idempotencyKey) {
+      const { client, requestOptions } = await paymentAccount(services, reserved);
+      try {
+        await client.paymentIntents.cancel(reserved.stripeId, {}, { ...requestOptions, idempotencyKey });
+      } catch (error) {
+        // Canceled meanwhile (another delete, the dashboard): what we wanted.
+        if (unexpectedStateStatus(error) !== 'canceled') throw error;
+      }
+    },
+
+    record: (tx) => remove(tx),
+
+    // Not cancelled (its money moved meanwhile): the payment goes back to its order, unless the order has another by now.
+    async refused(tx, reserved, error) {
+      const locked = await lockPaymentWithOrder(tx, reserved.id);
+      if (locked) {
+        await tx.order.updateMany({
+          where: { id: locked.order.id, paymentSourceId: null },
+          data: { paymentSourceType: 'stripe_payments', paymentSourceId: reserved.id },
+        });
+      }
+      const current = unexpectedStateStatus(error);
+      return current !== undefined && moneyMovedStatuses.has(current) ? moneyMoved(current) : undefined;
+    },
   });
+}
+
+function notMovable(status: string) {
+  return invalid(orderField, `the PaymentIntent is ${status}; a payment can only move to another order while its PaymentIntent is ${changeableIntentList}`);
+}
+
+function orderNotEditable(status: string) {
+  return invalid(baseField, `cannot be deleted: its order is ${status}, only a draft or pending order's payment can be deleted`);
+}
+
+function moneyMoved(status: string) {
+  return invalid(baseField, `cannot be deleted: its PaymentIntent is ${status}, money has moved or is moving (refund it instead)`, { stripe_status: status });
 }

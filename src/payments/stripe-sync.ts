@@ -1,8 +1,9 @@
 import type Stripe from 'stripe';
+import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma } from '../db/client.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { fromStripeAmount } from './money.ts';
-import { lockOrder } from './orders.ts';
+import type { Locked } from './locks.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
 import { createTransaction, orderMoney, recordOutcome } from './transactions.ts';
 
@@ -15,31 +16,9 @@ import { createTransaction, orderMoney, recordOutcome } from './transactions.ts'
 
 type Tx = Prisma.TransactionClient;
 
-export interface Locked {
-  payment: StripePayment;
-  order: Order;
-}
-
 /** Metadata keys that tie a Stripe object to the transaction that made it. */
 export const captureMetadataKey = 'capture_transaction_id';
 export const refundMetadataKey = 'transaction_id';
-
-/**
- * Locks a created payment and then its order, the order every writer of both uses (as
- * deleteStripePayment does), so that two writers never wait on each other.
- *
- * NO KEY UPDATE, not UPDATE: a writer holding the order inserts transactions that
- * reference the payment, and the foreign key takes a KEY SHARE lock on it, which FOR UPDATE
- * would block while this transaction waits for that order: a deadlock (found by the soak).
- */
-export async function lockPaymentAndOrder(tx: Tx, paymentId: string): Promise<Locked | null> {
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM stripe_payments WHERE id = ${paymentId} AND intent_state = 'created' FOR NO KEY UPDATE`;
-  if (rows.length === 0) return null;
-  const payment = await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } });
-  const order = await lockOrder(tx, payment.orderId);
-  return order ? { payment, order } : null;
-}
 
 /** The payment method as Stripe shows it to the merchant, without billing details (names, addresses). */
 export function compactPaymentMethod(pm: string | Stripe.PaymentMethod | null): Prisma.InputJsonObject | null {
@@ -80,7 +59,7 @@ function idOf(value: string | { id: string } | null | undefined): string | null 
  * Records a PaymentIntent's state on the locked payment and its order: status, payment
  * method, charge and instrument on the payment; the capture or void it implies; the order's
  * payment_status, forward only. The caller decides whether the snapshot is current enough
- * to apply (see webhooks.ts); `paymentMethod` is the expanded method when `pi` only has its id.
+ * to apply (see stripe-events.ts); `paymentMethod` is the expanded method when `pi` only has its id.
  */
 export async function applyPaymentIntent(
   tx: Tx,
@@ -108,6 +87,7 @@ export async function applyPaymentIntent(
     data.paymentInstrument = paymentInstrument(null, charge) ?? Prisma.DbNull;
   }
   await tx.stripePayment.update({ where: { id: payment.id }, data });
+  await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
 
   if (pi.status === 'succeeded') await recordCapture(tx, payment, order, pi, chargeId);
   if (pi.status === 'canceled') await recordVoid(tx, payment, order, pi);

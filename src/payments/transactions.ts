@@ -1,5 +1,6 @@
 import type { Prisma } from '../db/client.ts';
 import type { Order, StripePayment, Transaction } from '../generated/prisma/client.ts';
+import { recordChange } from '../changes.ts';
 import { newId } from '../ids.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -54,7 +55,7 @@ export async function transactionOfRequest(tx: Tx, orderId: string, kind: Transa
 /** Creates a transaction; call with the order locked. */
 export async function createTransaction(tx: Tx, input: NewTransaction): Promise<Transaction> {
   const { recorded } = input;
-  return tx.transaction.create({
+  const created = await tx.transaction.create({
     data: {
       id: newId(),
       kind: input.kind,
@@ -73,6 +74,8 @@ export async function createTransaction(tx: Tx, input: NewTransaction): Promise<
       ...(input.requestKey ? { metadata: { [requestKeyField]: input.requestKey } } : {}),
     },
   });
+  await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create` });
+  return created;
 }
 
 export interface Outcome {
@@ -109,6 +112,7 @@ export async function recordOutcome(tx: Tx, transactionId: string, outcome: Outc
           errorDetail: outcome.errorDetail ?? null,
         },
   });
+  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: { state: { before: 'reserved', after: 'recorded' } } });
   return count > 0 && !duplicate;
 }
 

@@ -4,7 +4,6 @@ import type { PrismaClient } from '../db/client.ts';
 import type { Access } from '../jsonapi/access.ts';
 import { newId } from '../ids.ts';
 import { badRequest, conflict, JsonApiError } from '../jsonapi/errors.ts';
-import { runWithRequestKey } from '../request-key.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
@@ -184,13 +183,6 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     return claim(request, reply, header, owner);
   };
 
-  // The handler runs knowing its key (a callback hook, so that the handler is called inside it).
-  const runKnowingKey = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
-    const digest = request.idempotencyRecordId ? request.idempotencyKeyDigest : undefined;
-    if (digest === undefined) done();
-    else runWithRequestKey(digest, () => done());
-  };
-
   const finishOnSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const id = request.idempotencyRecordId;
     if (!id) return payload;
@@ -215,7 +207,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
   scope.addHook('onRoute', (route) => {
     const methods = [route.method].flat();
     if (!methods.includes('POST') && !methods.includes('PATCH')) return;
-    route.preHandler = [...[route.preHandler ?? []].flat(), claimKey, runKnowingKey];
+    route.preHandler = [...[route.preHandler ?? []].flat(), claimKey];
     route.onSend = [...[route.onSend ?? []].flat(), finishOnSend];
   });
 }

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import type { AttributeDeclaration } from '../jsonapi/resource.ts';
+import { columnsTrigger, withWriteHook, type AttributeDeclaration, type Columns, type WriteContext } from '../jsonapi/resource.ts';
 import { formatAmount, isCurrencyCode, toFloat } from '../payments/money.ts';
-
-type Base = { id: string; createdAt: Date; updatedAt: Date };
+import type { Services } from '../services.ts';
 
 /**
  * Commerce Layer's sales channel rules for what belongs to an order: read while the order
@@ -12,7 +11,7 @@ type Base = { id: string; createdAt: Date; updatedAt: Date };
 export const throughOrder = { through: 'order' } as const;
 
 /** Fields every Commerce Layer resource has: id, timestamps, reference, reference_origin, metadata. */
-export function commonAttributes<Row extends Base>(): Record<string, AttributeDeclaration<Row>> {
+export function commonAttributes() {
   return {
     id: { type: 'string', filterable: true, sortable: true },
     created_at: { type: 'datetime', filterable: true, sortable: true },
@@ -20,54 +19,42 @@ export function commonAttributes<Row extends Base>(): Record<string, AttributeDe
     reference: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },
     reference_origin: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: z.string().max(255) },
     metadata: { type: 'object', creatable: true, updatable: true, filterable: true },
-  };
+  } as const;
 }
 
-/** Commerce Layer's `_disable` and `_enable` triggers, over a `disabled_at` column. */
-export function disableTriggers<Row>(): Record<string, AttributeDeclaration<Row>> {
-  const trigger = (disabledAt: () => Date | null): AttributeDeclaration<Row> => ({
-    type: 'boolean',
-    creatable: true,
-    updatable: true,
-    fetchable: false,
-    column: null,
-    write: (value) => (value === true ? { disabledAt: disabledAt() } : {}),
-  });
-  return { _disable: trigger(() => new Date()), _enable: trigger(() => null) };
+/** An attribute whose value its hook writes (sealed, hashed, derived), with the app's services at hand. */
+export function written<const D extends Omit<AttributeDeclaration<unknown>, 'input' | 'write' | 'read'>, I extends z.ZodType>(
+  declaration: D,
+  input: I,
+  write: (value: D extends { required: true } ? z.output<I> : z.output<I> | null, context: WriteContext<Services>) => Columns | Promise<Columns>,
+) {
+  return withWriteHook<D, I, Services>(declaration, input, write);
 }
 
-/** The columns of the common writable attributes a write document carries (absent ones are left alone). */
-export function commonColumns(attributes: Record<string, unknown>) {
-  return {
-    ...(attributes.reference !== undefined ? { reference: attributes.reference as string | null } : {}),
-    ...(attributes.reference_origin !== undefined ? { referenceOrigin: attributes.reference_origin as string | null } : {}),
-    ...(attributes.metadata !== undefined ? { metadata: (attributes.metadata ?? {}) as object } : {}),
-  };
-}
+/** Commerce Layer's `_disable` and `_enable` triggers, over a `disabled_at` column; taken on create too. */
+export const disableTriggers = {
+  _disable: columnsTrigger<Services>(() => ({ disabledAt: new Date() }), { creatable: true }),
+  _enable: columnsTrigger<Services>(() => ({ disabledAt: null }), { creatable: true }),
+};
+
+type AmountFlags = Pick<AttributeDeclaration<unknown>, 'creatable' | 'updatable' | 'required' | 'filterable' | 'sortable' | 'prohibited'>;
 
 /**
  * The `<name>_cents`, `<name>_float` and `formatted_<name>` triple Commerce Layer exposes
  * for every amount; only the cents are stored.
  */
-export function amountAttributes<Row>(
-  name: string,
+export function amountAttributes<Row, const N extends string, const F extends AmountFlags = { filterable: true; sortable: true }>(
+  name: N,
   read: (row: Row) => { cents: number; currencyCode: string | null },
-  flags: Pick<AttributeDeclaration<Row>, 'creatable' | 'updatable' | 'required' | 'filterable' | 'sortable' | 'prohibited'> = {
-    filterable: true,
-    sortable: true,
-  },
-): Record<string, AttributeDeclaration<Row>> {
+  flags: F = { filterable: true, sortable: true } as F,
+) {
+  const amount = (row: Row) => read(row);
   return {
     [`${name}_cents`]: { type: 'integer', ...flags, input: z.number().int().min(0).max(2 ** 31 - 1) },
-    [`${name}_float`]: { type: 'float', column: null, read: (row) => { const a = read(row); return toFloat(a.cents, a.currencyCode); } },
-    [`formatted_${name}`]: {
-      type: 'string',
-      column: null,
-      read: (row) => {
-        const a = read(row);
-        return formatAmount(a.cents, a.currencyCode);
-      },
-    },
+    [`${name}_float`]: { type: 'float', column: null, read: (row: Row) => { const a = amount(row); return toFloat(a.cents, a.currencyCode); } },
+    [`formatted_${name}`]: { type: 'string', column: null, read: (row: Row) => { const a = amount(row); return formatAmount(a.cents, a.currencyCode); } },
+  } as { [K in `${N}_cents`]: { type: 'integer'; input: z.ZodNumber } & F } & {
+    [K in `${N}_float` | `formatted_${N}`]: AttributeDeclaration<Row> & { column: null };
   };
 }
 

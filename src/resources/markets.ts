@@ -6,9 +6,9 @@ import { commonAttributes, disableTriggers } from './common.ts';
 
 /**
  * Markets own orders and payment methods; a sales channel token names one in its scope
- * (`market:code:<code>`, `market:id:<id>` or `market:<number>`). No domain hooks: the engine writes them.
+ * (`market:code:<code>`, `market:id:<id>` or `market:<number>`). No domain rules: the engine writes them.
  */
-export const markets = defineResource<Market, Services>({
+export const markets = defineResource<Market, Services>()({
   type: 'markets',
   model: 'market',
   table: 'markets',
@@ -25,8 +25,8 @@ export const markets = defineResource<Market, Services>({
       input: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
     },
     disabled_at: { type: 'datetime', filterable: true, sortable: true },
-    ...disableTriggers<Market>(),
-    ...commonAttributes<Market>(),
+    ...commonAttributes(),
   },
   relationships: {},
+  triggers: disableTriggers,
 });

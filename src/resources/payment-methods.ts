@@ -9,8 +9,8 @@ const money = (cents: (method: PaymentMethod) => number | null) => (method: Paym
   currencyCode: method.currencyCode,
 });
 
-/** Payment methods tie a payment source type and currency to a gateway. No domain hooks: the engine writes them. */
-export const paymentMethods = defineResource<PaymentMethod, Services>({
+/** Payment methods tie a payment source type and currency to a gateway. No domain rules: the engine writes them. */
+export const paymentMethods = defineResource<PaymentMethod, Services>()({
   type: 'payment_methods',
   model: 'paymentMethod',
   table: 'payment_methods',
@@ -33,7 +33,7 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
     require_capture: { type: 'boolean', creatable: true, updatable: true },
     auto_place: { type: 'boolean', creatable: true, updatable: true },
     auto_capture: { type: 'boolean', creatable: true, updatable: true },
-    ...amountAttributes<PaymentMethod>('price_amount', money((method) => method.priceAmountCents), {
+    ...amountAttributes('price_amount', money((method) => method.priceAmountCents), {
       creatable: true,
       updatable: true,
       required: true,
@@ -41,8 +41,7 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
       sortable: true,
     }),
     disabled_at: { type: 'datetime', filterable: true, sortable: true },
-    ...disableTriggers<PaymentMethod>(),
-    ...commonAttributes<PaymentMethod>(),
+    ...commonAttributes(),
   },
   relationships: {
     // Commerce Layer clients link either the concrete gateway type or the generic one.
@@ -56,4 +55,5 @@ export const paymentMethods = defineResource<PaymentMethod, Services>({
     // Unset: offered in every market.
     market: { kind: 'to_one', types: ['markets'], creatable: true, updatable: true, foreignKey: 'marketId' },
   },
+  triggers: disableTriggers,
 });

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
-import { defineResource } from '../jsonapi/resource.ts';
-import { deleteStripePayment, updateStripePayment } from '../payments/stripe-payment-lifecycle.ts';
-import { createStripePayment, stripePaymentOptionsSchema, type StripePaymentOptions } from '../payments/stripe-payments.ts';
+import { defineResource, trigger } from '../jsonapi/resource.ts';
+import { createStripePayment, deleteStripePayment, stripePaymentOptionsSchema, updateStripePayment } from '../payments/stripe-payments.ts';
+import { refreshIntent } from '../payments/triggers/refresh-intent.ts';
+import { updateIntent } from '../payments/triggers/update-intent.ts';
 import type { Services } from '../services.ts';
 import { commonAttributes, throughOrder } from './common.ts';
 
@@ -10,7 +11,8 @@ type StripePaymentRow = StripePayment & { order?: Pick<Order, 'totalAmountCents'
 
 const fetched = { type: 'string' } as const;
 
-export const stripePayments = defineResource<StripePaymentRow, Services>({
+/** Commerce Layer's stripe payments: an order's payment source, a PaymentIntent at Stripe (src/payments/stripe-payments.ts). */
+export const stripePayments = defineResource<StripePaymentRow, Services>()({
   type: 'stripe_payments',
   model: 'stripePayment',
   table: 'stripe_payments',
@@ -38,44 +40,17 @@ export const stripePayments = defineResource<StripePaymentRow, Services>({
     return_url: { type: 'string', creatable: true, updatable: true, input: z.url({ protocol: /^https?$/ }).max(2000) },
     receipt_email: { type: 'string', creatable: true, input: z.email().max(254) },
     payment_instrument: { type: 'object' },
-    // Triggers: write-only flags that make the PATCH act at Stripe.
-    _update: { type: 'boolean', updatable: true, fetchable: false, column: null },
-    _refresh: { type: 'boolean', updatable: true, fetchable: false, column: null },
-    ...commonAttributes<StripePaymentRow>(),
+    ...commonAttributes(),
   },
   relationships: {
     order: { kind: 'to_one', types: ['orders'], creatable: true, updatable: true, required: true, foreignKey: 'orderId' },
     payment_gateway: { kind: 'to_one', types: ['stripe_gateways'], foreignKey: 'paymentGatewayId' },
   },
-
-  create(services, input) {
-    const { attributes: a } = input;
-    return createStripePayment(services, {
-      orderId: input.relationships.order!.id,
-      options: a.options as StripePaymentOptions | null | undefined,
-      returnUrl: a.return_url as string | null | undefined,
-      receiptEmail: a.receipt_email as string | null | undefined,
-      reference: a.reference as string | null | undefined,
-      referenceOrigin: a.reference_origin as string | null | undefined,
-      metadata: a.metadata as Record<string, unknown> | null | undefined,
-    });
+  triggers: {
+    // Send the order's current amount to the PaymentIntent; read it back from Stripe.
+    _update: trigger(updateIntent, { callsStripe: true }),
+    _refresh: trigger(refreshIntent, { callsStripe: true }),
   },
-
-  update(services, payment, input) {
-    const { attributes: a } = input;
-    return updateStripePayment(services, payment.id, {
-      ...(a.options !== undefined ? { options: a.options as StripePaymentOptions | null } : {}),
-      ...(a.return_url !== undefined ? { returnUrl: a.return_url as string | null } : {}),
-      ...(a.reference !== undefined ? { reference: a.reference as string | null } : {}),
-      ...(a.reference_origin !== undefined ? { referenceOrigin: a.reference_origin as string | null } : {}),
-      ...(a.metadata !== undefined ? { metadata: a.metadata as Record<string, unknown> | null } : {}),
-      ...(input.relationships.order ? { orderId: input.relationships.order.id } : {}),
-      update: a._update === true,
-      refresh: a._refresh === true,
-    });
-  },
-
-  remove(services, payment) {
-    return deleteStripePayment(services, payment.id);
-  },
-});
+  // Creating calls Stripe, a move checks the PaymentIntent, a delete cancels it.
+  callsStripe: ['create', 'update', 'delete'],
+}).writtenBy({ create: createStripePayment, update: updateStripePayment, remove: deleteStripePayment });

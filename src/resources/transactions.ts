@@ -36,7 +36,7 @@ const filterableString = { type: 'string', filterable: true } as const;
 const transactionAttributes: Record<string, AttributeDeclaration<TransactionRow>> = {
   number: { type: 'string', filterable: true, sortable: true },
   currency_code: filterableString,
-  ...amountAttributes<TransactionRow>('amount', (row) => ({ cents: row.amountCents, currencyCode: row.currencyCode })),
+  ...amountAttributes('amount', (row: TransactionRow) => ({ cents: row.amountCents, currencyCode: row.currencyCode })),
   succeeded: { type: 'boolean', filterable: true },
   message: filterableString,
   error_code: filterableString,
@@ -44,7 +44,7 @@ const transactionAttributes: Record<string, AttributeDeclaration<TransactionRow>
   // The PaymentIntent id.
   token: filterableString,
   gateway_transaction_id: filterableString,
-  ...commonAttributes<TransactionRow>(),
+  ...commonAttributes(),
 };
 
 const commonRelationships: Record<string, RelationshipDeclaration<TransactionRow>> = {
@@ -58,7 +58,7 @@ function transactionResource(
   kind: TransactionKind,
   extra: { attributes?: Record<string, AttributeDeclaration<TransactionRow>>; relationships: Record<string, RelationshipDeclaration<TransactionRow>>; load?: Record<string, unknown> },
 ) {
-  return defineResource<TransactionRow, Services>({
+  return defineResource<TransactionRow, Services>()({
     type: kind,
     model: 'transaction',
     table: 'transactions',

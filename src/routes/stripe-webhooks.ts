@@ -2,8 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { AppConfig } from '../config.ts';
 import { idPattern } from '../ids.ts';
-import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/webhook-endpoints.ts';
-import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/webhooks.ts';
+import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../payments/stripe-webhook-endpoints.ts';
+import { defaultToleranceSeconds, receiveStripeWebhook, WebhookRejected } from '../payments/stripe-events.ts';
 import type { Services } from '../services.ts';
 
 export interface StripeWebhookOptions {

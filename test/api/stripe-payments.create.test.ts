@@ -148,6 +148,22 @@ describe('POST /api/stripe_payments', () => {
     expect(context.standin.paymentIntents().length).toBe(before + 1);
   });
 
+  it('answers 20 parallel creates for one order without a 500 or a deadlock', async () => {
+    const checkout = await createCheckout(context);
+    const logged = context.logs.length;
+    const responses = await Promise.all(Array.from({ length: 20 }, () => seedRequest(checkout.orderId)));
+    const statuses = responses.map((response) => response.status);
+    // Each one creates (or shares) a payment, or says clearly why not.
+    expect(statuses.filter((status) => ![201, 409, 422].includes(status)), JSON.stringify(responses.map((r) => r.body.errors?.[0]))).toEqual([]);
+    expect(statuses).toContain(201);
+    const logs = context.logs.slice(logged).join('');
+    expect(logs).not.toMatch(/deadlock|40P01/);
+    // Whichever answered last, the order's payment source is one of the created payments.
+    const order = await context.db.order.findUniqueOrThrow({ where: { id: checkout.orderId } });
+    const created = new Set(responses.filter((response) => response.status === 201).map((response) => response.body.data.id as string));
+    expect(created.has(order.paymentSourceId!)).toBe(true);
+  }, 60_000);
+
   it('answers 503 when Stripe is down, then a retry creates exactly one PaymentIntent', async () => {
     const checkout = await createCheckout(context);
     const before = context.standin.paymentIntents().length;

@@ -4,13 +4,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
+import { toJsonApiError } from '../../src/jsonapi/domain-error-mapping.ts';
 import { JsonApiError } from '../../src/jsonapi/errors.ts';
 import {
+  createStripePayment,
   deleteStripePayment,
   updateStripePayment,
+  type StripePaymentChange,
+  type StripePaymentOptions,
   type StripePaymentWithOrder,
-} from '../../src/payments/stripe-payment-lifecycle.ts';
-import { createStripePayment, type StripePaymentOptions } from '../../src/payments/stripe-payments.ts';
+} from '../../src/payments/stripe-payments.ts';
+import { refreshIntent } from '../../src/payments/triggers/refresh-intent.ts';
+import { updateIntent } from '../../src/payments/triggers/update-intent.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
@@ -124,15 +129,24 @@ function requestsFor(stripeId: string) {
   return standin.requestLog().filter((entry) => entry.path.startsWith(`/v1/payment_intents/${stripeId}`));
 }
 
-/** The JsonApiError a call rejects with. */
+/** The JsonApiError the API answers a call's rejection with. */
 async function rejection(call: Promise<unknown>): Promise<JsonApiError> {
   try {
     await call;
   } catch (error) {
-    if (error instanceof JsonApiError) return error;
+    const answer = toJsonApiError(error);
+    if (answer instanceof JsonApiError) return answer;
     throw error;
   }
   throw new Error('expected the call to fail');
+}
+
+/** What a PATCH of the payment runs, in its order: stored attributes and the order, then `_update`, then `_refresh`. */
+async function patch(paymentId: string, { update, refresh, ...columns }: StripePaymentChange & { update?: boolean; refresh?: boolean }) {
+  await updateStripePayment(services, { id: paymentId }, columns);
+  if (update) await updateIntent(services, paymentId);
+  if (refresh) await refreshIntent(services, paymentId);
+  return withOrder(paymentId);
 }
 
 describe('updateStripePayment: plain attributes', () => {
@@ -140,7 +154,7 @@ describe('updateStripePayment: plain attributes', () => {
     const { payment, stripeId } = await seedPayment();
     const before = requestsFor(stripeId).length;
 
-    const updated = await updateStripePayment(services, payment.id, {
+    const updated = await patch(payment.id, {
       options: { customer: 'cus_123', description: 'Order' },
       returnUrl: 'https://shop.example.com/back',
       reference: 'REF',
@@ -158,18 +172,18 @@ describe('updateStripePayment: plain attributes', () => {
     });
     expect(requestsFor(stripeId)).toHaveLength(before);
 
-    const cleared = await updateStripePayment(services, payment.id, { metadata: null, reference: null });
+    const cleared = await patch(payment.id, { metadata: {}, reference: null });
     expect(cleared).toMatchObject({ metadata: {}, reference: null, referenceOrigin: 'ERP' });
   });
 
   it('answers 404 for an unknown payment or a reservation', async () => {
-    expect((await rejection(updateStripePayment(services, 'nonexistent', {}))).status).toBe(404);
+    expect((await rejection(patch('nonexistent', {}))).status).toBe(404);
     const checkout = await seedCheckout();
     const reserved = await db.stripePayment.create({
       data: { id: newId(), orderId: checkout.orderId, paymentGatewayId: checkout.gatewayId, amountCents: 2500, currencyCode: 'EUR' },
     });
-    expect((await rejection(updateStripePayment(services, reserved.id, { reference: 'x' }))).status).toBe(404);
-    expect((await rejection(deleteStripePayment(services, reserved.id))).status).toBe(404);
+    expect((await rejection(patch(reserved.id, { reference: 'x' }))).status).toBe(404);
+    expect((await rejection(deleteStripePayment(services, reserved))).status).toBe(404);
   });
 });
 
@@ -179,14 +193,14 @@ describe('updateStripePayment: _update', () => {
     await setQuantity(checkout, 3);
     expect(mismatched(await withOrder(payment.id))).toBe(true);
 
-    const updated = await updateStripePayment(services, payment.id, { update: true });
+    const updated = await patch(payment.id, { update: true });
     expect(mismatched(updated)).toBe(false);
     expect(updated).toMatchObject({ amountCents: 3750, currencyCode: 'EUR', stripeWriteVersion: 1 });
     expect(intentAt(stripeId)).toMatchObject({ amount: 3750, currency: 'eur', description: 'first' });
     expect(intentAt(stripeId).metadata).toMatchObject({ order_id: checkout.orderId, stripe_payment_id: payment.id });
 
     await setQuantity(checkout, 1);
-    const again = await updateStripePayment(services, payment.id, { options: { description: 'second' }, update: true });
+    const again = await patch(payment.id, { options: { description: 'second' }, update: true });
     expect(mismatched(again)).toBe(false);
     expect(intentAt(stripeId)).toMatchObject({ amount: 1250, description: 'second' });
 
@@ -205,7 +219,7 @@ describe('updateStripePayment: _update', () => {
     await setQuantity(checkout, 4);
     standin.injectFaults({ kind: 'status', status: 500, times: 1, match: { method: 'POST', pathPrefix: `/v1/payment_intents/${stripeId}` } });
 
-    const updated = await updateStripePayment(services, payment.id, { update: true });
+    const updated = await patch(payment.id, { update: true });
     expect(updated.amountCents).toBe(5000);
     const keys = requestsFor(stripeId).filter((entry) => entry.method === 'POST').map((entry) => entry.idempotencyKey);
     expect(keys).toEqual([`stripe_payments/${payment.id}/update/1`, `stripe_payments/${payment.id}/update/1`]);
@@ -217,7 +231,7 @@ describe('updateStripePayment: _update', () => {
     await capture(stripeId);
     await setQuantity(checkout, 3);
 
-    const error = await rejection(updateStripePayment(services, payment.id, { update: true }));
+    const error = await rejection(patch(payment.id, { update: true }));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.source?.pointer).toBe('/data/attributes/_update');
     expect(error.errors[0]?.detail).toContain('PaymentIntent is succeeded');
@@ -227,14 +241,14 @@ describe('updateStripePayment: _update', () => {
     expect(stored).toMatchObject({ status: 'succeeded', amountCents: 2500 });
     expect(mismatched(stored)).toBe(true);
     const calls = requestsFor(stripeId).length;
-    expect((await rejection(updateStripePayment(services, payment.id, { update: true }))).status).toBe(422);
+    expect((await rejection(patch(payment.id, { update: true }))).status).toBe(422);
     expect(requestsFor(stripeId)).toHaveLength(calls);
   });
 
   it('refuses an order that is no longer payable, pointing at _update', async () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await setQuantity(checkout, 0);
-    const error = await rejection(updateStripePayment(services, payment.id, { update: true }));
+    const error = await rejection(patch(payment.id, { update: true }));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.source?.pointer).toBe('/data/attributes/_update');
     expect(intentAt(stripeId).amount).toBe(2500);
@@ -244,13 +258,13 @@ describe('updateStripePayment: _update', () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await setQuantity(checkout, 3);
     standin.injectFaults({ kind: 'status', status: 500, times: 5 });
-    const error = await rejection(updateStripePayment(services, payment.id, { update: true }));
+    const error = await rejection(patch(payment.id, { update: true }));
     expect(error.status).toBe(502);
     standin.clearFaults();
     expect((await withOrder(payment.id)).amountCents).toBe(2500);
     expect(intentAt(stripeId).amount).toBe(2500);
     // The next attempt is a new update with its own key.
-    const updated = await updateStripePayment(services, payment.id, { update: true });
+    const updated = await patch(payment.id, { update: true });
     expect(updated).toMatchObject({ amountCents: 3750, stripeWriteVersion: 2 });
   });
 });
@@ -260,7 +274,7 @@ describe('updateStripePayment: _refresh', () => {
     const { payment, stripeId } = await seedPayment();
     await confirm(stripeId);
 
-    const authorized = await updateStripePayment(services, payment.id, { refresh: true });
+    const authorized = await patch(payment.id, { refresh: true });
     expect(authorized.status).toBe('requires_capture');
     expect(authorized.paymentInstrument).toEqual({
       issuer_type: 'card',
@@ -277,7 +291,7 @@ describe('updateStripePayment: _refresh', () => {
     expect(authorized.paymentMethod).toMatchObject({ id: intentAt(stripeId).payment_method });
 
     await capture(stripeId);
-    const captured = await updateStripePayment(services, payment.id, { refresh: true });
+    const captured = await patch(payment.id, { refresh: true });
     expect(captured.status).toBe('succeeded');
     expect(captured.chargeId).toMatch(/^ch_/);
     expect(captured.chargeId).toBe(intentAt(stripeId).latest_charge);
@@ -290,7 +304,7 @@ describe('updateStripePayment: _refresh', () => {
   it('with _update in the same request, updates first and then reads the result back', async () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await setQuantity(checkout, 2 * 3);
-    const updated = await updateStripePayment(services, payment.id, { update: true, refresh: true });
+    const updated = await patch(payment.id, { update: true, refresh: true });
     expect(updated).toMatchObject({ amountCents: 7500, status: 'requires_payment_method', paymentInstrument: null });
     expect(mismatched(updated)).toBe(false);
     const methods = requestsFor(stripeId).map((entry) => entry.method);
@@ -304,7 +318,7 @@ describe('updateStripePayment: order relationship', () => {
     const other = await seedCheckout({ gatewayId: checkout.gatewayId });
     await setQuantity(other, 5);
 
-    const moved = await updateStripePayment(services, payment.id, { orderId: other.orderId, reference: 'moved' });
+    const moved = await patch(payment.id, { orderId: other.orderId, reference: 'moved' });
     expect(moved).toMatchObject({ orderId: other.orderId, reference: 'moved', order: { totalAmountCents: 6250 } });
     // The PaymentIntent still has the old amount until an _update.
     expect(mismatched(moved)).toBe(true);
@@ -314,7 +328,7 @@ describe('updateStripePayment: order relationship', () => {
       paymentSourceId: payment.id,
     });
 
-    const updated = await updateStripePayment(services, payment.id, { update: true });
+    const updated = await patch(payment.id, { update: true });
     expect(mismatched(updated)).toBe(false);
     expect(intentAt(payment.stripeId!).metadata).toMatchObject({ order_id: other.orderId });
   });
@@ -333,15 +347,15 @@ describe('updateStripePayment: order relationship', () => {
       [placed.orderId, 'order is placed'],
       ['nonexistent', 'not found'],
     ] as const) {
-      const error = await rejection(updateStripePayment(services, payment.id, { orderId, reference: 'not stored' }));
+      const error = await rejection(patch(payment.id, { orderId, reference: 'not stored' }));
       expect(error.status).toBe(422);
       expect(error.errors[0]?.source?.pointer).toBe('/data/relationships/order');
       expect(error.errors[0]?.detail).toContain(message);
     }
     // Same gateway, another currency: allowed by the gateway, so it moves (and amounts mismatch).
-    const moved = await updateStripePayment(services, payment.id, { orderId: otherCurrency.orderId });
+    const moved = await patch(payment.id, { orderId: otherCurrency.orderId });
     expect(mismatched(moved)).toBe(true);
-    await updateStripePayment(services, payment.id, { orderId: checkout.orderId });
+    await patch(payment.id, { orderId: checkout.orderId });
 
     expect(await db.stripePayment.findUniqueOrThrow({ where: { id: payment.id } })).toMatchObject({ orderId: checkout.orderId, reference: null });
     expect(await db.order.findUniqueOrThrow({ where: { id: checkout.orderId } })).toMatchObject({ paymentSourceId: payment.id });
@@ -352,7 +366,7 @@ describe('updateStripePayment: order relationship', () => {
     const other = await seedCheckout({ gatewayId: checkout.gatewayId });
     await confirm(stripeId);
 
-    const error = await rejection(updateStripePayment(services, payment.id, { orderId: other.orderId }));
+    const error = await rejection(patch(payment.id, { orderId: other.orderId }));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.source?.pointer).toBe('/data/relationships/order');
     expect(error.errors[0]?.detail).toContain('PaymentIntent is requires_capture');
@@ -363,7 +377,7 @@ describe('updateStripePayment: order relationship', () => {
   it('treats naming the current order as no change', async () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await confirm(stripeId);
-    const updated = await updateStripePayment(services, payment.id, { orderId: checkout.orderId, reference: 'same' });
+    const updated = await patch(payment.id, { orderId: checkout.orderId, reference: 'same' });
     expect(updated).toMatchObject({ orderId: checkout.orderId, reference: 'same' });
   });
 });
@@ -372,7 +386,7 @@ describe('deleteStripePayment', () => {
   it('cancels an unconfirmed PaymentIntent, deletes the payment and clears the order payment source', async () => {
     const { checkout, payment, stripeId } = await seedPayment();
 
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
 
     expect(intentAt(stripeId).status).toBe('canceled');
     const cancel = requestsFor(stripeId).find((entry) => entry.path.endsWith('/cancel'));
@@ -387,7 +401,7 @@ describe('deleteStripePayment', () => {
   it('releases an authorisation that was not captured', async () => {
     const { payment, stripeId } = await seedPayment();
     await confirm(stripeId);
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
     expect(intentAt(stripeId).status).toBe('canceled');
     expect(await db.stripePayment.findUnique({ where: { id: payment.id } })).toBeNull();
   });
@@ -395,7 +409,7 @@ describe('deleteStripePayment', () => {
   it('accepts a PaymentIntent already canceled at Stripe', async () => {
     const { payment, stripeId } = await seedPayment();
     await services.stripe.forKey(secretKey).paymentIntents.cancel(stripeId);
-    await deleteStripePayment(services, payment.id);
+    await deleteStripePayment(services, payment);
     expect(await db.stripePayment.findUnique({ where: { id: payment.id } })).toBeNull();
     expect(requestsFor(stripeId).filter((entry) => entry.path.endsWith('/cancel'))).toHaveLength(1);
   });
@@ -405,7 +419,7 @@ describe('deleteStripePayment', () => {
     await confirm(stripeId);
     await capture(stripeId);
 
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.detail).toContain('money has moved');
     expect(error.errors[0]?.detail).toContain('succeeded');
@@ -418,7 +432,7 @@ describe('deleteStripePayment', () => {
     const { checkout, payment, stripeId } = await seedPayment();
     await db.order.update({ where: { id: checkout.orderId }, data: { status: 'placed' } });
     const calls = requestsFor(stripeId).length;
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(422);
     expect(error.errors[0]?.detail).toContain('placed');
     expect(requestsFor(stripeId)).toHaveLength(calls);
@@ -429,7 +443,7 @@ describe('deleteStripePayment', () => {
     const { checkout, payment, stripeId } = await seedPayment();
     standin.injectFaults({ kind: 'status', status: 500, times: 5 });
 
-    const error = await rejection(deleteStripePayment(services, payment.id));
+    const error = await rejection(deleteStripePayment(services, payment));
     expect(error.status).toBe(502);
     expect(error.errors[0]?.code).toBe('STRIPE_ERROR');
     standin.clearFaults();

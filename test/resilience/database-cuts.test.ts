@@ -61,7 +61,7 @@ async function lineItemWaitingForItsOrder(orderId: string, key: string) {
   await orderHolder.query('BEGIN');
   await orderHolder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
   const pending = postLineItem(orderId, key).then((response) => response);
-  const waiter = await lockWaiter('%FROM orders%FOR UPDATE%');
+  const waiter = await lockWaiter('%FROM orders%FOR %UPDATE%');
   await keyHolder.query('BEGIN');
   const { rowCount } = await keyHolder.query('SELECT id FROM idempotency_keys WHERE key = $1 FOR UPDATE', [key]);
   return { orderHolder, keyHolder, pending, waiter, keyRowLocked: rowCount === 1 };
@@ -104,7 +104,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
     try {
       const pending = postLineItem(orderId).then((response) => response);
-      await terminate(await lockWaiter('%FROM orders%FOR UPDATE%'));
+      await terminate(await lockWaiter('%FROM orders%FOR %UPDATE%'));
       const response = await pending;
       expect(response.status).toBe(503);
       expect(response.headers['retry-after']).toBeDefined();

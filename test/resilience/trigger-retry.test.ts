@@ -49,7 +49,7 @@ async function cutWhileWaitingForOrder<T>(orderId: string, pending: Promise<T>):
   try {
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
-    await observer.query('SELECT pg_terminate_backend($1)', [await lockWaiter('%FROM orders%FOR UPDATE%')]);
+    await observer.query('SELECT pg_terminate_backend($1)', [await lockWaiter('%FROM orders%FOR %UPDATE%')]);
     const answer = await pending;
     await holder.query('ROLLBACK');
     return answer;

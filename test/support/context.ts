@@ -102,6 +102,13 @@ export function api(context: TestContext) {
   };
 }
 
+/** POSTs a document with the context's token and returns the created record's id (throws unless 201). */
+export async function createdId(context: TestContext, url: string, body: unknown): Promise<string> {
+  const response = await api(context).post(url, body);
+  if (response.status !== 201) throw new Error(`${url}: ${response.status} ${response.text}`);
+  return response.body.data.id as string;
+}
+
 export interface Checkout {
   gatewayId: string;
   paymentMethodId: string;
@@ -121,13 +128,8 @@ export async function createCheckout(
     priceAmountCents?: number;
   } = {},
 ): Promise<Checkout> {
-  const client = api(context);
   const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
-  const created = async (url: string, body: unknown) => {
-    const response = await client.post(url, body);
-    if (response.status !== 201) throw new Error(`${url}: ${response.status} ${response.text}`);
-    return response.body.data.id as string;
-  };
+  const created = (url: string, body: unknown) => createdId(context, url, body);
   const gatewayId = await created('/api/stripe_gateways', {
     data: { type: 'stripe_gateways', attributes: { name: 'Stripe', login: secretKey, publishable_key: 'pk_test_abc123' } },
   });

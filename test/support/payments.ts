@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
-import { api, createCheckout, type Checkout, type TestContext } from './context.ts';
+import { api, createCheckout, createdId, type Checkout, type TestContext } from './context.ts';
 
 /** What a shopper's browser does with Stripe.js, here through the SDK with the gateway's key. */
 export function stripeClient(context: TestContext, secretKey: string): Stripe {
@@ -66,4 +67,19 @@ export async function getOrder(context: TestContext, orderId: string, query = ''
 export async function paymentStatusAfterWebhooks(context: TestContext, orderId: string): Promise<unknown> {
   await context.standin.webhooksIdle();
   return (await getOrder(context, orderId)).data.attributes.payment_status;
+}
+
+/** A Stripe gateway and a EUR payment method offered in one market, as a merchant sets up a storefront's checkout. */
+export async function marketPaymentMethod(context: TestContext, marketId: string): Promise<{ paymentMethodId: string; secretKey: string }> {
+  const secretKey = `sk_test_${randomBytes(12).toString('hex')}`;
+  const created = (url: string, body: unknown) => createdId(context, url, body);
+  const gatewayId = await created('/api/stripe_gateways', { data: { type: 'stripe_gateways', attributes: { name: 'Stripe', login: secretKey } } });
+  const paymentMethodId = await created('/api/payment_methods', {
+    data: {
+      type: 'payment_methods',
+      attributes: { payment_source_type: 'stripe_payments', currency_code: 'EUR', price_amount_cents: 0 },
+      relationships: { payment_gateway: { data: { type: 'stripe_gateways', id: gatewayId } }, market: { data: { type: 'markets', id: marketId } } },
+    },
+  });
+  return { paymentMethodId, secretKey };
 }

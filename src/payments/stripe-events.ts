@@ -3,12 +3,13 @@ import type { Prisma } from '../db/client.ts';
 import type { StripePayment } from '../generated/prisma/client.ts';
 import type { Services } from '../services.ts';
 import { intentStatusRank } from './payment-status.ts';
-import { stripeFor } from './stripe-payment-lifecycle.ts';
-import { applyChargeRefunds, applyPaymentIntent, lockPaymentAndOrder } from './stripe-sync.ts';
+import { inTransaction, lockPaymentWithOrder } from './locks.ts';
+import { paymentAccount } from './stripe-account.ts';
+import { applyChargeRefunds, applyPaymentIntent } from './stripe-sync.ts';
 
 /**
- * Stripe webhooks: verifies an event against its gateway's signing secret, then applies it
- * once. Each event id is stored in the transaction that applies it, so a redelivery (or a
+ * Stripe's events, as they arrive at a gateway's webhook endpoint: verifies an event
+ * against its gateway's signing secret, then applies it once. Each event id is stored in the transaction that applies it, so a redelivery (or a
  * concurrent duplicate delivery) is acknowledged without effect. Events may come in any
  * order: one that would move a payment back to an earlier status is checked against
  * Stripe's current PaymentIntent instead of being applied as it is.
@@ -111,9 +112,9 @@ export async function processStripeEvent(services: Services, gatewayId: string, 
 
   if (event.type === 'charge.refunded') {
     const charge = event.data.object as Stripe.Charge;
-    const outcome = await db.$transaction(async (tx) => {
+    const outcome = await inTransaction(db, async (tx) => {
       if (!(await recordEvent(tx, event, gatewayId, 'applied', paymentIntentId))) return 'duplicate' as const;
-      const locked = await lockPaymentAndOrder(tx, payment.id);
+      const locked = await lockPaymentWithOrder(tx, payment.id);
       if (locked) await applyChargeRefunds(tx, locked, charge);
       return 'applied' as const;
     });
@@ -128,7 +129,7 @@ async function applyIntentEvent(services: Services, gatewayId: string, event: St
   let intent = eventIntent;
   let reread = false;
   let paymentMethod: Stripe.PaymentMethod | null = null;
-  const { client, requestOptions } = await stripeFor(db, services, payment);
+  const { client, requestOptions } = await paymentAccount(services, payment);
 
   if (intentStatusRank(eventIntent.status) < intentStatusRank(payment.status)) {
     // Behind what we know: a late event, or a real step back (an asynchronous payment that
@@ -147,9 +148,9 @@ async function applyIntentEvent(services: Services, gatewayId: string, event: St
     }
   }
 
-  return db.$transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     if (!(await recordEvent(tx, event, gatewayId, 'applied', eventIntent.id))) return 'duplicate';
-    const locked = await lockPaymentAndOrder(tx, payment.id);
+    const locked = await lockPaymentWithOrder(tx, payment.id);
     if (!locked) {
       await tx.stripeEvent.update({ where: { id: event.id }, data: { outcome: 'unknown_payment_intent' } });
       return 'unknown_payment_intent';

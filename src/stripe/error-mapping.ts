@@ -16,6 +16,12 @@ export function isDefinitiveStripeRejection(error: unknown): boolean {
   );
 }
 
+/** The PaymentIntent's status when Stripe refused because of it ('unknown' when Stripe did not say). */
+export function unexpectedStateStatus(error: unknown): string | undefined {
+  if (!(error instanceof Stripe.errors.StripeError) || error.code !== 'payment_intent_unexpected_state') return undefined;
+  return error.payment_intent?.status ?? 'unknown';
+}
+
 function isKeyInFlight(error: unknown): boolean {
   return error instanceof Stripe.errors.StripeError && error.statusCode === 409;
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import type { StripeGateway } from '../generated/prisma/client.ts';
 import type { Services } from '../services.ts';
-import { handledEventTypes } from './webhooks.ts';
+import { gatewayClientIfOurs } from './stripe-account.ts';
+import { handledEventTypes } from './stripe-events.ts';
 
 /**
  * Each Stripe gateway's webhook endpoint: the URL Stripe delivers its account's events to
@@ -25,15 +26,15 @@ export interface WebhookEndpointSettings {
   register: boolean;
 }
 
-// Per app (tests run several at once), keyed by the app's services: declarations only get those.
-const settingsByServices = new WeakMap<object, WebhookEndpointSettings>();
+const unknownBase: WebhookEndpointSettings = { baseUrl: undefined, register: false };
 
+/** Sets the settings the HTTP layer knows (its public URL, then the address it listens on) in the services it passes to the domain. */
 export function configureWebhookEndpoints(services: Services, settings: WebhookEndpointSettings): void {
-  settingsByServices.set(services, settings);
+  services.stripeWebhookEndpoints = settings;
 }
 
 export function webhookEndpointSettings(services: Services): WebhookEndpointSettings {
-  return settingsByServices.get(services) ?? { baseUrl: undefined, register: false };
+  return services.stripeWebhookEndpoints ?? unknownBase;
 }
 
 export function webhookPath(gatewayId: string): string {
@@ -48,17 +49,6 @@ export function webhookEndpointUrl(services: Services, gatewayId: string): strin
 function logFailure(services: Services, gatewayId: string, error: unknown, message: string): void {
   const stripeError = error instanceof Stripe.errors.StripeError ? { stripeErrorType: error.type, stripeCode: error.code, stripeMessage: error.message } : {};
   services.logger.warn({ gatewayId, ...stripeError, ...(stripeError.stripeErrorType ? {} : { err: { message: (error as Error).message } }) }, message);
-}
-
-/** The gateway's Stripe client, or undefined when its key was sealed with another encryption key. */
-function clientFor(services: Services, gateway: Pick<StripeGateway, 'loginEncrypted'>): Stripe | undefined {
-  let login: string;
-  try {
-    login = services.secretBox.open(gateway.loginEncrypted);
-  } catch {
-    return undefined;
-  }
-  return services.stripe.forKey(login);
 }
 
 /**
@@ -78,7 +68,7 @@ export async function registerWebhookEndpoint(services: Services, gatewayId: str
     if (gateway.webhookEndpointUrl !== url) await db.stripeGateway.update({ where: { id: gateway.id }, data: { webhookEndpointUrl: url } });
     return;
   }
-  const client = clientFor(services, gateway);
+  const client = gatewayClientIfOurs(services, gateway);
   if (!client) return;
   try {
     const endpoint = await client.webhookEndpoints.create(
@@ -114,7 +104,7 @@ export async function ensureWebhookEndpoints(services: Services): Promise<void> 
     where: { disabledAt: null, OR: [{ webhookEndpointId: { not: null } }, { webhookSecretEncrypted: null }] },
   });
   for (const gateway of gateways) {
-    const client = clientFor(services, gateway);
+    const client = gatewayClientIfOurs(services, gateway);
     // Sealed with another key (another deployment sharing the database): not ours to manage.
     if (!client) continue;
     const url = webhookEndpointUrl(services, gateway.id);
@@ -143,7 +133,7 @@ export async function ensureWebhookEndpoints(services: Services): Promise<void> 
 /** Deletes the endpoint this server registered for a gateway being deleted; best effort. */
 export async function deleteWebhookEndpoint(services: Services, gateway: StripeGateway): Promise<void> {
   if (!gateway.webhookEndpointId) return;
-  const client = clientFor(services, gateway);
+  const client = gatewayClientIfOurs(services, gateway);
   if (!client) return;
   await client.webhookEndpoints.del(gateway.webhookEndpointId).catch((error: unknown) => {
     logFailure(services, gateway.id, error, 'webhook endpoint deletion at Stripe failed');

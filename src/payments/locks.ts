@@ -1,0 +1,97 @@
+import type { Prisma, PrismaClient } from '../db/client.ts';
+import { lockOrderRows, lockStripePaymentRow, stripePaymentOrderId } from '../db/sql/locks.ts';
+import { conflict } from '../domain-error.ts';
+import type { Order, StripePayment } from '../generated/prisma/client.ts';
+
+/**
+ * Every row lock the domain takes, in one order and one strength, so that two writers of
+ * the same rows wait for each other instead of deadlocking:
+ *
+ *   1. the order (several orders: all in one statement, in id order);
+ *   2. then the order's stripe payment;
+ *   3. transactions are inserted and recorded only while their order is locked, and take
+ *      no lock of their own.
+ *
+ * The strength is FOR NO KEY UPDATE for every row (src/db/sql/locks.ts says why). Found
+ * from outside when writers took payment and order in different orders: a webhook holding
+ * the payment while a capture held the order and inserted a transaction referencing the
+ * payment (the foreign key's KEY SHARE), and 20 parallel creates of a payment for one order,
+ * some holding the order and waiting for the reservation row that others held while they
+ * waited for the order.
+ *
+ * Whoever starts from a payment (a webhook, `_refresh`, the reconciliation, a capture's
+ * outcome) reads its order id, locks that order, then the payment. A payment moved to
+ * another order in between is seen once both are locked, and the transaction starts again
+ * (`inTransaction`) rather than lock the other order after the payment.
+ *
+ * The reconciliation job's claim (claimStripePaymentsToReconcile) locks payments without
+ * their orders, with SKIP LOCKED: it never waits, so it cannot close a cycle.
+ */
+
+export type Tx = Prisma.TransactionClient;
+
+/** Locks an order for the rest of the transaction and reads it; null when there is none. */
+export async function lockOrder(tx: Tx, orderId: string): Promise<Order | null> {
+  const [locked] = await lockOrderRows(tx, [orderId]);
+  return locked === undefined ? null : tx.order.findUniqueOrThrow({ where: { id: orderId } });
+}
+
+export interface Locked {
+  payment: StripePayment;
+  order: Order;
+}
+
+/** Raised inside a transaction when a payment changed orders between reading and locking it. */
+class PaymentMoved extends Error {}
+
+/**
+ * Locks a created payment's order, then the payment, and reads both; null when the payment
+ * (or its order) is gone. Call inside `inTransaction`, which restarts the transaction when
+ * the payment moved to another order meanwhile.
+ */
+export async function lockPaymentWithOrder(tx: Tx, paymentId: string): Promise<Locked | null> {
+  const orderId = await stripePaymentOrderId(tx, paymentId);
+  if (orderId === null) return null;
+  const order = await lockOrder(tx, orderId);
+  const payment = await lockStripePaymentRow(tx, paymentId);
+  if (!payment) return null;
+  if (payment.orderId !== orderId) throw new PaymentMoved();
+  if (!order) return null;
+  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), order };
+}
+
+/**
+ * Moving a payment: its current order and `otherOrderId`, in id order, then the payment.
+ * Null when the payment is gone; an order that does not exist is absent from `orders`.
+ */
+export async function lockPaymentWithOrders(
+  tx: Tx,
+  paymentId: string,
+  otherOrderId: string,
+): Promise<{ payment: StripePayment; orders: Map<string, Order> } | null> {
+  const orderId = await stripePaymentOrderId(tx, paymentId);
+  if (orderId === null) return null;
+  const lockedIds = await lockOrderRows(tx, [orderId, otherOrderId]);
+  const payment = await lockStripePaymentRow(tx, paymentId);
+  if (!payment) return null;
+  if (payment.orderId !== orderId) throw new PaymentMoved();
+  const rows = await tx.order.findMany({ where: { id: { in: lockedIds } } });
+  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), orders: new Map(rows.map((row) => [row.id, row])) };
+}
+
+const attemptsWhenMoved = 3;
+
+/**
+ * Runs `work` in one transaction, starting it again (at most three times) when a payment
+ * it locks moved to another order meanwhile. `work` must only touch the database.
+ */
+export async function inTransaction<T>(db: PrismaClient, work: (tx: Tx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await db.$transaction(work);
+    } catch (error) {
+      if (!(error instanceof PaymentMoved)) throw error;
+      if (attempt === attemptsWhenMoved) throw conflict({ relationship: 'order' }, "the payment's order changed meanwhile; retry");
+    }
+  }
+}
