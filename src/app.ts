@@ -8,6 +8,7 @@ import { connectDatabase } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
+import { useInputGuard } from './plugins/input-guard.ts';
 import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
@@ -81,6 +82,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   useRequestIdHeader(app);
   useGracefulClose(app);
   useErrorHandler(app);
+  useInputGuard(app);
   await useSecurityHeaders(app);
   await useCors(app, config);
   await useRateLimit(app, config);

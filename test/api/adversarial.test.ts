@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCheckout, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
+import { maxBodyDepth } from '../../src/plugins/input-guard.ts';
+import { resources } from '../../src/resources/index.ts';
+import { api, createCheckout, createdId, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
 
 let context: TestContext;
 let ids: Record<string, string>;
@@ -181,5 +184,145 @@ describe('adversarial input never produces a 500', () => {
     });
     expect(response.statusCode).toBe(413);
     expect(JSON.parse(response.body).errors[0].code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+/** A JSON:API request with the integration token; `payload` is sent as is. */
+function send(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: string, headers: Record<string, string> = {}) {
+  return context.app.inject({
+    method,
+    url,
+    headers: { accept: jsonApi, authorization: `Bearer ${context.token}`, 'content-type': jsonApi, ...headers },
+    ...(payload === undefined ? {} : { payload }),
+  });
+}
+
+function firstError(response: { body: string }) {
+  return (JSON.parse(response.body) as { errors: { code: string; status: string; source?: Record<string, string>; detail: string }[] }).errors[0]!;
+}
+
+/** `levels` objects nested in one another, innermost holding 1. */
+function nested(levels: number): unknown {
+  let value: unknown = 1;
+  for (let level = 0; level < levels; level += 1) value = { a: value };
+  return value;
+}
+
+describe('text PostgreSQL cannot store is refused where it enters, naming the field', () => {
+  // JSON text as a client sends it: escapes JSON.stringify would not produce for a lone surrogate key.
+  const unstorableMetadata = ['{"a":"x\\u0000y"}', '{"a\\u0000":1}', '{"a":"\\ud800"}', '{"\\udc00":1}', '{"a":{"b":["ok","\\udbff"]}}'];
+  const withMetadata = resources.filter((resource) => 'metadata' in resource.attributes);
+
+  it('a NUL in a path id answers 400 naming the parameter, on every resource', async () => {
+    for (const resource of resources) {
+      const response = await send('GET', `/api/${resource.type}/%00`);
+      expect(response.statusCode, `${resource.type}: ${response.body}`).toBe(400);
+      expect(firstError(response).source).toEqual({ parameter: 'id' });
+    }
+    const related = await send('GET', '/api/orders/%00/line_items');
+    expect(related.statusCode, related.body).toBe(400);
+    const deleted = await send('DELETE', '/api/stripe_payments/%00');
+    expect(deleted.statusCode, deleted.body).toBe(400);
+  });
+
+  it('metadata with a NUL or a lone surrogate, in a key or a value, answers 422 on every resource with metadata', async () => {
+    expect(withMetadata.length).toBeGreaterThanOrEqual(8);
+    const suffix = randomBytes(3).toString('hex');
+    await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Metadata', code: `meta-${suffix}` } } });
+    await createdId(context, '/api/customers', { data: { type: 'customers', attributes: { email: `meta-${suffix}@example.com` } } });
+    for (const resource of withMetadata) {
+      if (!resource.actions.includes('update')) continue;
+      const list = await send('GET', `/api/${resource.type}?page[size]=1`);
+      const id = (JSON.parse(list.body) as { data: { id: string }[] }).data[0]?.id;
+      expect(id, `a ${resource.type} record to update`).toBeDefined();
+      for (const metadata of unstorableMetadata) {
+        const payload = `{"data":{"type":"${resource.type}","id":"${id}","attributes":{"metadata":${metadata}}}}`;
+        const response = await send('PATCH', `/api/${resource.type}/${id}`, payload);
+        expect(response.statusCode, `${resource.type} ${metadata}: ${response.body}`).toBe(422);
+        expect(firstError(response)).toMatchObject({ code: 'VALIDATION_ERROR', source: { pointer: '/data/attributes/metadata' } });
+      }
+    }
+    for (const resource of withMetadata) {
+      if (!resource.actions.includes('create')) continue;
+      const response = await send('POST', `/api/${resource.type}`, `{"data":{"type":"${resource.type}","attributes":{"metadata":{"a":"\\u0000"}}}}`);
+      expect(response.statusCode, `${resource.type}: ${response.body}`).toBe(422);
+      expect(firstError(response).source).toEqual({ pointer: '/data/attributes/metadata' });
+    }
+  });
+
+  it('attributes and relationship ids with a NUL answer 422 pointing at the field', async () => {
+    const attribute = await send('PATCH', `/api/orders/${ids.orders}`, JSON.stringify({ data: { type: 'orders', id: ids.orders, attributes: { reference: 'a\u0000b' } } }));
+    expect(attribute.statusCode, attribute.body).toBe(422);
+    expect(firstError(attribute).source).toEqual({ pointer: '/data/attributes/reference' });
+    const relationship = await send(
+      'POST',
+      '/api/line_items',
+      JSON.stringify({
+        data: { type: 'line_items', attributes: { sku_code: 'A', quantity: 1, unit_amount_cents: 100 }, relationships: { order: { data: { type: 'orders', id: `${ids.orders}\u0000` } } } },
+      }),
+    );
+    expect(relationship.statusCode, relationship.body).toBe(422);
+    expect(firstError(relationship).source).toEqual({ pointer: '/data/relationships/order' });
+  });
+
+  it('the OAuth endpoints answer 400 invalid_request naming the field', async () => {
+    const { clientId, clientSecret } = context.credentials;
+    const cases: [string, string, string, string][] = [
+      ['/oauth/token', 'application/json', JSON.stringify({ grant_type: 'client_credentials', client_id: 'x\u0000' }), '/client_id'],
+      ['/oauth/token', 'application/x-www-form-urlencoded', `grant_type=client_credentials&client_id=${clientId}&client_secret=${clientSecret}&scope=market:id:%00`, '/scope'],
+      ['/oauth/token', 'application/json', JSON.stringify({ grant_type: 'password', client_id: clientId, username: 'ada\u0000@example.com', password: 'x' }), '/username'],
+      ['/oauth/revoke', 'application/json', JSON.stringify({ client_id: 'x\u0000', token: 'y' }), '/client_id'],
+      ['/oauth/revoke', 'application/x-www-form-urlencoded', `client_id=${clientId}&client_secret=${clientSecret}&token=%00`, '/token'],
+    ];
+    for (const [url, contentType, payload, pointer] of cases) {
+      const response = await context.app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+      expect(response.statusCode, `${url} ${payload}: ${response.body}`).toBe(400);
+      expect(firstError(response)).toMatchObject({ code: 'INVALID_REQUEST', source: { pointer } });
+    }
+  });
+});
+
+describe(`bodies nested deeper than ${maxBodyDepth} levels are refused before anything else reads them`, () => {
+  it('takes metadata up to the bound and refuses one level more', async () => {
+    // The document, data and attributes are three levels; metadata's own object a fourth.
+    const within = await send('PATCH', `/api/orders/${ids.orders}`, JSON.stringify({ data: { type: 'orders', id: ids.orders, attributes: { metadata: nested(maxBodyDepth - 3) } } }));
+    expect(within.statusCode, within.body).toBe(200);
+    const beyond = await send('PATCH', `/api/orders/${ids.orders}`, JSON.stringify({ data: { type: 'orders', id: ids.orders, attributes: { metadata: nested(maxBodyDepth - 2) } } }));
+    expect(beyond.statusCode, beyond.body).toBe(400);
+    expect(firstError(beyond).source).toEqual({ pointer: '/data/attributes/metadata' });
+  });
+
+  it('refuses ~2,600-level metadata on a customer sign-up with a storefront token', async () => {
+    const marketCode = `deep-${randomBytes(3).toString('hex')}`;
+    await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Deep', code: marketCode } } });
+    const channel = await api(context).post('/api/applications', { data: { type: 'applications', attributes: { name: 'Storefront', kind: 'sales_channel' } } });
+    const tokenResponse = await context.http
+      .post('/oauth/token')
+      .set('Content-Type', 'application/json')
+      .send({ grant_type: 'client_credentials', client_id: channel.body.data.attributes.client_id, scope: `market:code:${marketCode}` });
+    expect(tokenResponse.status, tokenResponse.text).toBe(200);
+    const email = `deep-${randomBytes(3).toString('hex')}@example.com`;
+    const response = await send(
+      'POST',
+      '/api/customers',
+      JSON.stringify({ data: { type: 'customers', attributes: { email, password: 'correct horse battery', metadata: nested(2_600) } } }),
+      { authorization: `Bearer ${tokenResponse.body.access_token}` },
+    );
+    expect(response.statusCode, response.body.slice(0, 300)).toBe(400);
+    expect(firstError(response)).toMatchObject({ code: 'BAD_REQUEST', source: { pointer: '/data/attributes/metadata' } });
+    expect(await context.db.customer.count({ where: { email } })).toBe(0);
+  });
+
+  it('refuses a ~10,000-level body with an Idempotency-Key, even on a route that answers 405, and claims no key', async () => {
+    const key = `deep-${randomBytes(6).toString('hex')}`;
+    const shallow = await send('POST', `/api/orders/${ids.orders}`, '{"data":{}}');
+    expect(shallow.statusCode, shallow.body).toBe(405);
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    for (const url of [`/api/orders/${ids.orders}`, '/api/orders']) {
+      const response = await send('POST', url, deep, { 'idempotency-key': key });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(400);
+      expect(firstError(response).code).toBe('BAD_REQUEST');
+    }
+    expect(await context.db.idempotencyKey.count({ where: { key } })).toBe(0);
   });
 });
