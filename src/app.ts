@@ -7,6 +7,7 @@ import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
+import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
 import { useInputGuard } from './plugins/input-guard.ts';
 import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
@@ -56,6 +57,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   const { prisma: db, query } = connectDatabase(config.databaseUrl, {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxBodyDepth } from '../../src/plugins/input-guard.ts';
@@ -324,5 +325,51 @@ describe(`bodies nested deeper than ${maxBodyDepth} levels are refused before an
       expect(firstError(response).code).toBe('BAD_REQUEST');
     }
     expect(await context.db.idempotencyKey.count({ where: { key } })).toBe(0);
+  });
+});
+
+/** Writes bytes as they are to the listening server and reads the whole answer: what a client past any HTTP library sends. */
+function rawRequest(bytes: Buffer): Promise<{ status: number; headers: string; body: string }> {
+  const { port } = context.app.server.address() as { port: number };
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // The server closes after these answers (Connection: close, or a refused request).
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split('\r\n\r\n', 2);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]), headers: head.toLowerCase(), body });
+    });
+    socket.on('error', reject);
+    socket.end(bytes);
+  });
+}
+
+describe("Fastify's and Node's own refusals are JSON:API error documents", () => {
+  const get = (path: Buffer | string, headers = '') =>
+    Buffer.concat([
+      Buffer.from('GET '),
+      Buffer.isBuffer(path) ? path : Buffer.from(path),
+      Buffer.from(` HTTP/1.1\r\nHost: localhost\r\nAccept: ${jsonApi}\r\nAuthorization: Bearer ${context.token}\r\nConnection: close\r\n${headers}\r\n`),
+    ]);
+  const cases: [string, () => Buffer, number, string][] = [
+    ['a URL that does not decode', () => get('/api/orders/%FF'), 400, 'BAD_REQUEST'],
+    ['a truncated percent sequence', () => get('/api/orders/%E0%A4%A'), 400, 'BAD_REQUEST'],
+    ['a path parameter over the router limit', () => get(`/api/orders/${'a'.repeat(200)}`), 414, 'URI_TOO_LONG'],
+    ['a request line over the header limit', () => get(`/api/orders?filter[q][reference_eq]=${'a'.repeat(100_000)}`), 431, 'REQUEST_HEADER_FIELDS_TOO_LARGE'],
+    ['headers over the limit', () => get('/api/orders', `X-Padding: ${'a'.repeat(20_000)}\r\n`), 431, 'REQUEST_HEADER_FIELDS_TOO_LARGE'],
+    ['raw UTF-8 bytes in the path', () => get(Buffer.from('/api/orders/\u00e9', 'utf8')), 400, 'BAD_REQUEST'],
+    ['raw Latin-1 bytes in the path', () => get(Buffer.from('/api/orders/\xff\xfe', 'latin1')), 400, 'BAD_REQUEST'],
+    ['a control byte in the path', () => get(Buffer.from('/api/orders/\x01', 'latin1')), 400, 'BAD_REQUEST'],
+    ['a Content-Length that is not a number', () => Buffer.from('POST /api/orders HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n{}'), 400, 'BAD_REQUEST'],
+    ['bad JSON', () => Buffer.from(`POST /api/orders HTTP/1.1\r\nHost: localhost\r\nAccept: ${jsonApi}\r\nContent-Type: ${jsonApi}\r\nAuthorization: Bearer ${context.token}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{`), 400, 'BAD_REQUEST'],
+  ];
+  it.each(cases)('%s', async (_label, bytes, status, code) => {
+    const response = await rawRequest(bytes());
+    expect(response.status, response.headers + response.body).toBe(status);
+    expect(response.headers).toContain(`content-type: ${jsonApi}`);
+    const error = firstError(response);
+    expect(error).toMatchObject({ status: String(status), code });
   });
 });
