@@ -233,9 +233,19 @@ function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
 }
 
-/** What the writes' steps are told of the request: its Idempotency-Key's digest, set by the idempotency layer once it claimed the key. */
+/**
+ * What the writes' steps are told of the request: its Idempotency-Key's digest, set by the
+ * idempotency layer once it claimed the key; and how they say the answer shows a secret,
+ * which that layer then never stores.
+ */
 function requestOf(request: FastifyRequest): RequestContext {
-  return { requestKey: (request as FastifyRequest & { idempotencyKeyDigest?: string }).idempotencyKeyDigest };
+  const http = request as FastifyRequest & { idempotencyKeyDigest?: string; answerShowsSecret?: boolean };
+  return {
+    requestKey: http.idempotencyKeyDigest,
+    onShownOnce: () => {
+      http.answerShowsSecret = true;
+    },
+  };
 }
 
 /** Set by the access-token hook on every /api request; absent only when the engine is used without it. */
