@@ -78,7 +78,7 @@ export async function toColumns(declaration: AnyResource, input: WriteInput, con
     if (foreignKey) columns[foreignKey] = linkage?.id ?? null;
   }
   for (const [name, trigger] of Object.entries(declaration.triggers)) {
-    if (trigger.columns && input.attributes[name] === true) Object.assign(columns, trigger.columns());
+    if (trigger.columns && input.attributes[name] === true) Object.assign(columns, trigger.columns(context));
   }
   return columns;
 }

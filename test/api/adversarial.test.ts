@@ -211,6 +211,19 @@ function nested(levels: number): unknown {
   return value;
 }
 
+/** A new market, a sales channel and a guest token of that channel in that market. */
+async function storefront(): Promise<{ marketId: string; token: string }> {
+  const code = `shop-${randomBytes(4).toString('hex')}`;
+  const marketId = await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Shop', code } } });
+  const channel = await api(context).post('/api/applications', { data: { type: 'applications', attributes: { name: 'Storefront', kind: 'sales_channel' } } });
+  const response = await context.http
+    .post('/oauth/token')
+    .set('Content-Type', 'application/json')
+    .send({ grant_type: 'client_credentials', client_id: channel.body.data.attributes.client_id, scope: `market:code:${code}` });
+  expect(response.status, response.text).toBe(200);
+  return { marketId, token: response.body.access_token as string };
+}
+
 describe('text PostgreSQL cannot store is refused where it enters, naming the field', () => {
   // JSON text as a client sends it: escapes JSON.stringify would not produce for a lone surrogate key.
   const unstorableMetadata = ['{"a":"x\\u0000y"}', '{"a\\u0000":1}', '{"a":"\\ud800"}', '{"\\udc00":1}', '{"a":{"b":["ok","\\udbff"]}}'];
@@ -296,20 +309,13 @@ describe(`bodies nested deeper than ${maxBodyDepth} levels are refused before an
   });
 
   it('refuses ~2,600-level metadata on a customer sign-up with a storefront token', async () => {
-    const marketCode = `deep-${randomBytes(3).toString('hex')}`;
-    await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Deep', code: marketCode } } });
-    const channel = await api(context).post('/api/applications', { data: { type: 'applications', attributes: { name: 'Storefront', kind: 'sales_channel' } } });
-    const tokenResponse = await context.http
-      .post('/oauth/token')
-      .set('Content-Type', 'application/json')
-      .send({ grant_type: 'client_credentials', client_id: channel.body.data.attributes.client_id, scope: `market:code:${marketCode}` });
-    expect(tokenResponse.status, tokenResponse.text).toBe(200);
+    const { token } = await storefront();
     const email = `deep-${randomBytes(3).toString('hex')}@example.com`;
     const response = await send(
       'POST',
       '/api/customers',
       JSON.stringify({ data: { type: 'customers', attributes: { email, password: 'correct horse battery', metadata: nested(2_600) } } }),
-      { authorization: `Bearer ${tokenResponse.body.access_token}` },
+      { authorization: `Bearer ${token}` },
     );
     expect(response.statusCode, response.body.slice(0, 300)).toBe(400);
     expect(firstError(response)).toMatchObject({ code: 'BAD_REQUEST', source: { pointer: '/data/attributes/metadata' } });
@@ -428,5 +434,27 @@ describe('secrets never rest in idempotency_keys', () => {
     expect(JSON.stringify(record)).not.toContain(password);
     // Another deployment's key gives another fingerprint of the same request.
     expect(requestFingerprint(randomBytes(32), 'POST', '/api/customers', body)).not.toBe(record!.requestHash);
+  });
+});
+
+describe('smaller holes', () => {
+  it("a disabled market's existing storefront tokens stop reading its orders, and work again once it is enabled", async () => {
+    const { marketId, token } = await storefront();
+    const asStorefront = { authorization: `Bearer ${token}` };
+    const created = await send('POST', '/api/orders', JSON.stringify({ data: { type: 'orders', attributes: { currency_code: 'EUR' } } }), asStorefront);
+    expect(created.statusCode, created.body).toBe(201);
+    const orderId = (JSON.parse(created.body) as { data: { id: string } }).data.id;
+    expect((await send('GET', `/api/orders/${orderId}`, undefined, asStorefront)).statusCode).toBe(200);
+
+    const disabled = await send('PATCH', `/api/markets/${marketId}`, JSON.stringify({ data: { type: 'markets', id: marketId, attributes: { _disable: true } } }));
+    expect(disabled.statusCode, disabled.body).toBe(200);
+    for (const [method, url] of [['GET', `/api/orders/${orderId}`], ['GET', '/api/payment_methods/none']] as const) {
+      const refused = await send(method, url, undefined, asStorefront);
+      expect(refused.statusCode, `${url}: ${refused.body}`).toBe(401);
+      expect(firstError(refused).code).toBe('INVALID_TOKEN');
+    }
+
+    await send('PATCH', `/api/markets/${marketId}`, JSON.stringify({ data: { type: 'markets', id: marketId, attributes: { _enable: true } } }));
+    expect((await send('GET', `/api/orders/${orderId}`, undefined, asStorefront)).statusCode).toBe(200);
   });
 });
