@@ -26,11 +26,12 @@ export interface ApiDependencies {
  */
 export async function registerApiRoutes(
   app: FastifyInstance,
-  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs' | 'encryptionKey'>,
+  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs' | 'encryptionKey' | 'publicUrl'>,
   { services, resources, query, signingKeys, tokenChecks }: ApiDependencies,
 ): Promise<void> {
   const engine = new ResourceEngine(services, resources, {
     query,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     ...(config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs }),
   });
   await app.register(

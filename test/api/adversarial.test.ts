@@ -438,6 +438,29 @@ describe('secrets never rest in idempotency_keys', () => {
 });
 
 describe('smaller holes', () => {
+  it('builds links and Location from PUBLIC_URL when set, never from the Host header a client sends', async () => {
+    const behindProxy = await startTestContext({ publicUrl: new URL('https://shop.example.com/payments/') });
+    try {
+      const headers = { accept: jsonApi, authorization: `Bearer ${behindProxy.token}`, 'content-type': jsonApi, host: 'evil.example', 'x-forwarded-host': 'evil.example' };
+      const created = await behindProxy.app.inject({
+        method: 'POST',
+        url: '/api/markets',
+        headers,
+        payload: JSON.stringify({ data: { type: 'markets', attributes: { name: 'Proxied' } } }),
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const id = (JSON.parse(created.body) as { data: { id: string } }).data.id;
+      expect(created.headers.location).toBe(`https://shop.example.com/payments/api/markets/${id}`);
+      const list = await behindProxy.app.inject({ method: 'GET', url: '/api/markets?page[size]=1', headers });
+      const document = JSON.parse(list.body) as { data: { links: { self: string } }[]; links: Record<string, string> };
+      expect(document.data[0]!.links.self).toMatch(/^https:\/\/shop\.example\.com\/payments\/api\/markets\//);
+      expect(document.links.first).toMatch(/^https:\/\/shop\.example\.com\/payments\/api\/markets\?/);
+      expect(list.body).not.toContain('evil.example');
+    } finally {
+      await behindProxy.close();
+    }
+  });
+
   it("a disabled market's existing storefront tokens stop reading its orders, and work again once it is enabled", async () => {
     const { marketId, token } = await storefront();
     const asStorefront = { authorization: `Bearer ${token}` };
