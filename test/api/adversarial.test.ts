@@ -7,6 +7,7 @@ import { requestFingerprint } from '../../src/plugins/idempotency.ts';
 import { maxBodyDepth } from '../../src/plugins/input-guard.ts';
 import { resources } from '../../src/resources/index.ts';
 import { api, createCheckout, createdId, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
+import { confirm, getOrder, payableOrder, paymentStatusAfterWebhooks, trigger } from '../support/payments.ts';
 
 let context: TestContext;
 let ids: Record<string, string>;
@@ -438,6 +439,28 @@ describe('secrets never rest in idempotency_keys', () => {
 });
 
 describe('smaller holes', () => {
+  it("a draft order's payment_status goes back to unpaid when its authorized payment is deleted", async () => {
+    const order = await payableOrder(context);
+    const intent = await confirm(order);
+    expect('status' in intent && intent.status).toBe('requires_capture');
+    const authorized = await trigger(context, order.orderId, { _authorize: true });
+    expect(authorized.status, authorized.text).toBe(200);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
+    expect((await getOrder(context, order.orderId)).data.attributes.status).toBe('draft');
+
+    const deleted = await api(context).delete(`/api/stripe_payments/${order.paymentId}`);
+    expect(deleted.status, deleted.text).toBe(204);
+    expect((await order.stripe.paymentIntents.retrieve(order.paymentIntentId)).status).toBe('canceled');
+    // Also once the cancellation's webhooks have been delivered.
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('unpaid');
+
+    // A new payment starts from there and authorizes again.
+    const again = await api(context).post('/api/stripe_payments', {
+      data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: order.orderId } } } },
+    });
+    expect(again.status, again.text).toBe(201);
+  });
+
   it('builds links and Location from PUBLIC_URL when set, never from the Host header a client sends', async () => {
     const behindProxy = await startTestContext({ publicUrl: new URL('https://shop.example.com/payments/') });
     try {
