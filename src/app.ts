@@ -7,7 +7,9 @@ import { createSecretBox } from './crypto/secret-box.ts';
 import { connectDatabase } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
+import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
+import { useInputGuard } from './plugins/input-guard.ts';
 import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
@@ -55,6 +57,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
+    clientErrorHandler,
   });
 
   const { prisma: db, query } = connectDatabase(config.databaseUrl, {
@@ -81,6 +85,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   useRequestIdHeader(app);
   useGracefulClose(app);
   useErrorHandler(app);
+  useInputGuard(app);
   await useSecurityHeaders(app);
   await useCors(app, config);
   await useRateLimit(app, config);

@@ -52,8 +52,21 @@ export const environmentSchema = z
     RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
     /** Shared rate-limit state for several instances; unset: each instance counts alone, in memory. */
     REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
-    /** The absolute URL Stripe reaches this server at; gateways' webhook endpoints are registered under it. */
-    PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    /**
+     * The absolute URL clients and Stripe reach this server at (behind a proxy: the proxy's):
+     * links and `Location` are built from it, not from a client's Host header, and gateways'
+     * webhook endpoints are registered under it. A path is kept (a proxy mounting the API
+     * under one); a query, fragment or credentials are refused.
+     */
+    PUBLIC_URL: optionalString.pipe(
+      z
+        .url({ protocol: /^https?$/ })
+        .refine((value) => {
+          const url = new URL(value);
+          return url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+        }, 'must be an http(s) URL without query, fragment or credentials')
+        .optional(),
+    ),
     /** Re-read PaymentIntents left pending (missed webhooks) this often; 0 turns the timer off. */
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
     /** How long an Idempotency-Key is remembered (Stripe: 24 hours). */
@@ -105,6 +118,8 @@ export interface AppConfig {
   bodyLimit: number;
   trustProxy: boolean;
   idempotencyKeyTtlSeconds: number;
+  /** PUBLIC_URL: the base of links and `Location`; unset: the request's scheme and Host. */
+  publicUrl?: URL;
   /** "*" or the exact origins allowed. */
   corsOrigins: '*' | string[];
   /** `redisPrefix` keeps deployments (or test runs) sharing one Redis apart. */

@@ -142,6 +142,7 @@ async function start(env: Environment): Promise<void> {
     bodyLimit: env.BODY_LIMIT,
     trustProxy: env.TRUST_PROXY,
     idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
+    ...(env.PUBLIC_URL ? { publicUrl: new URL(env.PUBLIC_URL) } : {}),
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
     rateLimit: { max: env.RATE_LIMIT_MAX, windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, redisUrl: env.REDIS_URL },
     prettyLogs: prettyLogsAvailable(env),

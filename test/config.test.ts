@@ -15,9 +15,16 @@ describe('parseEnvironment', () => {
     [{ ENCRYPTION_KEY: 'short' }, /^Invalid configuration: ENCRYPTION_KEY must be 32 bytes/],
     [{ API_CLIENT_ID: 'client-id-1' }, /^Invalid configuration: API_CLIENT_SECRET /],
     [{ NODE_ENV: 'production' }, /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production/],
+    [{ PUBLIC_URL: 'ftp://shop.example.com' }, /^Invalid configuration: PUBLIC_URL /],
+    [{ PUBLIC_URL: 'https://shop.example.com/?via=proxy' }, /^Invalid configuration: PUBLIC_URL must be an http\(s\) URL without query/],
+    [{ PUBLIC_URL: 'https://user:pass@shop.example.com' }, /^Invalid configuration: PUBLIC_URL must be an http\(s\) URL without query/],
   ])('stops with one line naming the variable: %o', (source, message) => {
     expect(() => parseEnvironment(source)).toThrowError(ConfigError);
     expect(() => parseEnvironment(source)).toThrowError(message);
+  });
+
+  it('takes a PUBLIC_URL with a path, for a proxy that mounts the API under one', () => {
+    expect(parseEnvironment({ PUBLIC_URL: 'https://shop.example.com/payments/' }).PUBLIC_URL).toBe('https://shop.example.com/payments/');
   });
 
   it('never echoes a secret value in its message', () => {

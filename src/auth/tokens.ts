@@ -122,11 +122,15 @@ export async function verifyAccessToken(keys: SigningKeys, db: PrismaClient, rec
 }
 
 async function assertNotRevoked(db: PrismaClient, claims: AccessTokenClaims): Promise<void> {
-  // One statement: the token or its session revoked, or its application deleted since it was issued.
-  const [state] = await db.$queryRaw<{ revoked: boolean; application: boolean }[]>`
+  // One statement: the token or its session revoked, its application deleted since it was
+  // issued, or the market it works in disabled (its tokens work again if it is enabled).
+  const marketId = claims.market?.id[0] ?? null;
+  const [state] = await db.$queryRaw<{ revoked: boolean; application: boolean; market_disabled: boolean }[]>`
     SELECT EXISTS (SELECT 1 FROM token_revocations WHERE id IN (${claims.jti}, ${claims.sid ?? claims.jti})) AS revoked,
-           EXISTS (SELECT 1 FROM applications WHERE id = ${claims.application.id}) AS application`;
+           EXISTS (SELECT 1 FROM applications WHERE id = ${claims.application.id}) AS application,
+           EXISTS (SELECT 1 FROM markets WHERE id = ${marketId}::text AND disabled_at IS NOT NULL) AS market_disabled`;
   if (!state || state.revoked || !state.application) throw invalidToken('The access token has been revoked.', { header: 'Authorization' });
+  if (state.market_disabled) throw invalidToken("The access token's market is disabled.", { header: 'Authorization' });
 }
 
 /** Once the tokens they concern have expired, revocations and refresh tokens serve no purpose. */

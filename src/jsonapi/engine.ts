@@ -17,6 +17,14 @@ export interface EngineServices {
   db: object;
 }
 
+export interface EngineOptions extends StoreOptions {
+  /**
+   * The absolute URL clients reach the server at (PUBLIC_URL), which links and `Location`
+   * are built from; unset: the request's own scheme and Host (X-Forwarded-* with TRUST_PROXY).
+   */
+  publicUrl?: URL;
+}
+
 
 /**
  * Turns resource declarations into JSON:API routes: list, retrieve, create, update,
@@ -25,14 +33,21 @@ export interface EngineServices {
 export class ResourceEngine<Services extends EngineServices> {
   readonly store: ResourceStore;
   private readonly writes: Writes;
+  private readonly publicApiBase: string | undefined;
 
   constructor(
     services: Services,
     resources: readonly AnyResource[],
-    options: StoreOptions = {},
+    { publicUrl, ...options }: EngineOptions = {},
   ) {
+    this.publicApiBase = publicUrl ? `${publicUrl.origin}${publicUrl.pathname.replace(/\/+$/, '')}/api` : undefined;
     this.store = new ResourceStore(services.db as Database, new Map(resources.map((resource) => [resource.type, resource])), options);
     this.writes = new Writes(services, this.store);
+  }
+
+  /** The base of every link: PUBLIC_URL's, or else one a client's Host header chose. */
+  private apiBase(request: FastifyRequest): string {
+    return this.publicApiBase ?? `${request.protocol}://${request.host}/api`;
   }
 
   /** Where the caller's reach ends for a type: undefined for integrations. */
@@ -85,7 +100,7 @@ export class ResourceEngine<Services extends EngineServices> {
   private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>) {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
     const { rows, recordCount, recordCountEstimated, nextCursor } = await this.store.list(declaration, query, scope);
-    const base = apiBase(request);
+    const base = this.apiBase(request);
     const { objects, included } = await this.document(declaration, rows, query, base, accessOf(request));
     const pageCount = Math.ceil(recordCount / query.page.size);
     return {
@@ -104,7 +119,7 @@ export class ResourceEngine<Services extends EngineServices> {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, kind);
     assertMayInclude(this.store.registry, declaration, query.include, accessOf(request));
     if (!row) return { data: null };
-    const { objects, included } = await this.document(declaration, [row], query, apiBase(request), accessOf(request));
+    const { objects, included } = await this.document(declaration, [row], query, this.apiBase(request), accessOf(request));
     return { data: objects[0] as ResourceObject, ...(query.include.size > 0 ? { included } : {}) };
   }
 
@@ -192,7 +207,7 @@ export class ResourceEngine<Services extends EngineServices> {
         return async (request, reply) => {
           const name = route.relationship!;
           const { relationship, access, owner } = await this.following(request, declaration, name);
-          const self = `${apiBase(request)}/${declaration.type}/${owner.id}`;
+          const self = `${this.apiBase(request)}/${declaration.type}/${owner.id}`;
           const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
           if (relationship.kind === 'to_many') {
             const targetType = relationship.types[0]!;
@@ -233,9 +248,19 @@ function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
 }
 
-/** What the writes' steps are told of the request: its Idempotency-Key's digest, set by the idempotency layer once it claimed the key. */
+/**
+ * What the writes' steps are told of the request: its Idempotency-Key's digest, set by the
+ * idempotency layer once it claimed the key; and how they say the answer shows a secret,
+ * which that layer then never stores.
+ */
 function requestOf(request: FastifyRequest): RequestContext {
-  return { requestKey: (request as FastifyRequest & { idempotencyKeyDigest?: string }).idempotencyKeyDigest };
+  const http = request as FastifyRequest & { idempotencyKeyDigest?: string; answerShowsSecret?: boolean };
+  return {
+    requestKey: http.idempotencyKeyDigest,
+    onShownOnce: () => {
+      http.answerShowsSecret = true;
+    },
+  };
 }
 
 /** Set by the access-token hook on every /api request; absent only when the engine is used without it. */
@@ -243,9 +268,6 @@ function accessOf(request: FastifyRequest): Access | undefined {
   return (request as FastifyRequest & { access?: Access }).access;
 }
 
-function apiBase(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}/api`;
-}
 
 function pageLinks(
   url: string,

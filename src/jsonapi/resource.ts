@@ -81,7 +81,7 @@ export interface TriggerDeclaration<Services> {
   /** It calls Stripe: a request that sends it can be answered 502, 503, 504 or 409. */
   callsStripe?: boolean;
   /** Columns it sets as part of the write itself (`_disable` sets disabled_at). */
-  columns?: () => Columns;
+  columns?: (context: WriteContext<Services>) => Columns;
   /** The domain step it runs once the write's other fields are stored, committed on its own. */
   run?: (services: Services, id: string, context: TriggerContext) => Promise<void>;
 }
@@ -95,7 +95,7 @@ export function trigger<Services, const P extends Record<string, AttributeDeclar
 }
 
 /** A trigger that sets columns in the write itself: `_disable: columnsTrigger(() => ({ disabledAt: new Date() }))`. */
-export function columnsTrigger<Services>(columns: () => Columns, options: Pick<TriggerDeclaration<Services>, 'prohibited' | 'creatable'> = {}): TriggerDeclaration<Services> {
+export function columnsTrigger<Services>(columns: (context: WriteContext<Services>) => Columns, options: Pick<TriggerDeclaration<Services>, 'prohibited' | 'creatable'> = {}): TriggerDeclaration<Services> {
   return { ...options, columns };
 }
 

@@ -18,6 +18,8 @@ import type { AnyResource, ResourceStore, Row } from './store.ts';
 export interface RequestContext {
   /** Digest of the request's Idempotency-Key (set by the idempotency layer once it claimed the key). */
   requestKey: string | undefined;
+  /** Told when the write shows a value once (a secret): the answer must then not be kept anywhere. */
+  onShownOnce?: () => void;
 }
 
 type Effect = (row: Row) => Promise<void>;
@@ -33,6 +35,7 @@ function writeContext(services: unknown, action: 'create' | 'update', request: R
     requestKey: request.requestKey,
     show: (field, value) => {
       shown[field] = value;
+      request.onShownOnce?.();
     },
     afterCommit: (effect) => {
       effects.push(effect as Effect);
@@ -75,7 +78,7 @@ export async function toColumns(declaration: AnyResource, input: WriteInput, con
     if (foreignKey) columns[foreignKey] = linkage?.id ?? null;
   }
   for (const [name, trigger] of Object.entries(declaration.triggers)) {
-    if (trigger.columns && input.attributes[name] === true) Object.assign(columns, trigger.columns());
+    if (trigger.columns && input.attributes[name] === true) Object.assign(columns, trigger.columns(context));
   }
   return columns;
 }

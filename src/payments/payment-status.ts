@@ -7,7 +7,8 @@ import type { Prisma } from '../generated/prisma/client.ts';
  *   unpaid -> authorized -> paid -> partially_refunded -> refunded
  *   unpaid | authorized -> voided
  *
- * Statuses only move forward: writers (API triggers, webhooks in any order, _refresh, the
+ * Statuses only move forward (but for a deleted payment's, see
+ * resetPaymentStatusAfterPaymentDeleted): writers (API triggers, webhooks in any order, _refresh, the
  * reconciliation job) each propose the status they know of, and a proposal behind the
  * current one changes nothing. That is what keeps a late or replayed event from undoing
  * a newer state.
@@ -42,6 +43,24 @@ export async function advancePaymentStatus(
     data: { paymentStatus: to, paymentUpdatedAt: new Date() },
   });
   if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: before?.paymentStatus, after: to } } });
+  return count > 0;
+}
+
+/**
+ * The one step back. A draft or pending order's payment was deleted: its PaymentIntent was
+ * cancelled before any money moved, so `authorized` (or the `voided` its cancellation may
+ * have recorded meanwhile) describes a payment that no longer exists, and the next payment
+ * starts from `unpaid`. Not while another of the order's payments still holds or moved money.
+ */
+export async function resetPaymentStatusAfterPaymentDeleted(tx: Prisma.TransactionClient, orderId: string): Promise<boolean> {
+  const holding = await tx.stripePayment.count({ where: { orderId, status: { in: ['requires_capture', 'processing', 'succeeded'] } } });
+  if (holding > 0) return false;
+  const before = await tx.order.findUnique({ where: { id: orderId }, select: { paymentStatus: true } });
+  const { count } = await tx.order.updateMany({
+    where: { id: orderId, status: { in: ['draft', 'pending'] }, paymentStatus: { in: ['authorized', 'voided'] } },
+    data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() },
+  });
+  if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: before?.paymentStatus, after: 'unpaid' } } });
   return count > 0;
 }
 

@@ -11,7 +11,7 @@ import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
 import { inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
 import { toStripeAmount } from './money.ts';
 import { editableStatuses } from './orders.ts';
-import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain } from './payment-status.ts';
+import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
 import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
 import { gatewayAccount, paymentAccount } from './stripe-account.ts';
 
@@ -308,6 +308,7 @@ export async function deleteStripePayment(services: Services, { id }: Pick<Strip
       data: { paymentSourceType: null, paymentSourceId: null },
     });
     await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'destroy' });
+    await resetPaymentStatusAfterPaymentDeleted(tx, locked.order.id);
   };
 
   await withReservation(services, {

@@ -1,18 +1,26 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrismaClient } from '../db/client.ts';
 import type { Access } from '../jsonapi/access.ts';
 import { newId } from '../ids.ts';
 import { badRequest, conflict, JsonApiError } from '../jsonapi/errors.ts';
+import { mediaType } from '../jsonapi/media-type.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
  * replay the first response, the same key with another body is refused, and a second
  * request while the first is still running gets a 409 instead of running twice. Keys are
  * scoped to the client that sent them and expire after `ttlSeconds`.
+ *
+ * The table holds nothing a reader could use: an answer carrying a value shown only once
+ * (an integration's `client_secret`) is stored as a 410 saying it cannot be shown again, and
+ * request fingerprints are HMACs under a key derived from ENCRYPTION_KEY, so a body holding
+ * a password (a customer sign-up) cannot be guessed offline from its fingerprint.
  */
 export interface IdempotencyOptions {
   ttlSeconds: number;
+  /** The HMAC key of request fingerprints (see `deriveKey`). */
+  fingerprintKey: Buffer;
   /** A request still "in progress" after this long was lost with its server: it may run again. */
   abandonedAfterSeconds?: number;
 }
@@ -25,13 +33,26 @@ declare module 'fastify' {
     idempotencyRecordId?: string;
     /** Digest of the key and its owner, for payment steps that recognise their own retries. */
     idempotencyKeyDigest?: string;
+    /** Set when the answer shows a value once (a secret): it is then never stored for replay. */
+    answerShowsSecret?: boolean;
   }
 }
 
-function fingerprint(request: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
-    .digest('hex');
+/** The fingerprint of a request's method, URL and body, keyed: see the module comment. */
+export function requestFingerprint(key: Buffer, method: string, url: string, body: unknown): string {
+  return createHmac('sha256', key).update(`${method} ${url}\n${JSON.stringify(body ?? null)}`).digest('hex');
+}
+
+/** What a replay of an answer that showed a secret gets instead: the record exists, the secret is not kept. */
+function secretNotReplayable(location: string | undefined): StoredAnswer {
+  const detail =
+    'The answer to the first request with this Idempotency-Key carried a secret shown only once, so it was not stored and cannot be shown again.' +
+    (location ? ` The resource it created is at ${location}.` : '');
+  return {
+    status: 410,
+    body: JSON.stringify({ errors: [{ title: 'Gone', detail, code: 'SECRET_NOT_REPLAYABLE', status: '410', source: { header: 'Idempotency-Key' } }] }),
+    headers: { 'content-type': mediaType, ...(location ? { location } : {}) },
+  };
 }
 
 function isUniqueViolation(error: unknown): boolean {
@@ -104,7 +125,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
   });
 
   async function claim(request: FastifyRequest, reply: FastifyReply, key: string, clientId: string): Promise<FastifyReply | undefined> {
-    const requestHash = fingerprint(request);
+    const requestHash = requestFingerprint(options.fingerprintKey, request.method, request.url, request.body);
     const now = new Date();
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
@@ -199,7 +220,10 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
       if (typeof value === 'string') headers[name] = value;
     }
     // The write has committed: its answer goes out even if storing it has to wait.
-    await finishKey(request, id, { kind: 'done', answer: { status: reply.statusCode, body: typeof payload === 'string' ? payload : '', headers } });
+    const answer = request.answerShowsSecret && reply.statusCode < 300
+      ? secretNotReplayable(headers.location)
+      : { status: reply.statusCode, body: typeof payload === 'string' ? payload : '', headers };
+    await finishKey(request, id, { kind: 'done', answer });
     return payload;
   };
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Market } from '../generated/prisma/client.ts';
-import { defineResource } from '../jsonapi/resource.ts';
+import { columnsTrigger, defineResource } from '../jsonapi/resource.ts';
 import type { Services } from '../services.ts';
 import { commonAttributes, disableTriggers } from './common.ts';
 
@@ -28,5 +28,16 @@ export const markets = defineResource<Market, Services>()({
     ...commonAttributes(),
   },
   relationships: {},
-  triggers: disableTriggers,
+  triggers: {
+    ...disableTriggers,
+    // A disabled market's sales channel tokens stop working (src/auth/tokens.ts): at once on
+    // this instance, within the token check cache's lifetime on the others.
+    _disable: columnsTrigger<Services>(
+      (context) => {
+        context.afterCommit(async () => context.services.tokenChecks?.forgetAll());
+        return { disabledAt: new Date() };
+      },
+      { creatable: true },
+    ),
+  },
 });

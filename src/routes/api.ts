@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SigningKeys } from '../auth/signing-keys.ts';
 import type { RecentTokenChecks } from '../auth/tokens.ts';
 import type { AppConfig } from '../config.ts';
+import { deriveKey } from '../crypto/keys.ts';
 import type { DatabaseClients } from '../db/client.ts';
 import { ResourceEngine, type AnyResource } from '../jsonapi/engine.ts';
 import { useAccessToken } from '../plugins/access-token.ts';
@@ -25,18 +26,22 @@ export interface ApiDependencies {
  */
 export async function registerApiRoutes(
   app: FastifyInstance,
-  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs'>,
+  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs' | 'encryptionKey' | 'publicUrl'>,
   { services, resources, query, signingKeys, tokenChecks }: ApiDependencies,
 ): Promise<void> {
   const engine = new ResourceEngine(services, resources, {
     query,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     ...(config.listStatementTimeoutMs === undefined ? {} : { listStatementTimeoutMs: config.listStatementTimeoutMs }),
   });
   await app.register(
     async (api) => {
       useAccessToken(api, { signingKeys, db: services.db, tokenChecks });
       useJsonApiMediaType(api);
-      useIdempotencyKeys(api, services.db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
+      useIdempotencyKeys(api, services.db, {
+        ttlSeconds: config.idempotencyKeyTtlSeconds,
+        fingerprintKey: deriveKey(config.encryptionKey, 'idempotency-key request fingerprint'),
+      });
       engine.register(api);
     },
     { prefix: '/api' },
