@@ -80,7 +80,6 @@ export const createRefund: Handler = (ctx) => {
   charge.amount_refunded += amount;
   charge.refunded = charge.amount_refunded >= charge.amount_captured;
   charge.refunds.data.unshift(structuredClone(refund));
-  charge.refunds.total_count += 1;
   emitEvent(ctx, 'refund.created', refund);
   emitEvent(ctx, 'charge.refunded', charge);
   return ok(ctx, refund, p.expand);
