@@ -126,6 +126,21 @@ describe('POST /api/stripe_payments', () => {
     expect(response.body.data.attributes.payment_method).toEqual({ id: intent.payment_method });
   });
 
+  it('sends the payment method types option as the pinned API version names it', async () => {
+    const checkout = await createCheckout(context);
+    const response = await api(context).post('/api/stripe_payments', {
+      data: {
+        type: 'stripe_payments',
+        attributes: { options: { payment_method_types: ['card'] } },
+        relationships: { order: { data: { type: 'orders', id: checkout.orderId } } },
+      },
+    });
+    expect(response.status).toBe(201);
+    expect(response.body.data.attributes.options).toEqual({ payment_method_types: ['card'] });
+    const intent = context.standin.paymentIntents().find((pi) => pi.id === response.body.data.attributes.stripe_id)!;
+    expect(intent).toMatchObject({ allowed_payment_method_types: ['card'], payment_method_types: ['card'], automatic_payment_methods: null });
+  });
+
   it('does not create a second PaymentIntent when the SDK retries after a lost response', async () => {
     const checkout = await createCheckout(context);
     const before = context.standin.paymentIntents().length;

@@ -228,13 +228,14 @@ export function buildPaymentIntent(fields: {
   livemode: boolean;
   captureMethod: CaptureMethod;
   paymentMethodTypes: string[];
+  allowedPaymentMethodTypes: string[] | null;
   automaticPaymentMethods: PaymentIntent['automatic_payment_methods'];
 }): PaymentIntent {
   const id = newId('pi');
   return {
     id,
     object: 'payment_intent',
-    allowed_payment_method_types: null,
+    allowed_payment_method_types: fields.allowedPaymentMethodTypes,
     amount: fields.amount,
     amount_capturable: 0,
     amount_details: { tip: {} },

@@ -6,9 +6,9 @@ import { validateExpand } from './expand.ts';
 import { formatAmount } from './money.ts';
 import { buildRefund } from './objects.ts';
 import type { Charge } from './objects.ts';
-import { integer, mergeMetadata, metadata, oneOf, parseParams, string, stringList } from './params.ts';
+import { expandOnly, integer, mergeMetadata, metadata, oneOf, parseParams, string, stringList } from './params.ts';
 
-const CREATE = {
+export const CREATE = {
   payment_intent: string(),
   charge: string(),
   amount: integer({ min: 1 }),
@@ -16,6 +16,8 @@ const CREATE = {
   metadata: metadata(),
   expand: stringList(),
 };
+
+export const RETRIEVE = expandOnly();
 
 /** The captured charge a refund applies to, named by `charge` or by `payment_intent`. */
 function chargeToRefund(ctx: RequestContext, chargeId: string | null | undefined, paymentIntentId: string | null | undefined): Charge {
@@ -86,7 +88,7 @@ export const createRefund: Handler = (ctx) => {
 };
 
 export const retrieveRefund: Handler = (ctx) => {
-  const p = parseParams({ expand: stringList() }, ctx.params);
+  const p = parseParams(RETRIEVE, ctx.params);
   validateExpand('refund', p.expand);
   const refund = ctx.store.refunds.get(ctx.id, ctx.owner);
   if (!refund) throw resourceMissing('refund', ctx.id, 'id', { otherMode: ctx.store.refunds.otherModeOf(ctx.id, ctx.owner) });

@@ -46,7 +46,7 @@ function wireError(raw: Record<string, unknown>): Record<string, unknown> {
   return wire;
 }
 
-const CARD_ONLY = { payment_method_types: ['card'] };
+const CARD_ONLY = { allowed_payment_method_types: ['card'] };
 
 describe('the contract itself', () => {
   it('rejects a missing field, a wrong type, an enum value Stripe does not have and a field Stripe does not send', () => {

@@ -33,7 +33,7 @@ async function failure(call: Promise<unknown>): Promise<Stripe.errors.StripeErro
 }
 
 /** Card payments only: confirmations need no return_url (see the automatic_payment_methods test). */
-const CARD_ONLY = { payment_method_types: ['card'] };
+const CARD_ONLY = { allowed_payment_method_types: ['card'] };
 
 beforeEach(async () => {
   standin = await startStripeStandin({ port: 0 });

@@ -21,3 +21,25 @@ export interface StripeContract {
   /** The `error` member of an error response. */
   Error: Stripe.StripeRawError;
 }
+
+/** The request parameters of every endpoint the stand-in serves, as the SDK declares them. */
+export interface StripeParams {
+  PaymentIntentCreateParams: Stripe.PaymentIntentCreateParams;
+  PaymentIntentRetrieveParams: Stripe.PaymentIntentRetrieveParams;
+  PaymentIntentUpdateParams: Stripe.PaymentIntentUpdateParams;
+  PaymentIntentConfirmParams: Stripe.PaymentIntentConfirmParams;
+  PaymentIntentCaptureParams: Stripe.PaymentIntentCaptureParams;
+  PaymentIntentCancelParams: Stripe.PaymentIntentCancelParams;
+  RefundCreateParams: Stripe.RefundCreateParams;
+  RefundListParams: Stripe.RefundListParams;
+  RefundRetrieveParams: Stripe.RefundRetrieveParams;
+  ChargeRetrieveParams: Stripe.ChargeRetrieveParams;
+  PaymentMethodRetrieveParams: Stripe.PaymentMethodRetrieveParams;
+  WebhookEndpointCreateParams: Stripe.WebhookEndpointCreateParams;
+  WebhookEndpointListParams: Stripe.WebhookEndpointListParams;
+  WebhookEndpointRetrieveParams: Stripe.WebhookEndpointRetrieveParams;
+  WebhookEndpointUpdateParams: Stripe.WebhookEndpointUpdateParams;
+  WebhookEndpointDeleteParams: Stripe.WebhookEndpointDeleteParams;
+  EventListParams: Stripe.EventListParams;
+  EventRetrieveParams: Stripe.EventRetrieveParams;
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import type { StripeContract } from './contract-types.ts';
+import type { StripeContract, StripeParams } from './contract-types.ts';
 
 /**
  * Checks JSON values against the pinned `stripe` SDK's type declarations, read with the
@@ -17,10 +17,21 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const contractFile = path.join(here, 'contract-types.ts');
 
 export type ContractName = keyof StripeContract;
+export type ParamsName = keyof StripeParams;
+
+/** One request parameter as the SDK declares it (`Emptyable<...>` and `undefined` set aside). */
+export type ParamShape =
+  | { kind: 'integer' | 'string' | 'boolean' | 'metadata' | 'list'; required: boolean }
+  | { kind: 'enum'; values: string[]; open: boolean; required: boolean }
+  | { kind: 'object'; params: Record<string, ParamShape>; required: boolean }
+  /** Several shapes at once (e.g. `created`: a number or a range): not compared. */
+  | { kind: 'other'; type: string; required: boolean };
 
 export interface Contract {
   /** Problems of `value` against the named type, one line each with its JSON path; empty when it fits. */
   problems(name: ContractName, value: unknown): string[];
+  /** The parameters an endpoint takes, by the name of the SDK's interface for them. */
+  params(name: ParamsName): Record<string, ParamShape>;
   /** The pinned SDK's version, for messages. */
   sdkVersion: string;
 }
@@ -39,12 +50,13 @@ export function loadContract(): Contract {
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(contractFile);
   if (!source) throw new Error(`cannot read ${contractFile}`);
-  let contractType: ts.Type | undefined;
+  const declared = new Map<string, ts.Type>();
   ts.forEachChild(source, (node) => {
-    if (ts.isInterfaceDeclaration(node) && node.name.text === 'StripeContract') contractType = checker.getTypeAtLocation(node);
+    if (ts.isInterfaceDeclaration(node)) declared.set(node.name.text, checker.getTypeAtLocation(node));
   });
-  if (!contractType) throw new Error('StripeContract not found');
-  const root = contractType;
+  const root = declared.get('StripeContract');
+  const paramsRoot = declared.get('StripeParams');
+  if (!root || !paramsRoot) throw new Error('StripeContract or StripeParams not found');
 
   // The declarations the program resolved `stripe` to: their package names the version checked.
   const sdkFile = program.getSourceFiles().find((file) => /[\\/]node_modules[\\/]stripe[\\/]/.test(file.fileName));
@@ -203,8 +215,46 @@ export function loadContract(): Contract {
     out.push(...(best ?? []));
   }
 
+  function paramShape(type: ts.Type, required: boolean): ParamShape {
+    // Emptyable<T> is `T | ''`: the empty string unsets a parameter.
+    const members = (type.isUnion() ? type.types : [type]).filter(
+      (t) => (t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Void)) === 0 && !(t.isStringLiteral() && t.value === ''),
+    );
+    const literals = members.filter((t) => t.isStringLiteral()) as ts.StringLiteralType[];
+    const open = members.some((t) => isPrimitiveIntersection(t));
+    if (literals.length > 0 && literals.length + (open ? 1 : 0) === members.length) {
+      return { kind: 'enum', values: literals.map((t) => t.value).sort(), open, required };
+    }
+    const booleans = members.filter((t) => (t.flags & ts.TypeFlags.BooleanLiteral) !== 0);
+    if (booleans.length === 2 && members.length === 2) return { kind: 'boolean', required };
+    const [only] = members;
+    if (members.length === 1 && only) {
+      if (only.flags & ts.TypeFlags.Number) return { kind: 'integer', required };
+      if (only.flags & ts.TypeFlags.String || isPrimitiveIntersection(only)) return { kind: 'string', required };
+      if (checker.isArrayType(only)) return { kind: 'list', required };
+      if (isObjectLike(only)) {
+        if (checker.getIndexInfosOfType(only).length > 0) return { kind: 'metadata', required };
+        return { kind: 'object', params: objectParams(only), required };
+      }
+    }
+    return { kind: 'other', type: describeType(type), required };
+  }
+
+  function objectParams(type: ts.Type): Record<string, ParamShape> {
+    const out: Record<string, ParamShape> = {};
+    for (const property of checker.getPropertiesOfType(type)) {
+      out[property.getName()] = paramShape(typeOf(property), (property.flags & ts.SymbolFlags.Optional) === 0);
+    }
+    return out;
+  }
+
   return {
     sdkVersion,
+    params(name) {
+      const property = paramsRoot.getProperty(name);
+      if (!property) throw new Error(`StripeParams has no ${name}`);
+      return objectParams(typeOf(property));
+    },
     problems(name, value) {
       const property = root.getProperty(name);
       if (!property) throw new Error(`StripeContract has no ${name}`);
