@@ -3,6 +3,7 @@ import type { Handler, RequestContext } from './context.ts';
 import { parameterInvalid, parameterInvalidEmpty, parameterMissing, resourceMissing } from './errors.ts';
 import { newId, randomAlphanumeric, unixNow } from './ids.ts';
 import { boolean, described, expandOnly, integer, mergeMetadata, metadata, parseParams, string, stringList } from './params.ts';
+import { keyDigest } from './state.ts';
 import type { Owner, Store } from './state.ts';
 
 /**
@@ -142,7 +143,7 @@ export const createWebhookEndpoint: Handler = (ctx) => {
   const secret = `whsec_${randomAlphanumeric(32)}`;
   ctx.store.webhookEndpoints.insert(endpoint, ctx.owner);
   ctx.store.webhookSecrets.set(endpoint.id, secret);
-  if (ctx.apiKey) ctx.store.webhookEndpointKeys.set(endpoint.id, ctx.apiKey);
+  if (ctx.apiKey) ctx.store.webhookEndpointKeys.set(endpoint.id, keyDigest(ctx.apiKey));
   // The secret is in the create response only, as on Stripe.
   return { status: 200, body: { ...structuredClone(endpoint), secret } };
 };
