@@ -1,7 +1,7 @@
 import { assertConfirmable, assertPaymentMethodAllowed, confirmIntent } from './confirmation.ts';
 import { ok } from './context.ts';
 import type { Handler, RequestContext } from './context.ts';
-import { ParameterError, invalidRequest, resourceMissing, unexpectedState } from './errors.ts';
+import { ParameterError, invalidRequest, parameterMissing, resourceMissing, unexpectedState } from './errors.ts';
 import { emitEvent } from './events.ts';
 import { validateExpand } from './expand.ts';
 import { newId, unixNow } from './ids.ts';
@@ -97,6 +97,11 @@ function findIntent(ctx: RequestContext): PaymentIntent {
   const pi = ctx.store.paymentIntents.get(ctx.id, ctx.owner);
   if (!pi) {
     throw resourceMissing('payment_intent', ctx.id, 'intent', { otherMode: ctx.store.paymentIntents.otherModeOf(ctx.id, ctx.owner) });
+  }
+  // A publishable key proves nothing by itself: the client secret is what lets a browser in.
+  if (ctx.clientSecret !== undefined && ctx.clientSecret !== pi.client_secret) {
+    if (ctx.clientSecret === '') throw parameterMissing('client_secret');
+    throw invalidRequest('The client_secret provided does not match the client_secret associated with the PaymentIntent.', { param: 'client_secret' });
   }
   return pi;
 }

@@ -34,15 +34,17 @@ export interface Route {
   handler: Handler;
   /** The parameters it reads, and the pinned SDK's interface declaring Stripe's (checked by test/validation.test.ts). */
   params: { spec: Spec; sdk: string };
+  /** Also open to a publishable key with the object's client secret, as Stripe.js calls it. */
+  publishable?: true;
 }
 
 const ID = '([^/]+)';
 
 const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: /^\/v1\/payment_intents$/, handler: createPaymentIntent, params: { spec: paymentIntents.CREATE, sdk: 'PaymentIntentCreateParams' } },
-  { method: 'GET', pattern: new RegExp(`^/v1/payment_intents/${ID}$`), handler: retrievePaymentIntent, params: { spec: paymentIntents.RETRIEVE, sdk: 'PaymentIntentRetrieveParams' } },
+  { method: 'GET', pattern: new RegExp(`^/v1/payment_intents/${ID}$`), handler: retrievePaymentIntent, params: { spec: paymentIntents.RETRIEVE, sdk: 'PaymentIntentRetrieveParams' }, publishable: true },
   { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}$`), handler: updatePaymentIntent, params: { spec: paymentIntents.UPDATE, sdk: 'PaymentIntentUpdateParams' } },
-  { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/confirm$`), handler: confirmPaymentIntent, params: { spec: paymentIntents.CONFIRM, sdk: 'PaymentIntentConfirmParams' } },
+  { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/confirm$`), handler: confirmPaymentIntent, params: { spec: paymentIntents.CONFIRM, sdk: 'PaymentIntentConfirmParams' }, publishable: true },
   { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/capture$`), handler: capturePaymentIntent, params: { spec: paymentIntents.CAPTURE, sdk: 'PaymentIntentCaptureParams' } },
   { method: 'POST', pattern: new RegExp(`^/v1/payment_intents/${ID}/cancel$`), handler: cancelPaymentIntent, params: { spec: paymentIntents.CANCEL, sdk: 'PaymentIntentCancelParams' } },
   { method: 'POST', pattern: /^\/v1\/refunds$/, handler: createRefund, params: { spec: refunds.CREATE, sdk: 'RefundCreateParams' } },
@@ -64,7 +66,7 @@ export function routes(): readonly Route[] {
   return ROUTES;
 }
 
-export function matchRoute(method: string, path: string): { handler: Handler; id: string } | undefined {
+export function matchRoute(method: string, path: string): { handler: Handler; id: string; publishable: boolean } | undefined {
   for (const route of ROUTES) {
     if (route.method !== method) continue;
     const match = route.pattern.exec(path);
@@ -77,7 +79,7 @@ export function matchRoute(method: string, path: string): { handler: Handler; id
       // A malformed escape cannot name an object; keep it verbatim so the lookup misses.
       id = raw;
     }
-    return { handler: route.handler, id };
+    return { handler: route.handler, id, publishable: route.publishable === true };
   }
   return undefined;
 }

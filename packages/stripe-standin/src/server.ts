@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authenticate } from './auth.ts';
+import { authenticate, publishableKeyRefused } from './auth.ts';
 import type { Reply } from './context.ts';
 import { ParameterError, StripeApiError, apiError, invalidRequest } from './errors.ts';
 import { FaultQueue } from './faults.ts';
@@ -135,8 +135,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     const idempotencyKey = header(req, 'idempotency-key');
     const stripeAccount = header(req, 'stripe-account');
     const stripeVersion = header(req, 'stripe-version');
-    const auth = authenticate(header(req, 'authorization'));
     const parsed = requestParams(method, query, header(req, 'content-type'), body);
+    const auth = authenticate(header(req, 'authorization'), typeof parsed.params.key === 'string' ? parsed.params.key : undefined);
 
     log.push({
       method,
@@ -171,7 +171,12 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       const route = matchRoute(method, path);
       if (!route) {
         outcome = { response: errorResponse(unrecognizedUrl(method, path)), save: false };
+      } else if (auth.publishable && !route.publishable) {
+        outcome = { response: errorResponse(publishableKeyRefused()), save: false };
       } else {
+        // A browser's call: its key and the object's client secret travel as parameters.
+        const { key: _key, client_secret: clientSecret, ...browserParams } = parsed.params;
+        const params = auth.publishable ? browserParams : parsed.params;
         if (method === 'POST' && idempotencyKey) {
           admission = idempotency.admit({ apiKey: auth.apiKey, account: stripeAccount }, idempotencyKey, `${method} ${path}`, parsed.params);
         }
@@ -183,7 +188,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         } else {
           outcome = run(() =>
             route.handler({
-              params: parsed.params,
+              params,
+              ...(auth.publishable ? { clientSecret: typeof clientSecret === 'string' ? clientSecret : '' } : {}),
               id: route.id,
               owner: { livemode: auth.livemode, account: stripeAccount },
               stripeVersion,

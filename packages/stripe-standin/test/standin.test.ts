@@ -219,6 +219,41 @@ describe('PaymentIntents', () => {
   });
 });
 
+describe('Stripe.js', () => {
+  /** The form POST Stripe.js makes from the browser: its publishable key and the client secret as parameters. */
+  async function browserConfirm(id: string, fields: Record<string, string>) {
+    const response = await fetch(`${standin.url}/v1/payment_intents/${id}/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  }
+
+  it('confirms with the publishable key and the client secret, and refuses either alone', async () => {
+    const pi = await stripe.paymentIntents.create({ amount: 1000, currency: 'eur', ...CARD_ONLY });
+    const wrongSecret = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: `${pi.id}_secret_wrong`, payment_method: 'pm_card_visa' });
+    expect(wrongSecret).toMatchObject({ status: 400, body: { error: { type: 'invalid_request_error', param: 'client_secret' } } });
+    const noSecret = await browserConfirm(pi.id, { key: 'pk_test_123', payment_method: 'pm_card_visa' });
+    expect(noSecret).toMatchObject({ status: 400, body: { error: { code: 'parameter_missing', param: 'client_secret' } } });
+    // A secret-key call has no client_secret parameter to confirm with.
+    const withSecretKey = await failure(stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa', client_secret: pi.client_secret } as Stripe.PaymentIntentConfirmParams));
+    expect(withSecretKey).toMatchObject({ code: 'parameter_unknown', param: 'client_secret' });
+
+    const confirmed = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: pi.client_secret!, payment_method: 'pm_card_visa' });
+    expect(confirmed).toMatchObject({ status: 200, body: { id: pi.id, status: 'succeeded' } });
+    const read = await fetch(`${standin.url}/v1/payment_intents/${pi.id}?client_secret=${pi.client_secret}`, { headers: { authorization: 'Bearer pk_test_123' } });
+    expect(read.status).toBe(200);
+  });
+
+  it('refuses a publishable key anywhere else', async () => {
+    const browser = new Stripe('pk_test_123', { host: '127.0.0.1', port: standin.port, protocol: 'http', telemetry: false });
+    const error = await failure(browser.paymentIntents.create({ amount: 1000, currency: 'eur' }));
+    expect(error).toMatchObject({ statusCode: 401, type: 'StripeAuthenticationError' });
+    expect(standin.paymentIntents()).toHaveLength(0);
+  });
+});
+
 describe('Refunds', () => {
   it('refunds part, then the rest, then refuses more', async () => {
     const pi = await stripe.paymentIntents.create({ amount: 5000, currency: 'eur', payment_method: 'pm_card_visa', confirm: true, ...CARD_ONLY });
