@@ -246,6 +246,22 @@ describe('Stripe.js', () => {
     expect(read.status).toBe(200);
   });
 
+  it('confirms as the README shows: an intent made as the API makes it, authorized with a return_url', async () => {
+    const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'eur', capture_method: 'manual' });
+    const withoutReturnUrl = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: pi.client_secret!, payment_method: 'pm_card_visa' });
+    expect(withoutReturnUrl).toMatchObject({ status: 400, body: { error: { param: 'return_url' } } });
+    const confirmed = await browserConfirm(pi.id, {
+      key: 'pk_test_123',
+      client_secret: pi.client_secret!,
+      payment_method: 'pm_card_visa',
+      return_url: 'https://shop.example.com/return',
+    });
+    expect(confirmed).toMatchObject({ status: 200, body: { status: 'requires_capture', amount_capturable: 2000 } });
+    expect(standin.events().map((event) => event.type)).toEqual(
+      expect.arrayContaining(['charge.succeeded', 'payment_intent.amount_capturable_updated']),
+    );
+  });
+
   it('refuses a publishable key anywhere else', async () => {
     const browser = new Stripe('pk_test_123', { host: '127.0.0.1', port: standin.port, protocol: 'http', telemetry: false });
     const error = await failure(browser.paymentIntents.create({ amount: 1000, currency: 'eur' }));
