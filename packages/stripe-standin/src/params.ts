@@ -112,11 +112,8 @@ export function string(options: { required?: boolean; maxLength?: number } = {})
       return null;
     }
     if (options.maxLength !== undefined && value.length > options.maxLength) {
-      throw parameterInvalid(
-        param,
-        `Invalid string: ${value.slice(0, 20)}...; must be at most ${options.maxLength} characters`,
-        'string_too_long',
-      );
+      // No code: Stripe's list of error codes has none for a string too long.
+      throw parameterInvalid(param, `Invalid string: ${value.slice(0, 20)}...; must be at most ${options.maxLength} characters`);
     }
     return value;
   });

@@ -125,13 +125,19 @@ function wrongValue(info: FieldInfo): unknown {
   }
 }
 
+/** Every error code the stand-in answered in this file, checked against Stripe's list at the end. */
+const codesSeen = new Set<string>();
+
 async function errorOf(route: Route, params: Record<string, unknown>): Promise<Stripe.errors.StripeError> {
   try {
     // The SDK's raw requests carry parameters in the body only: GET and DELETE get a query string, encoded as the SDK does.
     if (route.method === 'POST') await stripe.rawRequest(route.method, pathOf(route), params);
     else await stripe.rawRequest(route.method, `${pathOf(route)}?${qs.stringify(params, { arrayFormat: 'indices' })}`, null as never);
   } catch (error) {
-    if (error instanceof Stripe.errors.StripeError) return error;
+    if (error instanceof Stripe.errors.StripeError) {
+      if (error.code) codesSeen.add(error.code);
+      return error;
+    }
     throw error;
   }
   throw new Error(`${route.method} ${pathOf(route)} ${JSON.stringify(params)} was accepted`);
@@ -177,7 +183,10 @@ async function stripeError(call: Promise<unknown>): Promise<Stripe.errors.Stripe
   try {
     await call;
   } catch (error) {
-    if (error instanceof Stripe.errors.StripeError) return error;
+    if (error instanceof Stripe.errors.StripeError) {
+      if (error.code) codesSeen.add(error.code);
+      return error;
+    }
     throw error;
   }
   throw new Error('expected the Stripe call to fail');
@@ -201,6 +210,11 @@ describe('cross-field rules Stripe enforces on the calls the app makes', () => {
     expect(
       await stripeError(stripe.paymentIntents.create({ amount: 2000, currency: 'eur', payment_method_types: ['card'] } as Stripe.PaymentIntentCreateParams)),
     ).toMatchObject({ code: 'parameter_unknown', param: 'payment_method_types' });
+  });
+
+  it('strings up to their length: a statement descriptor suffix of 23 characters is refused', async () => {
+    const error = await stripeError(stripe.paymentIntents.create({ amount: 2000, currency: 'eur', statement_descriptor_suffix: 'x'.repeat(23) }));
+    expect(error).toMatchObject({ statusCode: 400, param: 'statement_descriptor_suffix' });
   });
 
   it('minimum and maximum amounts per currency, in minor units, zero-decimal currencies in whole units', async () => {
@@ -248,5 +262,13 @@ describe('cross-field rules Stripe enforces on the calls the app makes', () => {
     expect((await stripe.refunds.create({ payment_intent: authorized.id })).amount).toBe(2000);
     expect(await stripeError(stripe.refunds.create({ payment_intent: authorized.id, amount: 1 }))).toMatchObject({ code: 'charge_already_refunded' });
     expect(await stripeError(stripe.refunds.create({}))).toMatchObject({ code: 'parameter_missing' });
+  });
+});
+
+describe('error codes', () => {
+  it('every code the stand-in answered above is one Stripe documents', () => {
+    expect(codesSeen.size).toBeGreaterThan(8);
+    const documented = new Set(contract.literals('ErrorCode'));
+    expect([...codesSeen].filter((code) => !documented.has(code))).toEqual([]);
   });
 });

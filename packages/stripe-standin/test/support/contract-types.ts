@@ -22,6 +22,12 @@ export interface StripeContract {
   Error: Stripe.StripeRawError;
 }
 
+/** Closed lists of values Stripe declares (their `OtherString` member set aside). */
+export interface StripeEnums {
+  /** Every error `code` Stripe documents. */
+  ErrorCode: Stripe.PaymentIntent.LastPaymentError.Code;
+}
+
 /** The request parameters of every endpoint the stand-in serves, as the SDK declares them. */
 export interface StripeParams {
   PaymentIntentCreateParams: Stripe.PaymentIntentCreateParams;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import type { StripeContract, StripeParams } from './contract-types.ts';
+import type { StripeContract, StripeEnums, StripeParams } from './contract-types.ts';
 
 /**
  * Checks JSON values against the pinned `stripe` SDK's type declarations, read with the
@@ -32,6 +32,8 @@ export interface Contract {
   problems(name: ContractName, value: unknown): string[];
   /** The parameters an endpoint takes, by the name of the SDK's interface for them. */
   params(name: ParamsName): Record<string, ParamShape>;
+  /** The string literals of a declared enum. */
+  literals(name: keyof StripeEnums): string[];
   /** The pinned SDK's version, for messages. */
   sdkVersion: string;
 }
@@ -56,7 +58,8 @@ export function loadContract(): Contract {
   });
   const root = declared.get('StripeContract');
   const paramsRoot = declared.get('StripeParams');
-  if (!root || !paramsRoot) throw new Error('StripeContract or StripeParams not found');
+  const enumsRoot = declared.get('StripeEnums');
+  if (!root || !paramsRoot || !enumsRoot) throw new Error('StripeContract, StripeParams or StripeEnums not found');
 
   // The declarations the program resolved `stripe` to: their package names the version checked.
   const sdkFile = program.getSourceFiles().find((file) => /[\\/]node_modules[\\/]stripe[\\/]/.test(file.fileName));
@@ -250,6 +253,12 @@ export function loadContract(): Contract {
 
   return {
     sdkVersion,
+    literals(name) {
+      const property = enumsRoot.getProperty(name);
+      if (!property) throw new Error(`StripeEnums has no ${name}`);
+      const type = typeOf(property);
+      return (type.isUnion() ? type.types : [type]).filter((t) => t.isStringLiteral()).map((t) => (t as ts.StringLiteralType).value);
+    },
     params(name) {
       const property = paramsRoot.getProperty(name);
       if (!property) throw new Error(`StripeParams has no ${name}`);
