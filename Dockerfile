@@ -24,6 +24,20 @@ RUN npm run build \
   && rm -rf node_modules/@stripe-payments-api node_modules/.bin/stripe-standin \
     node_modules/tsx node_modules/esbuild node_modules/.bin/tsx node_modules/.bin/esbuild
 
+# The Stripe stand-in on its own (docker-compose.yml's default Stripe backend): the
+# workspace package and its dependencies only, run from its sources by tsx. Not part of
+# the API image, which is the last stage and the default target.
+FROM node:20.20.2-bookworm-slim AS stripe-standin
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages ./packages
+RUN npm ci --no-audit --no-fund --ignore-scripts --omit=dev --workspace @stripe-payments-api/stripe-standin \
+  && mkdir /data && chown node:node /data
+USER node
+EXPOSE 12111
+# Its state (objects, webhook endpoints, idempotency keys) survives restarts in /data.
+CMD ["node", "packages/stripe-standin/bin/stripe-standin.js", "--host", "0.0.0.0", "--port", "12111", "--data-dir", "/data"]
+
 # Runtime stage: the compiled server, production dependencies and the migrations; no
 # TypeScript, no embedded PostgreSQL, no Stripe stand-in.
 FROM node:20.20.2-bookworm-slim

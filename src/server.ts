@@ -115,7 +115,10 @@ async function start(env: Environment): Promise<void> {
 
   let stripeApiUrl: URL;
   if (standin) {
-    const server = await standin.startStripeStandin({ host: '127.0.0.1', port: 0 });
+    // Its state lives beside the embedded database's: a restart still finds the PaymentIntents the database points at.
+    const standinDir = path.join(dataDir, 'stripe-standin');
+    say(`No STRIPE_API_URL: starting the Stripe stand-in with its state in ${standinDir}`);
+    const server = await standin.startStripeStandin({ host: '127.0.0.1', port: 0, dataDir: standinDir });
     stripeApiUrl = new URL(server.url);
     cleanups.push(server.close);
     banner([

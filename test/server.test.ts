@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { createTestDatabase, type TestDatabase } from '../src/db/test-database.ts';
 
@@ -14,6 +14,10 @@ import { createTestDatabase, type TestDatabase } from '../src/db/test-database.t
 // when they are not installed, and that it runs compiled, with plain node.
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// Each test starts a server process (tsx, migrations, sometimes a build): its polls wait up
+// to 60 s on a loaded machine, so the tests themselves must wait longer than vitest's 5 s.
+vi.setConfig({ testTimeout: 90_000 });
 
 /**
  * Registered after tsx, so asked first: the development-only packages the server may
@@ -107,6 +111,35 @@ describe('without STRIPE_API_URL', () => {
       await server.exitCode;
     }
   });
+
+  it('keeps the stand-in’s state in DATA_DIR: a second start still finds the PaymentIntents of the first', async () => {
+    const env = { DATABASE_URL: database.databaseUrl, DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+    const standinUrlOf = async (server: Run) => {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      expect(server.stdout()).toContain(`starting the Stripe stand-in with its state in ${path.join(dataDir, 'stripe-standin')}`);
+      return /Stripe-compatible server at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+    };
+    const headers = { authorization: 'Bearer sk_test_server', 'content-type': 'application/x-www-form-urlencoded' };
+    const first = startServer(env);
+    let intentId: string;
+    try {
+      const created = await fetch(`${await standinUrlOf(first)}/v1/payment_intents`, { method: 'POST', headers, body: 'amount=2000&currency=eur' });
+      expect(created.status).toBe(200);
+      intentId = ((await created.json()) as { id: string }).id;
+    } finally {
+      first.stop();
+      await first.exitCode;
+    }
+    const second = startServer(env);
+    try {
+      const found = await fetch(`${await standinUrlOf(second)}/v1/payment_intents/${intentId}`, { headers });
+      expect(found.status).toBe(200);
+      expect(await found.json()).toMatchObject({ id: intentId, amount: 2000, status: 'requires_payment_method' });
+    } finally {
+      second.stop();
+      await second.exitCode;
+    }
+  }, 120_000);
 });
 
 describe('without the development-only packages', () => {

@@ -1,4 +1,4 @@
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import { claimStripePaymentsToReconcile } from '../db/sql/locks.ts';
 import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
@@ -13,7 +13,11 @@ import { orderMoney } from './transactions.ts';
  * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
  * would. Safe with several instances running it at once: each claims a batch with SKIP
  * LOCKED and a lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
- * applying is idempotent anyway.
+ * applying is idempotent anyway. A PaymentIntent Stripe says does not exist
+ * (resource_missing: made against another account or key, or a Stripe stand-in that lost
+ * its state) is marked on its payment (`intent_missing_at`, shown by the API) and never
+ * claimed again: no amount of re-reading brings it back, and a warning every cycle would
+ * bury the ones that matter.
  */
 
 export interface ReconcileOptions {
@@ -31,6 +35,8 @@ export interface ReconcileReport {
   claimed: number;
   refreshed: number;
   failed: number;
+  /** Payments whose PaymentIntent Stripe says does not exist, marked and left alone from now on. */
+  missing: number;
   /** The stripe payments this run claimed. */
   paymentIds: string[];
 }
@@ -49,13 +55,29 @@ function claimBatch(services: Services, options: ReconcileOptions): Promise<stri
   });
 }
 
-/** Re-reads one payment's PaymentIntent (and refunds, when one of ours is unrecorded) and applies it. */
-export async function reconcilePayment(services: Services, paymentId: string): Promise<void> {
+function isResourceMissing(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
+}
+
+/**
+ * Re-reads one payment's PaymentIntent (and refunds, when one of ours is unrecorded) and
+ * applies it; 'missing' when Stripe says the PaymentIntent does not exist (then marked).
+ */
+export async function reconcilePayment(services: Services, paymentId: string): Promise<'refreshed' | 'missing'> {
   const { db } = services;
   const payment = await db.stripePayment.findUnique({ where: { id: paymentId } });
-  if (!payment?.stripeId) return;
+  if (!payment?.stripeId) return 'refreshed';
   const { client, requestOptions } = await paymentAccount(services, payment);
-  const intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
+  let intent: Stripe.PaymentIntent;
+  try {
+    intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
+  } catch (error) {
+    if (!isResourceMissing(error)) throw error;
+    // The first answer's time is kept: it says since when.
+    await db.stripePayment.updateMany({ where: { id: payment.id, intentMissingAt: null }, data: { intentMissingAt: new Date() } });
+    services.logger.info({ stripePaymentId: payment.id, paymentIntent: payment.stripeId }, 'Stripe has no such PaymentIntent: marked, no longer reconciled');
+    return 'missing';
+  }
   const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
   let refunds: Stripe.Refund[] = [];
   if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
@@ -72,17 +94,17 @@ export async function reconcilePayment(services: Services, paymentId: string): P
       if (money.capturedCents > 0) await advancePaymentStatus(tx, locked.order.id, statusAfterRefunds(money.capturedCents, money.refundedCents));
     }
   });
+  return 'refreshed';
 }
 
 /** One batch: claims up to `limit` payments and reconciles each. */
 export async function reconcilePayments(services: Services, overrides: Partial<ReconcileOptions> = {}): Promise<ReconcileReport> {
   const options = { ...defaults, ...overrides };
   const ids = await claimBatch(services, options);
-  const report: ReconcileReport = { claimed: ids.length, refreshed: 0, failed: 0, paymentIds: ids };
+  const report: ReconcileReport = { claimed: ids.length, refreshed: 0, failed: 0, missing: 0, paymentIds: ids };
   for (const id of ids) {
     try {
-      await reconcilePayment(services, id);
-      report.refreshed += 1;
+      report[await reconcilePayment(services, id)] += 1;
     } catch (error) {
       // Left claimed: the lease keeps a failing PaymentIntent from being retried at once.
       report.failed += 1;
@@ -94,12 +116,13 @@ export async function reconcilePayments(services: Services, overrides: Partial<R
 
 /** Batches until nothing is left to claim: the command's run. */
 export async function reconcileAll(services: Services, overrides: Partial<ReconcileOptions> = {}): Promise<ReconcileReport> {
-  const total: ReconcileReport = { claimed: 0, refreshed: 0, failed: 0, paymentIds: [] };
+  const total: ReconcileReport = { claimed: 0, refreshed: 0, failed: 0, missing: 0, paymentIds: [] };
   for (;;) {
     const report = await reconcilePayments(services, overrides);
     total.claimed += report.claimed;
     total.refreshed += report.refreshed;
     total.failed += report.failed;
+    total.missing += report.missing;
     total.paymentIds.push(...report.paymentIds);
     if (report.claimed < (overrides.limit ?? defaults.limit)) return total;
   }

@@ -39,6 +39,16 @@ export const stripePaymentOptionsSchema = z
 export type StripePaymentOptions = z.infer<typeof stripePaymentOptionsSchema>;
 
 /**
+ * The options as PaymentIntent parameters of the pinned API version, which names the list
+ * of payment method types `allowed_payment_method_types` (Stripe rejects
+ * `payment_method_types` there); clients keep Commerce Layer's name.
+ */
+function intentOptions(options: StripePaymentOptions): Partial<Stripe.PaymentIntentCreateParams> {
+  const { payment_method_types: types, ...rest } = options;
+  return { ...rest, ...(types ? { allowed_payment_method_types: types } : {}) };
+}
+
+/**
  * The columns of a new payment, as the declaration maps its fields: the order and what the
  * PaymentIntent is created with; any other column (reference, metadata, ...) is stored as it is.
  */
@@ -157,7 +167,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
         // Authorise now, capture when the order is approved: Commerce Layer's flow.
         capture_method: 'manual',
         metadata: intentMetadata(order, row.id),
-        ...(row.options as StripePaymentOptions),
+        ...intentOptions(row.options as StripePaymentOptions),
         ...(row.receiptEmail ? { receipt_email: row.receiptEmail } : {}),
       };
       const { client, requestOptions } = gatewayAccount(services, gateway, row.connectedAccount);

@@ -40,6 +40,8 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
     return_url: { type: 'string', creatable: true, updatable: true, input: z.url({ protocol: /^https?$/ }).max(2000) },
     receipt_email: { type: 'string', creatable: true, input: z.email().max(254) },
     payment_instrument: { type: 'object' },
+    // Not Commerce Layer's: when Stripe first said this PaymentIntent does not exist (src/payments/reconcile.ts).
+    intent_missing_at: { type: 'datetime', filterable: true },
     ...commonAttributes(),
   },
   relationships: {

@@ -50,7 +50,7 @@ describe('POST /api/stripe_payments', () => {
     expect(Object.keys(data.attributes).sort()).toEqual(
       [
         'stripe_id', 'client_secret', 'publishable_key', 'connected_account', 'charge_id', 'options', 'payment_method',
-        'mismatched_amounts', 'return_url', 'receipt_email', 'payment_instrument', 'id', 'created_at', 'updated_at',
+        'mismatched_amounts', 'return_url', 'receipt_email', 'payment_instrument', 'intent_missing_at', 'id', 'created_at', 'updated_at',
         'reference', 'reference_origin', 'metadata',
       ].filter((name) => name !== 'id').sort(),
     );
@@ -124,6 +124,21 @@ describe('POST /api/stripe_payments', () => {
     // Stripe turns the test token into a payment method of its own; we show Stripe's id.
     expect(intent.payment_method).toMatch(/^pm_/);
     expect(response.body.data.attributes.payment_method).toEqual({ id: intent.payment_method });
+  });
+
+  it('sends the payment method types option as the pinned API version names it', async () => {
+    const checkout = await createCheckout(context);
+    const response = await api(context).post('/api/stripe_payments', {
+      data: {
+        type: 'stripe_payments',
+        attributes: { options: { payment_method_types: ['card'] } },
+        relationships: { order: { data: { type: 'orders', id: checkout.orderId } } },
+      },
+    });
+    expect(response.status).toBe(201);
+    expect(response.body.data.attributes.options).toEqual({ payment_method_types: ['card'] });
+    const intent = context.standin.paymentIntents().find((pi) => pi.id === response.body.data.attributes.stripe_id)!;
+    expect(intent).toMatchObject({ allowed_payment_method_types: ['card'], payment_method_types: ['card'], automatic_payment_methods: null });
   });
 
   it('does not create a second PaymentIntent when the SDK retries after a lost response', async () => {

@@ -12,7 +12,7 @@ import { reconcilePayments } from '../../src/payments/reconcile.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
 import { startStripeStandin } from '@stripe-payments-api/stripe-standin';
-import { startTestContext, type TestContext } from '../support/context.ts';
+import { api, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, trigger } from '../support/payments.ts';
 
 // The fallback for missed webhooks: re-reading PaymentIntents left pending.
@@ -98,6 +98,38 @@ describe('reconcilePayments', () => {
     // Exactly one refund at Stripe, under the reservation's key.
     const refunds = context.standin.requestLog().filter((entry) => entry.path === '/v1/refunds' && entry.method === 'POST' && entry.body.payment_intent === order.paymentIntentId);
     expect(new Set(refunds.map((entry) => entry.idempotencyKey))).toEqual(new Set([`refunds/${after.included![0]!.id}`]));
+  });
+});
+
+describe('a PaymentIntent Stripe says does not exist', () => {
+  it('is marked on its payment, shown by the API, and not re-read or warned about again', async () => {
+    const order = await payableOrder(context);
+    // As after a Stripe stand-in that lost its state, or a key of another account: Stripe answers resource_missing.
+    const gone = `pi_gone${randomBytes(8).toString('hex')}`;
+    await context.db.$executeRaw`UPDATE stripe_payments SET stripe_id = ${gone} WHERE id = ${order.paymentId}`;
+    await age(order.paymentId);
+
+    const lines: { level: number; msg: string; stripePaymentId?: string }[] = [];
+    const logged: Services = { ...services, logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) }) };
+    const first = await reconcilePayments(logged, { olderThanMs, limit: 500 });
+    expect(first.paymentIds).toContain(order.paymentId);
+    expect(first.missing).toBeGreaterThanOrEqual(1);
+    const mine = lines.filter((line) => line.stripePaymentId === order.paymentId);
+    expect(mine.map((line) => line.level)).toEqual([30]);
+
+    const payment = await context.db.stripePayment.findUniqueOrThrow({ where: { id: order.paymentId } });
+    expect(payment.intentMissingAt).toBeInstanceOf(Date);
+    const shown = await api(context).get(`/api/stripe_payments/${order.paymentId}`);
+    expect(shown.body.data.attributes.intent_missing_at).toBe(payment.intentMissingAt!.toISOString());
+
+    // Even with its lease long expired and the payment still pending, it is not claimed again.
+    await age(order.paymentId);
+    const retrievals = () => context.standin.requestLog().filter((entry) => entry.path === `/v1/payment_intents/${gone}`).length;
+    const before = retrievals();
+    const second = await reconcilePayments(logged, { olderThanMs, leaseMs: 0, limit: 500 });
+    expect(second.paymentIds).not.toContain(order.paymentId);
+    expect(retrievals()).toBe(before);
+    expect(lines.filter((line) => line.stripePaymentId === order.paymentId)).toHaveLength(1);
   });
 });
 

@@ -1,7 +1,8 @@
 import { StripeApiError } from './errors.ts';
 
 export type AuthResult =
-  | { ok: true; apiKey: string; livemode: boolean }
+  /** `publishable`: a pk_ key, which Stripe.js uses for the few calls a browser may make with a client secret. */
+  | { ok: true; apiKey: string; livemode: boolean; publishable: boolean }
   | { ok: false; apiKey: string; error: StripeApiError };
 
 /** Secret and restricted keys, test or live, as Stripe issues them. */
@@ -11,14 +12,20 @@ const SECRET_KEY = /^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/;
  * Reads the API key the way Stripe does: `Authorization: Bearer <key>`, or HTTP basic
  * auth with the key as user name and an empty password. `apiKey` is '' when none was sent.
  */
-export function authenticate(authorization: string | undefined): AuthResult {
-  const apiKey = keyFromHeader(authorization ?? '');
+export function authenticate(authorization: string | undefined, bodyKey?: string): AuthResult {
+  // Stripe.js sends its publishable key as the `key` parameter rather than a header.
+  const apiKey = keyFromHeader(authorization ?? '') || (bodyKey ?? '');
   if (apiKey === '') return { ok: false, apiKey, error: unauthorized(MISSING_KEY) };
-  if (/^pk_(test|live)_/.test(apiKey)) {
-    return { ok: false, apiKey, error: unauthorized('This API call cannot be made with a publishable API key. Please use a secret API key.') };
-  }
+  if (PUBLISHABLE_KEY.test(apiKey)) return { ok: true, apiKey, livemode: apiKey.includes('_live_'), publishable: true };
   if (!SECRET_KEY.test(apiKey)) return { ok: false, apiKey, error: unauthorized(`Invalid API Key provided: ${mask(apiKey)}`) };
-  return { ok: true, apiKey, livemode: apiKey.includes('_live_') };
+  return { ok: true, apiKey, livemode: apiKey.includes('_live_'), publishable: false };
+}
+
+const PUBLISHABLE_KEY = /^pk_(test|live)_[A-Za-z0-9_]+$/;
+
+/** What Stripe answers a publishable key on an endpoint that needs a secret one. */
+export function publishableKeyRefused(): StripeApiError {
+  return unauthorized('This API call cannot be made with a publishable API key. Please use a secret API key.');
 }
 
 function keyFromHeader(header: string): string {

@@ -12,6 +12,11 @@ export interface RequestContext {
   stripeVersion: string | undefined;
   /** The key the request authenticated with: webhook endpoints get the events of their own key's requests. */
   apiKey?: string;
+  /**
+   * Set when a publishable key made the request (Stripe.js): the client secret it sent,
+   * which must be the object's. The secret and the key are not parameters then.
+   */
+  clientSecret?: string | undefined;
   store: Store;
 }
 

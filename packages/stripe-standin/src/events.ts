@@ -1,8 +1,9 @@
 import { ok } from './context.ts';
 import type { Handler, RequestContext } from './context.ts';
-import { ParameterError, parameterInvalid, resourceMissing } from './errors.ts';
+import { parameterInvalid, parameterInvalidEmpty, parameterMissing, resourceMissing } from './errors.ts';
 import { newId, randomAlphanumeric, unixNow } from './ids.ts';
-import { boolean, integer, mergeMetadata, metadata, parseParams, string, stringList } from './params.ts';
+import { boolean, described, expandOnly, integer, mergeMetadata, metadata, parseParams, string, stringList } from './params.ts';
+import { keyDigest } from './state.ts';
 import type { Owner, Store } from './state.ts';
 
 /**
@@ -71,7 +72,7 @@ export function subscribes(endpoint: WebhookEndpoint, type: string): boolean {
 
 function httpUrl(required: boolean) {
   const base = required ? string({ required: true, maxLength: 5000 }) : string({ maxLength: 5000 });
-  return (value: unknown, param: string) => {
+  return described({ kind: 'string', required }, (value: unknown, param: string) => {
     const url = base(value, param);
     if (typeof url !== 'string') return url;
     let parsed: URL | undefined;
@@ -84,18 +85,22 @@ function httpUrl(required: boolean) {
       throw parameterInvalid(param, 'Invalid URL: URL must be a valid http or https URL.', 'url_invalid');
     }
     return url;
-  };
+  });
 }
 
-function eventList(value: unknown, param: string): string[] | undefined {
-  const events = stringList()(value, param);
-  if (events !== undefined && events.length === 0) throw parameterInvalid(param, 'enabled_events must not be empty');
-  return events;
+function eventList(required: boolean) {
+  return described({ kind: 'list', required }, (value: unknown, param: string): string[] | undefined => {
+    if (value === undefined && required) throw parameterMissing(param);
+    if (value === '' && required) throw parameterInvalidEmpty(param);
+    const events = stringList()(value, param);
+    if (events !== undefined && events.length === 0) throw parameterInvalid(param, 'enabled_events must not be empty');
+    return events;
+  });
 }
 
-const CREATE = {
+export const CREATE = {
   url: httpUrl(true),
-  enabled_events: eventList,
+  enabled_events: eventList(true),
   description: string({ maxLength: 5000 }),
   metadata: metadata(),
   api_version: string(),
@@ -103,9 +108,9 @@ const CREATE = {
   expand: stringList(),
 };
 
-const UPDATE = {
+export const UPDATE = {
   url: httpUrl(false),
-  enabled_events: eventList,
+  enabled_events: eventList(false),
   description: string({ maxLength: 5000 }),
   metadata: metadata(),
   disabled: boolean(),
@@ -120,9 +125,6 @@ function findEndpoint(ctx: RequestContext): WebhookEndpoint {
 
 export const createWebhookEndpoint: Handler = (ctx) => {
   const p = parseParams(CREATE, ctx.params);
-  if (!p.enabled_events) {
-    throw new ParameterError({ code: 'parameter_missing', param: 'enabled_events', message: 'Missing required param: enabled_events.' });
-  }
   const endpoint: WebhookEndpoint = {
     id: newId('we'),
     object: 'webhook_endpoint',
@@ -130,7 +132,8 @@ export const createWebhookEndpoint: Handler = (ctx) => {
     application: null,
     created: unixNow(),
     description: p.description ?? null,
-    enabled_events: p.enabled_events,
+    // Required by the spec above.
+    enabled_events: p.enabled_events as string[],
     livemode: ctx.owner.livemode,
     metadata: mergeMetadata({}, p.metadata),
     status: 'enabled',
@@ -140,13 +143,15 @@ export const createWebhookEndpoint: Handler = (ctx) => {
   const secret = `whsec_${randomAlphanumeric(32)}`;
   ctx.store.webhookEndpoints.insert(endpoint, ctx.owner);
   ctx.store.webhookSecrets.set(endpoint.id, secret);
-  if (ctx.apiKey) ctx.store.webhookEndpointKeys.set(endpoint.id, ctx.apiKey);
+  if (ctx.apiKey) ctx.store.webhookEndpointKeys.set(endpoint.id, keyDigest(ctx.apiKey));
   // The secret is in the create response only, as on Stripe.
   return { status: 200, body: { ...structuredClone(endpoint), secret } };
 };
 
+export const RETRIEVE = expandOnly();
+
 export const retrieveWebhookEndpoint: Handler = (ctx) => {
-  parseParams({ expand: stringList() }, ctx.params);
+  parseParams(RETRIEVE, ctx.params);
   return ok(ctx, findEndpoint(ctx), undefined);
 };
 
@@ -161,7 +166,10 @@ export const updateWebhookEndpoint: Handler = (ctx) => {
   return ok(ctx, endpoint, undefined);
 };
 
+export const DELETE = {};
+
 export const deleteWebhookEndpoint: Handler = (ctx) => {
+  parseParams(DELETE, ctx.params);
   const endpoint = findEndpoint(ctx);
   ctx.store.webhookEndpoints.delete(endpoint.id, ctx.owner);
   ctx.store.webhookSecrets.delete(endpoint.id);
@@ -169,7 +177,7 @@ export const deleteWebhookEndpoint: Handler = (ctx) => {
   return { status: 200, body: { id: endpoint.id, object: 'webhook_endpoint', deleted: true } };
 };
 
-const LIST = { limit: integer({ min: 1 }), starting_after: string(), ending_before: string(), expand: stringList() };
+export const LIST = { limit: integer({ min: 1 }), starting_after: string(), ending_before: string(), expand: stringList() };
 
 /** A Stripe list, newest first, without pagination beyond `limit` (the stand-in holds few objects). */
 function list(ctx: RequestContext, url: string, objects: object[], limit: number | undefined): { status: number; body: unknown } {
@@ -186,14 +194,16 @@ export const listWebhookEndpoints: Handler = (ctx) => {
 };
 
 export const retrieveEvent: Handler = (ctx) => {
-  parseParams({ expand: stringList() }, ctx.params);
+  parseParams(RETRIEVE, ctx.params);
   const event = ctx.store.events.get(ctx.id, ctx.owner);
   if (!event) throw resourceMissing('event', ctx.id, 'id');
   return ok(ctx, event, undefined);
 };
 
+export const LIST_EVENTS = { ...LIST, type: string() };
+
 export const listEvents: Handler = (ctx) => {
-  const p = parseParams({ ...LIST, type: string() }, ctx.params);
+  const p = parseParams(LIST_EVENTS, ctx.params);
   const mine = ctx.store.events
     .all()
     .filter(({ owner, object }) => sameScope(owner, ctx.owner) && (!p.type || object.type === p.type))
@@ -201,9 +211,11 @@ export const listEvents: Handler = (ctx) => {
   return list(ctx, '/v1/events', mine, p.limit);
 };
 
+export const LIST_REFUNDS = { ...LIST, payment_intent: string(), charge: string() };
+
 /** GET /v1/refunds?payment_intent=pi_...: a PaymentIntent's refunds, newest first. */
 export const listRefunds: Handler = (ctx) => {
-  const p = parseParams({ ...LIST, payment_intent: string(), charge: string() }, ctx.params);
+  const p = parseParams(LIST_REFUNDS, ctx.params);
   const mine = ctx.store.refunds
     .all()
     .filter(

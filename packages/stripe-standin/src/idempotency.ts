@@ -1,4 +1,5 @@
 import { StripeApiError } from './errors.ts';
+import { keyDigest } from './state.ts';
 
 /**
  * Stripe's idempotent requests (https://docs.stripe.com/api/idempotent_requests): the
@@ -15,7 +16,7 @@ export interface StoredResponse {
   body: unknown;
 }
 
-interface Entry {
+export interface Entry {
   endpoint: string;
   fingerprint: string;
   createdAt: number;
@@ -39,7 +40,7 @@ export class IdempotencyStore {
       return { kind: 'rejected', error: idempotencyError(400, `Idempotency-Key must be at most ${MAX_KEY_LENGTH} characters long.`, 'invalid_request_error') };
     }
     this.forgetExpired();
-    const id = JSON.stringify([scope.apiKey, scope.account ?? null, key]);
+    const id = JSON.stringify([keyDigest(scope.apiKey), scope.account ?? null, key]);
     const fingerprint = canonicalJson(params);
     const existing = this.entries.get(id);
     if (existing) {
@@ -86,6 +87,18 @@ export class IdempotencyStore {
         else this.entries.delete(id);
       },
     };
+  }
+
+  /** The answered entries, keyed by scope and key, for the data folder. */
+  saved(): Array<[string, Entry]> {
+    this.forgetExpired();
+    return [...this.entries].filter(([, entry]) => entry.response !== undefined);
+  }
+
+  restore(entries: Array<[string, Entry]>): void {
+    this.entries.clear();
+    for (const [id, entry] of entries) this.entries.set(id, entry);
+    this.forgetExpired();
   }
 
   private forgetExpired(): void {

@@ -3,8 +3,9 @@ import { startStripeStandin } from './server.ts';
 
 /**
  * Runs the stand-in as its own process:
- *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0]
- * (this package's bin; `npx stripe-standin` from the project's root).
+ *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0] [--data-dir DIR]
+ * (this package's bin; `npx stripe-standin` from the project's root). With --data-dir
+ * (or STANDIN_DATA_DIR) the state survives restarts; without, it lives in memory.
  * Port 12111 is stripe-mock's, so tooling written for stripe-mock finds it.
  */
 
@@ -13,6 +14,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '12111' },
     host: { type: 'string', default: '127.0.0.1' },
     'latency-ms': { type: 'string', default: '0' },
+    'data-dir': { type: 'string' },
   },
 });
 
@@ -25,12 +27,14 @@ function nonNegativeInteger(name: string, value: string): number {
   return n;
 }
 
+const dataDir = values['data-dir'] ?? process.env.STANDIN_DATA_DIR;
 const standin = await startStripeStandin({
   port: nonNegativeInteger('port', values.port),
   host: values.host,
   latencyMs: nonNegativeInteger('latency-ms', values['latency-ms']),
+  ...(dataDir ? { dataDir } : {}),
 });
-console.log(`Stripe stand-in listening on ${standin.url}`);
+console.log(`Stripe stand-in listening on ${standin.url}${dataDir ? `, its state in ${dataDir}` : ''}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { clientSecretFor, newId, randomAlphanumeric, unixNow } from './ids.ts';
 import type { TestCard } from './test-cards.ts';
 
@@ -35,6 +36,7 @@ export type NextAction =
 export interface PaymentIntent {
   id: string;
   object: 'payment_intent';
+  allowed_payment_method_types: string[] | null;
   amount: number;
   amount_capturable: number;
   amount_details: { tip: Record<string, never> };
@@ -56,6 +58,7 @@ export interface PaymentIntent {
   last_payment_error: LastPaymentError | null;
   latest_charge: string | null;
   livemode: boolean;
+  managed_payments: null;
   metadata: Record<string, string>;
   next_action: NextAction | null;
   on_behalf_of: string | null;
@@ -63,6 +66,7 @@ export interface PaymentIntent {
   payment_method_configuration_details: null;
   payment_method_options: Record<string, unknown>;
   payment_method_types: string[];
+  payment_record: string | null;
   processing: null;
   receipt_email: string | null;
   review: string | null;
@@ -86,6 +90,22 @@ export interface CardDetails {
   fingerprint: string;
   funding: string;
   last4: string;
+}
+
+/** `payment_method_details.card` of a charge: the card as charged, with the network's answer. */
+export interface ChargeCardDetails extends CardDetails {
+  amount_authorized: number | null;
+  authorization_code: string | null;
+  checks: { address_line1_check: null; address_postal_code_check: null; cvc_check: 'pass' | null };
+  electronic_commerce_indicator: null;
+  installments: null;
+  mandate: null;
+  network: string;
+  network_transaction_id: string | null;
+  regulated_status: 'unregulated';
+  three_d_secure: null;
+  transaction_link_id: null;
+  wallet: null;
 }
 
 export interface PaymentMethod {
@@ -177,12 +197,12 @@ export interface Charge {
   paid: boolean;
   payment_intent: string | null;
   payment_method: string;
-  payment_method_details: { card: CardDetails & { network: string; three_d_secure: null }; type: 'card' };
+  payment_method_details: { card: ChargeCardDetails; type: 'card' };
   receipt_email: string | null;
   receipt_number: string | null;
   receipt_url: string | null;
   refunded: boolean;
-  refunds: { object: 'list'; data: Refund[]; has_more: false; total_count: number; url: string };
+  refunds: { object: 'list'; data: Refund[]; has_more: false; url: string };
   review: string | null;
   shipping: null;
   source: null;
@@ -208,12 +228,14 @@ export function buildPaymentIntent(fields: {
   livemode: boolean;
   captureMethod: CaptureMethod;
   paymentMethodTypes: string[];
+  allowedPaymentMethodTypes: string[] | null;
   automaticPaymentMethods: PaymentIntent['automatic_payment_methods'];
 }): PaymentIntent {
   const id = newId('pi');
   return {
     id,
     object: 'payment_intent',
+    allowed_payment_method_types: fields.allowedPaymentMethodTypes,
     amount: fields.amount,
     amount_capturable: 0,
     amount_details: { tip: {} },
@@ -235,6 +257,7 @@ export function buildPaymentIntent(fields: {
     last_payment_error: null,
     latest_charge: null,
     livemode: fields.livemode,
+    managed_payments: null,
     metadata: {},
     next_action: null,
     on_behalf_of: null,
@@ -244,6 +267,7 @@ export function buildPaymentIntent(fields: {
       ? { card: { installments: null, mandate_options: null, network: null, request_three_d_secure: 'automatic' } }
       : {},
     payment_method_types: fields.paymentMethodTypes,
+    payment_record: null,
     processing: null,
     receipt_email: null,
     review: null,
@@ -358,12 +382,29 @@ export function buildCharge(fields: {
     paid: !decline,
     payment_intent: pi.id,
     payment_method: pm.id,
-    payment_method_details: { card: { ...card, network: pm.card.brand, three_d_secure: null }, type: 'card' },
+    payment_method_details: {
+      card: {
+        ...card,
+        amount_authorized: decline ? null : pi.amount,
+        authorization_code: decline ? null : String(randomInt(100_000, 1_000_000)),
+        checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: decline ? null : 'pass' },
+        electronic_commerce_indicator: null,
+        installments: null,
+        mandate: null,
+        network: pm.card.brand,
+        network_transaction_id: decline ? null : randomAlphanumeric(15),
+        regulated_status: 'unregulated',
+        three_d_secure: null,
+        transaction_link_id: null,
+        wallet: null,
+      },
+      type: 'card',
+    },
     receipt_email: pi.receipt_email,
     receipt_number: null,
     receipt_url: decline ? null : `https://pay.stripe.com/receipts/payment/${randomAlphanumeric(48)}`,
     refunded: false,
-    refunds: { object: 'list', data: [], has_more: false, total_count: 0, url: `/v1/charges/${id}/refunds` },
+    refunds: { object: 'list', data: [], has_more: false, url: `/v1/charges/${id}/refunds` },
     review: null,
     shipping: null,
     source: null,

@@ -8,7 +8,7 @@ import {
 
 /**
  * Stripe's v1 wire format: `application/x-www-form-urlencoded` with bracket nesting
- * (`metadata[order_id]=x`, `payment_method_types[0]=card`, `expand[]=latest_charge`).
+ * (`metadata[order_id]=x`, `allowed_payment_method_types[0]=card`, `expand[]=latest_charge`).
  * Every scalar arrives as a string; the field parsers below give them types and produce
  * Stripe's validation errors.
  */
@@ -30,9 +30,28 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * What a field accepts, for the test that holds every endpoint's parameters to the
+ * pinned SDK's `*Params` declarations (names, types, enum values, required ones).
+ */
+export type FieldInfo =
+  | { kind: 'integer' | 'string' | 'boolean' | 'metadata' | 'list'; required?: boolean }
+  | { kind: 'enum'; values: readonly string[]; required?: boolean }
+  | { kind: 'object'; spec: Spec; required?: boolean };
+
 /** Reads one parameter; `value` is undefined when the parameter was not sent. */
-export type Field<T> = (value: unknown, param: string) => T;
+export type Field<T> = ((value: unknown, param: string) => T) & { info?: FieldInfo };
 export type Spec = Record<string, Field<unknown>>;
+
+/** Tags a field with what it accepts. */
+export function described<T>(info: FieldInfo, field: (value: unknown, param: string) => T): Field<T> {
+  return Object.assign(field, { info });
+}
+
+/** The parameters of a retrieve that takes nothing but `expand`. */
+export function expandOnly() {
+  return { expand: stringList() };
+}
 export type Parsed<S extends Spec> = { [K in keyof S]: S[K] extends Field<infer T> ? T : never };
 
 /** Applies a spec to a params object, rejecting parameters the spec does not name. */
@@ -62,7 +81,7 @@ type Unset = null;
 export function integer(options: { required: true; min?: number }): Field<number>;
 export function integer(options?: { required?: false; min?: number }): Field<number | undefined>;
 export function integer(options: { required?: boolean; min?: number } = {}): Field<number | undefined> {
-  return (value, param) => {
+  return described({ kind: 'integer', required: options.required === true }, (value, param) => {
     if (value === undefined) {
       if (options.required) throw parameterMissing(param);
       return undefined;
@@ -76,13 +95,13 @@ export function integer(options: { required?: boolean; min?: number } = {}): Fie
       throw parameterInvalid(param, `This value must be greater than or equal to ${options.min}.`, 'parameter_invalid_integer');
     }
     return n;
-  };
+  });
 }
 
 export function string(options: { required: true; maxLength?: number }): Field<string>;
 export function string(options?: { required?: false; maxLength?: number }): Field<string | Unset | undefined>;
 export function string(options: { required?: boolean; maxLength?: number } = {}): Field<string | Unset | undefined> {
-  return (value, param) => {
+  return described({ kind: 'string', required: options.required === true }, (value, param) => {
     if (value === undefined) {
       if (options.required) throw parameterMissing(param);
       return undefined;
@@ -93,40 +112,40 @@ export function string(options: { required?: boolean; maxLength?: number } = {})
       return null;
     }
     if (options.maxLength !== undefined && value.length > options.maxLength) {
-      throw parameterInvalid(
-        param,
-        `Invalid string: ${value.slice(0, 20)}...; must be at most ${options.maxLength} characters`,
-        'string_too_long',
-      );
+      // No code: Stripe's list of error codes has none for a string too long.
+      throw parameterInvalid(param, `Invalid string: ${value.slice(0, 20)}...; must be at most ${options.maxLength} characters`);
     }
     return value;
-  };
+  });
 }
 
 export function oneOf<const V extends string>(values: readonly V[]): Field<V | Unset | undefined> {
-  return (value, param) => {
+  return described({ kind: 'enum', values }, (value, param) => {
     if (value === undefined) return undefined;
     if (value === '') return null;
     if (typeof value === 'string' && (values as readonly string[]).includes(value)) return value as V;
     const list = values.length > 1 ? `${values.slice(0, -1).join(', ')}, or ${values.at(-1)}` : values.join('');
     throw parameterInvalid(param, `Invalid ${param}: must be one of ${list}`);
-  };
+  });
 }
 
-export function boolean(): Field<boolean | undefined> {
-  return (value, param) => {
-    if (value === undefined) return undefined;
+export function boolean(options: { required?: boolean } = {}): Field<boolean | undefined> {
+  return described({ kind: 'boolean', required: options.required === true }, (value, param) => {
+    if (value === undefined) {
+      if (options.required) throw parameterMissing(param);
+      return undefined;
+    }
     if (value === 'true') return true;
     if (value === 'false') return false;
     throw parameterInvalid(param, `Invalid boolean: ${describe(value)}`);
-  };
+  });
 }
 
 /** Three letters, stored lowercase as Stripe does. */
 export function currency(options: { required: true }): Field<string>;
 export function currency(options?: { required?: false }): Field<string | undefined>;
 export function currency(options: { required?: boolean } = {}): Field<string | undefined> {
-  return (value, param) => {
+  return described({ kind: 'string', required: options.required === true }, (value, param) => {
     if (value === undefined) {
       if (options.required) throw parameterMissing(param);
       return undefined;
@@ -136,30 +155,30 @@ export function currency(options: { required?: boolean } = {}): Field<string | u
       throw parameterInvalid(param, `Invalid currency: ${describe(value).toLowerCase()}. Stripe currently supports three-letter ISO currency codes.`);
     }
     return value.toLowerCase();
-  };
+  });
 }
 
 export function email(): Field<string | Unset | undefined> {
   const base = string({ maxLength: 800 });
-  return (value, param) => {
+  return described({ kind: 'string' }, (value, param) => {
     const s = base(value, param);
     if (typeof s === 'string' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s)) {
       throw parameterInvalid(param, `Invalid email address: ${s}`, 'email_invalid');
     }
     return s;
-  };
+  });
 }
 
 /** Arrays come as `x[0]=a` or `x[]=a`; a bare `x=a` is not an array for Stripe either. */
 export function stringList(): Field<string[] | undefined> {
-  return (value, param) => {
+  return described({ kind: 'list' }, (value, param) => {
     if (value === undefined) return undefined;
     if (!Array.isArray(value)) throw parameterInvalid(param, `Invalid array`);
     return value.map((item, i) => {
       if (typeof item !== 'string' || item === '') throw parameterInvalid(`${param}[${i}]`, `Invalid string: ${describe(item)}`);
       return item;
     });
-  };
+  });
 }
 
 /**
@@ -168,7 +187,7 @@ export function stringList(): Field<string[] | undefined> {
  * (an empty string for the whole hash) clears it, returned as null.
  */
 export function metadata(): Field<Record<string, string> | Unset | undefined> {
-  return (value, param) => {
+  return described({ kind: 'metadata' }, (value, param) => {
     if (value === undefined) return undefined;
     if (value === '') return null;
     if (!isPlainObject(value)) throw parameterInvalid(param, `Invalid object`);
@@ -183,16 +202,16 @@ export function metadata(): Field<Record<string, string> | Unset | undefined> {
       out[key] = v;
     }
     return out;
-  };
+  });
 }
 
 export function object<S extends Spec>(spec: S): Field<Parsed<S> | Unset | undefined> {
-  return (value, param) => {
+  return described({ kind: 'object', spec }, (value, param) => {
     if (value === undefined) return undefined;
     if (value === '') return null;
     if (!isPlainObject(value)) throw parameterInvalid(param, `Invalid object`);
     return parseParams(spec, value, param);
-  };
+  });
 }
 
 /** Merges a metadata update into existing metadata: empty values delete keys. */

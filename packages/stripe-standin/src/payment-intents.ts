@@ -26,7 +26,7 @@ import { resolvePaymentMethod } from './payment-methods.ts';
 const CAPTURE_METHODS = ['automatic', 'automatic_async', 'manual'] as const;
 const SETUP_FUTURE_USAGES = ['on_session', 'off_session'] as const;
 
-const CREATE = {
+export const CREATE = {
   amount: integer({ required: true, min: 1 }),
   currency: currency({ required: true }),
   metadata: metadata(),
@@ -38,8 +38,9 @@ const CREATE = {
   capture_method: oneOf(CAPTURE_METHODS),
   confirm: boolean(),
   return_url: string(),
-  payment_method_types: stringList(),
-  automatic_payment_methods: object({ enabled: boolean(), allow_redirects: oneOf(['always', 'never']) }),
+  // The pinned API version names the request parameter allowed_payment_method_types; payment_method_types is the answer's.
+  allowed_payment_method_types: stringList(),
+  automatic_payment_methods: object({ enabled: boolean({ required: true }), allow_redirects: oneOf(['always', 'never']) }),
   statement_descriptor: string({ maxLength: 22 }),
   statement_descriptor_suffix: string({ maxLength: 22 }),
   on_behalf_of: string(),
@@ -47,7 +48,7 @@ const CREATE = {
   expand: stringList(),
 };
 
-const UPDATE = {
+export const UPDATE = {
   amount: integer({ min: 1 }),
   currency: currency(),
   metadata: metadata(),
@@ -59,7 +60,7 @@ const UPDATE = {
   expand: stringList(),
 };
 
-const CONFIRM = {
+export const CONFIRM = {
   payment_method: string(),
   return_url: string(),
   receipt_email: email(),
@@ -68,16 +69,19 @@ const CONFIRM = {
   expand: stringList(),
 };
 
-const CAPTURE = {
+export const CAPTURE = {
   amount_to_capture: integer({ min: 1 }),
   metadata: metadata(),
   expand: stringList(),
 };
 
-const CANCEL = {
+export const CANCEL = {
   cancellation_reason: oneOf(['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned']),
   expand: stringList(),
 };
+
+// client_secret is accepted (Stripe.js sends it) but a secret key needs no proof.
+export const RETRIEVE = { expand: stringList(), client_secret: string() };
 
 /** Fields Stripe lets change only before the payment is made; the others change any time before cancellation. */
 const UPDATABLE_BEFORE_PAYMENT = ['amount', 'currency', 'customer', 'payment_method', 'setup_future_usage'] as const;
@@ -93,6 +97,11 @@ function findIntent(ctx: RequestContext): PaymentIntent {
   const pi = ctx.store.paymentIntents.get(ctx.id, ctx.owner);
   if (!pi) {
     throw resourceMissing('payment_intent', ctx.id, 'intent', { otherMode: ctx.store.paymentIntents.otherModeOf(ctx.id, ctx.owner) });
+  }
+  // A publishable key proves nothing by itself: the client secret is what lets a browser in.
+  if (ctx.clientSecret !== undefined && ctx.clientSecret !== pi.client_secret) {
+    if (ctx.clientSecret === '') throw parameterMissing('client_secret');
+    throw invalidRequest('The client_secret provided does not match the client_secret associated with the PaymentIntent.', { param: 'client_secret' });
   }
   return pi;
 }
@@ -113,16 +122,16 @@ export const createPaymentIntent: Handler = (ctx) => {
     });
   }
   const apm = p.automatic_payment_methods;
-  if (apm && apm.enabled === undefined) throw parameterMissing('automatic_payment_methods[enabled]');
-  if (apm?.enabled && p.payment_method_types) {
+  const allowed = p.allowed_payment_method_types;
+  if (apm?.enabled && allowed) {
     throw new ParameterError({
       code: 'parameters_exclusive',
       param: 'automatic_payment_methods',
-      message: 'You may only specify one of these parameters: automatic_payment_methods, payment_method_types.',
+      message: 'You may only specify one of these parameters: automatic_payment_methods, allowed_payment_method_types.',
     });
   }
-  // Without payment_method_types, current API versions turn automatic payment methods on.
-  const automaticPaymentMethods = p.payment_method_types
+  // Without a list of payment method types, current API versions turn automatic payment methods on.
+  const automaticPaymentMethods = allowed
     ? null
     : apm && apm.enabled !== undefined
       ? { enabled: apm.enabled, ...(apm.enabled ? { allow_redirects: apm.allow_redirects ?? 'always' } : {}) }
@@ -133,7 +142,8 @@ export const createPaymentIntent: Handler = (ctx) => {
     currency: p.currency,
     livemode: ctx.owner.livemode,
     captureMethod: p.capture_method ?? defaultCaptureMethod(ctx.stripeVersion),
-    paymentMethodTypes: p.payment_method_types ?? ['card'],
+    paymentMethodTypes: allowed ?? ['card'],
+    allowedPaymentMethodTypes: allowed ?? null,
     automaticPaymentMethods,
   });
   pi.metadata = initialMetadata(p.metadata);
@@ -162,8 +172,7 @@ export const createPaymentIntent: Handler = (ctx) => {
 };
 
 export const retrievePaymentIntent: Handler = (ctx) => {
-  // client_secret is accepted (Stripe.js sends it) but a secret key needs no proof.
-  const p = parseParams({ expand: stringList(), client_secret: string() }, ctx.params);
+  const p = parseParams(RETRIEVE, ctx.params);
   validateExpand('payment_intent', p.expand);
   return ok(ctx, findIntent(ctx), p.expand);
 };

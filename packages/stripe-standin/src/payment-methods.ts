@@ -4,7 +4,7 @@ import { resourceMissing } from './errors.ts';
 import { validateExpand } from './expand.ts';
 import { buildPaymentMethod } from './objects.ts';
 import type { PaymentMethod } from './objects.ts';
-import { parseParams, stringList } from './params.ts';
+import { expandOnly, parseParams } from './params.ts';
 import { TEST_PAYMENT_METHODS } from './test-cards.ts';
 
 /**
@@ -32,8 +32,10 @@ export function resolvePaymentMethod(
   return pm;
 }
 
+export const RETRIEVE = expandOnly();
+
 export const retrievePaymentMethod: Handler = (ctx) => {
-  const p = parseParams({ expand: stringList() }, ctx.params);
+  const p = parseParams(RETRIEVE, ctx.params);
   validateExpand('payment_method', p.expand);
   return ok(ctx, resolvePaymentMethod(ctx, ctx.id, { param: 'payment_method', status: 404 }), p.expand);
 };

@@ -6,9 +6,9 @@ import { validateExpand } from './expand.ts';
 import { formatAmount } from './money.ts';
 import { buildRefund } from './objects.ts';
 import type { Charge } from './objects.ts';
-import { integer, mergeMetadata, metadata, oneOf, parseParams, string, stringList } from './params.ts';
+import { expandOnly, integer, mergeMetadata, metadata, oneOf, parseParams, string, stringList } from './params.ts';
 
-const CREATE = {
+export const CREATE = {
   payment_intent: string(),
   charge: string(),
   amount: integer({ min: 1 }),
@@ -16,6 +16,8 @@ const CREATE = {
   metadata: metadata(),
   expand: stringList(),
 };
+
+export const RETRIEVE = expandOnly();
 
 /** The captured charge a refund applies to, named by `charge` or by `payment_intent`. */
 function chargeToRefund(ctx: RequestContext, chargeId: string | null | undefined, paymentIntentId: string | null | undefined): Charge {
@@ -80,14 +82,13 @@ export const createRefund: Handler = (ctx) => {
   charge.amount_refunded += amount;
   charge.refunded = charge.amount_refunded >= charge.amount_captured;
   charge.refunds.data.unshift(structuredClone(refund));
-  charge.refunds.total_count += 1;
   emitEvent(ctx, 'refund.created', refund);
   emitEvent(ctx, 'charge.refunded', charge);
   return ok(ctx, refund, p.expand);
 };
 
 export const retrieveRefund: Handler = (ctx) => {
-  const p = parseParams({ expand: stringList() }, ctx.params);
+  const p = parseParams(RETRIEVE, ctx.params);
   validateExpand('refund', p.expand);
   const refund = ctx.store.refunds.get(ctx.id, ctx.owner);
   if (!refund) throw resourceMissing('refund', ctx.id, 'id', { otherMode: ctx.store.refunds.otherModeOf(ctx.id, ctx.owner) });

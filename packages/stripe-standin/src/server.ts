@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authenticate } from './auth.ts';
+import { authenticate, publishableKeyRefused } from './auth.ts';
 import type { Reply } from './context.ts';
 import { ParameterError, StripeApiError, apiError, invalidRequest } from './errors.ts';
 import { FaultQueue } from './faults.ts';
@@ -14,6 +14,7 @@ import { recordEvent } from './events.ts';
 import type { StripeEvent, WebhookEndpoint } from './events.ts';
 import type { PaymentIntent } from './objects.ts';
 import { parseForm } from './params.ts';
+import { DataFolder } from './persistence.ts';
 import type { Params } from './params.ts';
 import { matchRoute } from './router.ts';
 import { Store } from './state.ts';
@@ -28,7 +29,8 @@ export { signatureHeader } from './webhook-dispatch.ts';
 
 /**
  * A Stripe-compatible HTTP server for tests and local runs: the real `stripe` SDK talks
- * to it with `{ host, port, protocol: 'http' }`. State lives in memory, one per server.
+ * to it with `{ host, port, protocol: 'http' }`. State lives in memory, one per server,
+ * and in `dataDir` when given, so that a restart finds what it held (see persistence.ts).
  */
 
 export interface StripeStandinOptions {
@@ -40,6 +42,8 @@ export interface StripeStandinOptions {
   latencyMs?: number;
   /** Waits before retrying a webhook delivery that failed; defaults to 200 ms, 1 s, 5 s (then it is given up). */
   webhookRetryDelaysMs?: readonly number[];
+  /** A folder to keep the state in across restarts; memory only when absent. */
+  dataDir?: string;
 }
 
 export interface RequestLogEntry {
@@ -94,6 +98,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   const latencyMs = options.latencyMs ?? 0;
   const store = new Store();
   const idempotency = new IdempotencyStore();
+  const folder = options.dataDir === undefined ? undefined : new DataFolder(options.dataDir);
+  folder?.load(store, idempotency);
   const faults = new FaultQueue();
   const log: RequestLogEntry[] = [];
   // Aborts pending delays on close, so that close() does not wait for them.
@@ -129,8 +135,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     const idempotencyKey = header(req, 'idempotency-key');
     const stripeAccount = header(req, 'stripe-account');
     const stripeVersion = header(req, 'stripe-version');
-    const auth = authenticate(header(req, 'authorization'));
     const parsed = requestParams(method, query, header(req, 'content-type'), body);
+    const auth = authenticate(header(req, 'authorization'), typeof parsed.params.key === 'string' ? parsed.params.key : undefined);
 
     log.push({
       method,
@@ -165,7 +171,12 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       const route = matchRoute(method, path);
       if (!route) {
         outcome = { response: errorResponse(unrecognizedUrl(method, path)), save: false };
+      } else if (auth.publishable && !route.publishable) {
+        outcome = { response: errorResponse(publishableKeyRefused()), save: false };
       } else {
+        // A browser's call: its key and the object's client secret travel as parameters.
+        const { key: _key, client_secret: clientSecret, ...browserParams } = parsed.params;
+        const params = auth.publishable ? browserParams : parsed.params;
         if (method === 'POST' && idempotencyKey) {
           admission = idempotency.admit({ apiKey: auth.apiKey, account: stripeAccount }, idempotencyKey, `${method} ${path}`, parsed.params);
         }
@@ -177,7 +188,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         } else {
           outcome = run(() =>
             route.handler({
-              params: parsed.params,
+              params,
+              ...(auth.publishable ? { clientSecret: typeof clientSecret === 'string' ? clientSecret : '' } : {}),
               id: route.id,
               owner: { livemode: auth.livemode, account: stripeAccount },
               stripeVersion,
@@ -195,6 +207,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     if (admission?.kind === 'new') admission.finish(outcome.save ? outcome.response : undefined);
     // Stripe sends events once the request has acted, whether or not its answer reaches the client.
     dispatchEvents(responseHeaders['Request-Id']!, idempotencyKey);
+    // Saved before the answer leaves: a client that got it finds it after a restart.
+    if (folder && method !== 'GET') folder.save(store, idempotency);
     if (!stillOpen || fault?.kind === 'drop_after_processing') {
       res.destroy();
       return;
@@ -270,6 +284,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     sendEvent(type, object, owner = {}) {
       const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, null, owner.apiKey);
       dispatchEvents(newRequestId(), undefined);
+      folder?.save(store, idempotency);
       return structuredClone(event);
     },
     webhooksIdle() {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Charge, PaymentIntent, PaymentMethod, Refund } from './objects.ts';
 import type { StripeEvent, WebhookEndpoint } from './events.ts';
 import type { CardOutcome } from './test-cards.ts';
@@ -17,8 +18,22 @@ export function scopeOf(owner: Owner): string {
   return `${owner.livemode ? 'live' : 'test'}|${owner.account ?? ''}`;
 }
 
+/**
+ * What the stand-in keeps of an API key: a digest, so that its state (which may be written
+ * to a data folder) never holds a key.
+ */
+export function keyDigest(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('base64url');
+}
+
 export class Collection<T extends { id: string }> {
   private readonly entries = new Map<string, { object: T; owner: Owner }>();
+
+  /** Replaces the contents with saved entries, oldest first. */
+  restore(entries: Array<{ object: T; owner: Owner }>): void {
+    this.entries.clear();
+    for (const entry of entries) this.entries.set(entry.object.id, entry);
+  }
 
   insert(object: T, owner: Owner): T {
     this.entries.set(object.id, { object, owner });
@@ -61,7 +76,7 @@ export class Store {
   /** Signing secret per endpoint id: Stripe shows it only in the create response. */
   readonly webhookSecrets = new Map<string, string>();
   readonly events = new Collection<StripeEvent>();
-  /** The key each endpoint was created with (see WebhookDispatcher.enqueue). */
+  /** The digest of the key each endpoint was created with (see WebhookDispatcher.enqueue). */
   readonly webhookEndpointKeys = new Map<string, string>();
   /** Events emitted by the request being handled, not yet handed to the webhook dispatcher. */
   readonly outbox: Array<{ event: StripeEvent; owner: Owner; apiKey: string | undefined }> = [];

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { subscribes, type StripeEvent } from './events.ts';
-import { scopeOf, type Owner, type Store } from './state.ts';
+import { keyDigest, scopeOf, type Owner, type Store } from './state.ts';
 
 /**
  * Delivers events to webhook endpoints as Stripe does: a JSON POST signed in the
@@ -67,7 +67,7 @@ export class WebhookDispatcher {
     for (const { object: endpoint, owner: endpointOwner } of this.store.webhookEndpoints.all()) {
       if (scopeOf(endpointOwner) !== scopeOf(owner) || !subscribes(endpoint, event.type)) continue;
       const endpointKey = this.store.webhookEndpointKeys.get(endpoint.id);
-      if (apiKey !== undefined && endpointKey !== undefined && endpointKey !== apiKey) continue;
+      if (apiKey !== undefined && endpointKey !== undefined && endpointKey !== keyDigest(apiKey)) continue;
       const delivery: WebhookDelivery = { eventId: event.id, type: event.type, endpointId: endpoint.id, url: endpoint.url, attempts: 0, status: 'pending' };
       this.log.push(delivery);
       const job = { delivery, event, dueAt: 0 };

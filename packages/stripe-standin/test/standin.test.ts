@@ -33,7 +33,7 @@ async function failure(call: Promise<unknown>): Promise<Stripe.errors.StripeErro
 }
 
 /** Card payments only: confirmations need no return_url (see the automatic_payment_methods test). */
-const CARD_ONLY = { payment_method_types: ['card'] };
+const CARD_ONLY = { allowed_payment_method_types: ['card'] };
 
 beforeEach(async () => {
   standin = await startStripeStandin({ port: 0 });
@@ -216,6 +216,57 @@ describe('PaymentIntents', () => {
       confirm: true,
     });
     expect(noRedirects.status).toBe('succeeded');
+  });
+});
+
+describe('Stripe.js', () => {
+  /** The form POST Stripe.js makes from the browser: its publishable key and the client secret as parameters. */
+  async function browserConfirm(id: string, fields: Record<string, string>) {
+    const response = await fetch(`${standin.url}/v1/payment_intents/${id}/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  }
+
+  it('confirms with the publishable key and the client secret, and refuses either alone', async () => {
+    const pi = await stripe.paymentIntents.create({ amount: 1000, currency: 'eur', ...CARD_ONLY });
+    const wrongSecret = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: `${pi.id}_secret_wrong`, payment_method: 'pm_card_visa' });
+    expect(wrongSecret).toMatchObject({ status: 400, body: { error: { type: 'invalid_request_error', param: 'client_secret' } } });
+    const noSecret = await browserConfirm(pi.id, { key: 'pk_test_123', payment_method: 'pm_card_visa' });
+    expect(noSecret).toMatchObject({ status: 400, body: { error: { code: 'parameter_missing', param: 'client_secret' } } });
+    // A secret-key call has no client_secret parameter to confirm with.
+    const withSecretKey = await failure(stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa', client_secret: pi.client_secret } as Stripe.PaymentIntentConfirmParams));
+    expect(withSecretKey).toMatchObject({ code: 'parameter_unknown', param: 'client_secret' });
+
+    const confirmed = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: pi.client_secret!, payment_method: 'pm_card_visa' });
+    expect(confirmed).toMatchObject({ status: 200, body: { id: pi.id, status: 'succeeded' } });
+    const read = await fetch(`${standin.url}/v1/payment_intents/${pi.id}?client_secret=${pi.client_secret}`, { headers: { authorization: 'Bearer pk_test_123' } });
+    expect(read.status).toBe(200);
+  });
+
+  it('confirms as the README shows: an intent made as the API makes it, authorized with a return_url', async () => {
+    const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'eur', capture_method: 'manual' });
+    const withoutReturnUrl = await browserConfirm(pi.id, { key: 'pk_test_123', client_secret: pi.client_secret!, payment_method: 'pm_card_visa' });
+    expect(withoutReturnUrl).toMatchObject({ status: 400, body: { error: { param: 'return_url' } } });
+    const confirmed = await browserConfirm(pi.id, {
+      key: 'pk_test_123',
+      client_secret: pi.client_secret!,
+      payment_method: 'pm_card_visa',
+      return_url: 'https://shop.example.com/return',
+    });
+    expect(confirmed).toMatchObject({ status: 200, body: { status: 'requires_capture', amount_capturable: 2000 } });
+    expect(standin.events().map((event) => event.type)).toEqual(
+      expect.arrayContaining(['charge.succeeded', 'payment_intent.amount_capturable_updated']),
+    );
+  });
+
+  it('refuses a publishable key anywhere else', async () => {
+    const browser = new Stripe('pk_test_123', { host: '127.0.0.1', port: standin.port, protocol: 'http', telemetry: false });
+    const error = await failure(browser.paymentIntents.create({ amount: 1000, currency: 'eur' }));
+    expect(error).toMatchObject({ statusCode: 401, type: 'StripeAuthenticationError' });
+    expect(standin.paymentIntents()).toHaveLength(0);
   });
 });
 

@@ -35,6 +35,8 @@ const claimStripePaymentsSql = `
   WHERE id IN (
     SELECT p.id FROM stripe_payments p
     WHERE p.intent_state = 'created' AND p.stripe_id IS NOT NULL
+      -- Stripe said the PaymentIntent does not exist: re-reading it cannot help.
+      AND p.intent_missing_at IS NULL
       AND (p.reconcile_claimed_at IS NULL OR p.reconcile_claimed_at < $3)
       AND (
         ((p.status IS NULL OR p.status NOT IN ('succeeded', 'canceled')) AND p.updated_at < $2 AND p.created_at > $4)
