@@ -5,13 +5,14 @@ import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
 import { paymentAccount } from './stripe-account.ts';
 import { applyPaymentIntent, recordRefund, refundMetadataKey } from './stripe-sync.ts';
+import { isReleaseDue, releaseSuperseded } from './supersede.ts';
 import { orderMoney } from './transactions.ts';
 
 /**
  * The fallback for missed webhooks: re-reads PaymentIntents that stayed pending (not
  * succeeded or canceled) longer than `olderThanMs`, and those with a capture, refund or
  * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
- * would. Safe with several instances running it at once: each claims a batch with SKIP
+ * would; and finishes the release of superseded payments (payments/supersede.ts). Safe with several instances running it at once: each claims a batch with SKIP
  * LOCKED and a lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
  * applying is idempotent anyway.
  */
@@ -72,6 +73,8 @@ export async function reconcilePayment(services: Services, paymentId: string): P
       if (money.capturedCents > 0) await advancePaymentStatus(tx, locked.order.id, statusAfterRefunds(money.capturedCents, money.refundedCents));
     }
   });
+  // A release left due (the request that superseded it died, or Stripe failed it): finished here; a failure counts as this payment's.
+  if (isReleaseDue(payment)) await releaseSuperseded(services, payment.id);
 }
 
 /** One batch: claims up to `limit` payments and reconciles each. */

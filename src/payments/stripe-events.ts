@@ -6,6 +6,7 @@ import { intentStatusRank } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
 import { paymentAccount } from './stripe-account.ts';
 import { applyChargeRefunds, applyPaymentIntent } from './stripe-sync.ts';
+import { isReleaseDue, releaseSupersededQuietly } from './supersede.ts';
 
 /**
  * Stripe's events, as they arrive at a gateway's webhook endpoint: verifies an event
@@ -120,7 +121,10 @@ export async function processStripeEvent(services: Services, gatewayId: string, 
     });
     return log(outcome, { stripePaymentId: payment.id });
   }
-  return log(await applyIntentEvent(services, gatewayId, event, payment), { stripePaymentId: payment.id });
+  const outcome = await applyIntentEvent(services, gatewayId, event, payment);
+  // News about a superseded PaymentIntent (authorized or paid in a forgotten tab): release it now.
+  if (isReleaseDue(payment)) await releaseSupersededQuietly(services, [payment.id]);
+  return log(outcome, { stripePaymentId: payment.id });
 }
 
 async function applyIntentEvent(services: Services, gatewayId: string, event: Stripe.Event, payment: StripePayment): Promise<EventOutcome> {
