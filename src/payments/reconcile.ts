@@ -4,6 +4,7 @@ import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
 import { paymentAccount } from './stripe-account.ts';
+import { listRefunds } from './stripe-events.ts';
 import { applyPaymentIntent, recordRefund, refundMetadataKey } from './stripe-sync.ts';
 import { isReleaseDue, releaseSuperseded } from './supersede.ts';
 import { orderMoney } from './transactions.ts';
@@ -59,7 +60,7 @@ export async function reconcilePayment(services: Services, paymentId: string): P
   const intent = await client.paymentIntents.retrieve(payment.stripeId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
   const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
   let refunds: Stripe.Refund[] = [];
-  if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
+  if (unrecordedRefunds > 0) refunds = await listRefunds(client, payment.stripeId, requestOptions);
 
   await inTransaction(db, async (tx) => {
     const locked = await lockPaymentWithOrder(tx, payment.id);

@@ -96,8 +96,10 @@ async function recordEvent(db: Prisma.TransactionClient, event: Stripe.Event, ga
 /** Applies a verified event once; safe to call again with the same event. */
 export async function processStripeEvent(services: Services, gatewayId: string, event: Stripe.Event): Promise<EventOutcome> {
   const { db, logger } = services;
+  // Rendered in another version than the SDK's (an endpoint made elsewhere): its payload is not what our types say, and it is never applied anyway.
+  const otherVersion = event.api_version !== Stripe.API_VERSION ? { stripeEventApiVersion: event.api_version } : {};
   const log = (outcome: EventOutcome, extra: Record<string, unknown> = {}) => {
-    logger.info({ stripeEventId: event.id, stripeEventType: event.type, gatewayId, outcome, ...extra }, 'stripe webhook');
+    logger.info({ stripeEventId: event.id, stripeEventType: event.type, gatewayId, outcome, ...otherVersion, ...extra }, 'stripe webhook');
     return outcome;
   };
   if (await db.stripeEvent.findUnique({ where: { id: event.id }, select: { id: true } })) return log('duplicate');

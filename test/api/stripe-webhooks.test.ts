@@ -1,4 +1,9 @@
+import { pino } from 'pino';
 import Stripe from 'stripe';
+import { createSecretBox } from '../../src/crypto/secret-box.ts';
+import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../../src/payments/stripe-webhook-endpoints.ts';
+import type { Services } from '../../src/services.ts';
+import { StripeClients } from '../../src/stripe/client.ts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, paymentStatusAfterWebhooks, trigger, type PayableOrder } from '../support/payments.ts';
@@ -94,6 +99,40 @@ describe('the gateway webhook endpoint', () => {
     const payload = JSON.stringify({ id: 'evt_dashboard1', object: 'event', type: 'customer.created', created: Math.floor(Date.now() / 1000), livemode: false, data: { object: { id: 'cus_1', object: 'customer' } } });
     expect((await signed(checkout.gatewayId, payload, { secret })).status).toBe(200);
     expect((await signed(checkout.gatewayId, payload.replace('evt_dashboard1', 'evt_dashboard2'), { secret: 'whsec_somethingElse1234' })).status).toBe(400);
+  });
+});
+
+describe('API versions', () => {
+  it('registers the endpoint with the pinned API version, so events come rendered as the SDK types describe', async () => {
+    const checkout = await createCheckout(context);
+    expect(endpointOf(checkout.gatewayId).api_version).toBe(Stripe.API_VERSION);
+    const order = await payableOrder(context);
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
+    // No delivery came in another version than the pinned one.
+    expect(context.logs.filter((line) => line.includes(order.gatewayId) && line.includes('stripeEventApiVersion'))).toEqual([]);
+  });
+
+  it('replaces at start an endpoint made without the pinned version (its version cannot change)', async () => {
+    const order = await payableOrder(context);
+    const stripe = order.stripe;
+    const port = (context.app.server.address() as { port: number }).port;
+    // As registered before endpoints carried a version: rendered in the account's default.
+    await stripe.webhookEndpoints.del(endpointOf(order.gatewayId).id);
+    const old = await stripe.webhookEndpoints.create({ url: `http://127.0.0.1:${port}/webhooks/stripe/${order.gatewayId}`, enabled_events: ['*'] });
+    expect(old.api_version).toBeNull();
+    const secretBox = createSecretBox(context.config.encryptionKey);
+    await context.db.stripeGateway.update({ where: { id: order.gatewayId }, data: { webhookEndpointId: old.id, webhookSecretEncrypted: secretBox.seal(old.secret!) } });
+    const services: Services = { db: context.db, stripe: new StripeClients(context.config.stripe), secretBox, logger: pino({ level: 'silent' }) };
+    configureWebhookEndpoints(services, { baseUrl: `http://127.0.0.1:${port}`, register: true });
+
+    await ensureWebhookEndpoints(services);
+    const gateway = await context.db.stripeGateway.findUniqueOrThrow({ where: { id: order.gatewayId } });
+    expect(gateway.webhookEndpointId).not.toBe(old.id);
+    expect(endpointOf(order.gatewayId)).toMatchObject({ id: gateway.webhookEndpointId, api_version: Stripe.API_VERSION });
+    await expect(stripe.webhookEndpoints.retrieve(old.id)).rejects.toMatchObject({ statusCode: 404 });
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
   });
 });
 

@@ -3,7 +3,7 @@ import { startStripeStandin } from './server.ts';
 
 /**
  * Runs the stand-in as its own process:
- *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0]
+ *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0] [--account-api-version 2022-08-01]
  * (this package's bin; `npx stripe-standin` from the project's root).
  * Port 12111 is stripe-mock's, so tooling written for stripe-mock finds it.
  */
@@ -13,6 +13,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '12111' },
     host: { type: 'string', default: '127.0.0.1' },
     'latency-ms': { type: 'string', default: '0' },
+    // Events to endpoints made without api_version are rendered in this one.
+    'account-api-version': { type: 'string' },
   },
 });
 
@@ -29,6 +31,7 @@ const standin = await startStripeStandin({
   port: nonNegativeInteger('port', values.port),
   host: values.host,
   latencyMs: nonNegativeInteger('latency-ms', values['latency-ms']),
+  ...(values['account-api-version'] ? { accountApiVersion: values['account-api-version'] } : {}),
 });
 console.log(`Stripe stand-in listening on ${standin.url}`);
 

@@ -40,6 +40,12 @@ export interface StripeStandinOptions {
   latencyMs?: number;
   /** Waits before retrying a webhook delivery that failed; defaults to 200 ms, 1 s, 5 s (then it is given up). */
   webhookRetryDelaysMs?: readonly number[];
+  /**
+   * The account's default API version (versions.ts): events to endpoints made without
+   * `api_version` are rendered in it. Defaults to an old one, as an account that never
+   * upgraded has, so that an app relying on it sees the difference.
+   */
+  accountApiVersion?: string;
 }
 
 export interface RequestLogEntry {
@@ -93,6 +99,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   const host = options.host ?? '127.0.0.1';
   const latencyMs = options.latencyMs ?? 0;
   const store = new Store();
+  if (options.accountApiVersion !== undefined) store.accountApiVersion = options.accountApiVersion;
   const idempotency = new IdempotencyStore();
   const faults = new FaultQueue();
   const log: RequestLogEntry[] = [];
@@ -268,7 +275,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       webhooks.redeliver(eventId);
     },
     sendEvent(type, object, owner = {}) {
-      const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, null, owner.apiKey);
+      const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, owner.apiKey);
       dispatchEvents(newRequestId(), undefined);
       return structuredClone(event);
     },
