@@ -168,6 +168,11 @@ export async function createStripePayment(services: Services, columns: NewStripe
 
     async record(tx, { row, order }, intent) {
       await lockOrder(tx, order.id);
+      // Recorded already by another request that shared the reservation: it made the payment
+      // the order's source then, and a payment created since may have superseded it; making
+      // it the source again would supersede the newer one and leave no live PaymentIntent.
+      const current = await tx.stripePayment.findUnique({ where: { id: row.id }, include: withOrder });
+      if (current?.intentState === 'created') return current;
       const created = await tx.stripePayment.update({
         where: { id: row.id },
         data: {

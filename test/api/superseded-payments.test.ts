@@ -92,6 +92,19 @@ describe('two tabs, one order', () => {
     expect(cancels.map((entry) => entry.idempotencyKey)).toEqual([`stripe_payments/${superseded.id}/release/0`]);
   });
 
+  it('leaves one live PaymentIntent after 20 parallel creates, whichever of them share one', async () => {
+    const checkout = await createCheckout(context);
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, index) => createPayment(checkout.orderId, `tab ${index % 4}`)));
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => ![201, 409].includes(status)), JSON.stringify(responses.map((r) => r.body.errors?.[0]))).toEqual([]);
+    await context.standin.webhooksIdle();
+    const live = intentsOf(checkout.orderId).filter((pi) => pi.status !== 'canceled');
+    expect(live).toHaveLength(1);
+    const order = await context.db.order.findUniqueOrThrow({ where: { id: checkout.orderId } });
+    expect((await context.db.stripePayment.findUniqueOrThrow({ where: { id: order.paymentSourceId! } })).stripeId).toBe(live[0]!.id);
+    expect(await context.db.stripePayment.count({ where: { orderId: checkout.orderId, intentState: 'created', supersededAt: { not: null }, releasedAt: null } })).toBe(0);
+  }, 60_000);
+
   it('voids the first tab authorized before the second was created, recorded on the superseded payment', async () => {
     const checkout = await createCheckout(context);
     const first = await tab(checkout, 'tab 1');
@@ -182,6 +195,23 @@ describe('a release that could not happen at once', () => {
     // Done: not claimed again.
     await context.db.$executeRaw`UPDATE stripe_payments SET updated_at = now() - interval '1 hour', reconcile_claimed_at = NULL WHERE id = ${first.paymentId}`;
     expect((await reconcilePayments(services, { olderThanMs: 30 * 60_000 })).paymentIds).not.toContain(first.paymentId);
+  });
+
+  it('is released by _refresh, as a webhook would', async () => {
+    const checkout = await createCheckout(context);
+    const first = await tab(checkout, 'tab 1');
+    context.standin.holdWebhooks();
+    failCancels();
+    await tab(checkout, 'tab 2');
+    context.standin.clearFaults();
+    await confirm(first);
+    const refreshed = await api(context).patch(`/api/stripe_payments/${first.paymentId}`, {
+      data: { type: 'stripe_payments', id: first.paymentId, attributes: { _refresh: true } },
+    });
+    expect(refreshed.status, refreshed.text).toBe(200);
+    expect(intent(first.paymentIntentId).status).toBe('canceled');
+    expect(refreshed.body.data.attributes.stripe_id).toBe(first.paymentIntentId);
+    expect(await transactionsOf(first.paymentIntentId)).toMatchObject([{ kind: 'voids', succeeded: true, amountCents: 2500 }]);
   });
 
   it('lets an integration release it with DELETE, whatever the order became', async () => {
