@@ -21,9 +21,11 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
   };
 });
-afterEach(() => {
+afterEach(async () => {
   context.standin.clearFaults();
   context.standin.releaseWebhooks();
+  // Nothing of one test reaches the app during the next (a release would take its faults).
+  await context.standin.webhooksIdle();
 });
 afterAll(async () => {
   await context?.close();
