@@ -210,6 +210,8 @@ describe('responses match the document', () => {
   it('for an order trigger Stripe fails', async () => {
     const order = await payableOrder(context);
     await confirm(order);
+    // Webhooks read the PaymentIntent too: delivered first, so that the faults are _place's.
+    await context.standin.webhooksIdle();
     // More failures than the SDK retries: _place cannot read the PaymentIntent.
     context.standin.injectFaults({ kind: 'status', status: 500, times: 5, match: { method: 'GET', pathPrefix: `/v1/payment_intents/${order.paymentIntentId}` } });
     const response = await trigger(context, order.orderId, { _place: true });

@@ -4,15 +4,18 @@ import type { Services } from '../services.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
 import { paymentAccount } from './stripe-account.ts';
+import { listRefunds } from './stripe-events.ts';
 import { applyPaymentIntent, recordRefund, refundMetadataKey } from './stripe-sync.ts';
+import { isReleaseDue, releaseSuperseded } from './supersede.ts';
 import { orderMoney } from './transactions.ts';
 
 /**
  * The fallback for missed webhooks: re-reads PaymentIntents that stayed pending (not
  * succeeded or canceled) longer than `olderThanMs`, and those with a capture, refund or
  * void whose outcome was never recorded, and applies what Stripe says exactly as a webhook
- * would. Safe with several instances running it at once: each claims a batch with SKIP
- * LOCKED and a lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
+ * would; and finishes the release of superseded payments (payments/supersede.ts). Safe
+ * with several instances running it at once: each claims a batch with SKIP LOCKED and a
+ * lease (src/db/sql/locks.ts), so they read different PaymentIntents; and
  * applying is idempotent anyway. A PaymentIntent Stripe says does not exist
  * (resource_missing: made against another account or key, or a Stripe stand-in that lost
  * its state) is marked on its payment (`intent_missing_at`, shown by the API) and never
@@ -80,7 +83,7 @@ export async function reconcilePayment(services: Services, paymentId: string): P
   }
   const unrecordedRefunds = await db.transaction.count({ where: { stripePaymentId: payment.id, kind: 'refunds', state: 'reserved' } });
   let refunds: Stripe.Refund[] = [];
-  if (unrecordedRefunds > 0) refunds = (await client.refunds.list({ payment_intent: payment.stripeId, limit: 100 }, requestOptions)).data;
+  if (unrecordedRefunds > 0) refunds = await listRefunds(client, payment.stripeId, requestOptions);
 
   await inTransaction(db, async (tx) => {
     const locked = await lockPaymentWithOrder(tx, payment.id);
@@ -94,6 +97,8 @@ export async function reconcilePayment(services: Services, paymentId: string): P
       if (money.capturedCents > 0) await advancePaymentStatus(tx, locked.order.id, statusAfterRefunds(money.capturedCents, money.refundedCents));
     }
   });
+  // A release left due (the request that superseded it died, or Stripe failed it): finished here; a failure counts as this payment's.
+  if (isReleaseDue(payment)) await releaseSuperseded(services, payment.id);
   return 'refreshed';
 }
 

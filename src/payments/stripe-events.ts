@@ -6,13 +6,20 @@ import { intentStatusRank } from './payment-status.ts';
 import { inTransaction, lockPaymentWithOrder } from './locks.ts';
 import { paymentAccount } from './stripe-account.ts';
 import { applyChargeRefunds, applyPaymentIntent } from './stripe-sync.ts';
+import { isReleaseDue, releaseSupersededQuietly } from './supersede.ts';
 
 /**
  * Stripe's events, as they arrive at a gateway's webhook endpoint: verifies an event
  * against its gateway's signing secret, then applies it once. Each event id is stored in the transaction that applies it, so a redelivery (or a
- * concurrent duplicate delivery) is acknowledged without effect. Events may come in any
- * order: one that would move a payment back to an earlier status is checked against
- * Stripe's current PaymentIntent instead of being applied as it is.
+ * concurrent duplicate delivery) is acknowledged without effect.
+ *
+ * An event is a reason to look, never the news itself: its payload may be late, rendered
+ * in another API version than the pinned one, or forged by whoever holds the signing
+ * secret. Before money state changes, the PaymentIntent (and its refunds) are read from
+ * Stripe, and what Stripe says now is applied, its amounts checked against the order
+ * (stripe-sync.ts). Only the event's id, type, mode and the id of the object it is about
+ * are taken from the payload. Events may come in any order: what is read is compared with
+ * what another writer recorded meanwhile, and never moves a payment back.
  */
 
 export const handledEventTypes = [
@@ -22,6 +29,8 @@ export const handledEventTypes = [
   'payment_intent.canceled',
   'payment_intent.processing',
   'charge.refunded',
+  'refund.created',
+  'refund.updated',
 ] as const;
 
 /** What happened to an event: recorded with it, returned to Stripe, logged. */
@@ -87,8 +96,10 @@ async function recordEvent(db: Prisma.TransactionClient, event: Stripe.Event, ga
 /** Applies a verified event once; safe to call again with the same event. */
 export async function processStripeEvent(services: Services, gatewayId: string, event: Stripe.Event): Promise<EventOutcome> {
   const { db, logger } = services;
+  // Rendered in another version than the SDK's (an endpoint made elsewhere): its payload is not what our types say, and it is never applied anyway.
+  const otherVersion = event.api_version !== Stripe.API_VERSION ? { stripeEventApiVersion: event.api_version } : {};
   const log = (outcome: EventOutcome, extra: Record<string, unknown> = {}) => {
-    logger.info({ stripeEventId: event.id, stripeEventType: event.type, gatewayId, outcome, ...extra }, 'stripe webhook');
+    logger.info({ stripeEventId: event.id, stripeEventType: event.type, gatewayId, outcome, ...otherVersion, ...extra }, 'stripe webhook');
     return outcome;
   };
   if (await db.stripeEvent.findUnique({ where: { id: event.id }, select: { id: true } })) return log('duplicate');
@@ -110,56 +121,57 @@ export async function processStripeEvent(services: Services, gatewayId: string, 
     return log('other_gateway', { stripePaymentId: payment.id });
   }
 
-  if (event.type === 'charge.refunded') {
-    const charge = event.data.object as Stripe.Charge;
-    const outcome = await inTransaction(db, async (tx) => {
-      if (!(await recordEvent(tx, event, gatewayId, 'applied', paymentIntentId))) return 'duplicate' as const;
-      const locked = await lockPaymentWithOrder(tx, payment.id);
-      if (locked) await applyChargeRefunds(tx, locked, charge);
-      return 'applied' as const;
-    });
+  if (event.type.startsWith('payment_intent.')) {
+    const outcome = await applyIntentEvent(services, gatewayId, event, payment);
+    // News about a superseded PaymentIntent (authorized or paid in a forgotten tab): release it now.
+    if (isReleaseDue(payment)) await releaseSupersededQuietly(services, [payment.id]);
     return log(outcome, { stripePaymentId: payment.id });
   }
-  return log(await applyIntentEvent(services, gatewayId, event, payment), { stripePaymentId: payment.id });
+  return log(await applyRefundEvent(services, gatewayId, event, payment), { stripePaymentId: payment.id });
+}
+
+/** A refund's news (charge.refunded, refund.*): the PaymentIntent's refunds as Stripe lists them, and its charge's totals. */
+async function applyRefundEvent(services: Services, gatewayId: string, event: Stripe.Event, payment: StripePayment & { stripeId: string | null }): Promise<EventOutcome> {
+  const { db } = services;
+  const stripeId = payment.stripeId!;
+  const { client, requestOptions } = await paymentAccount(services, payment);
+  // If Stripe cannot be reached the delivery fails and Stripe retries it later.
+  const intent = await client.paymentIntents.retrieve(stripeId, { expand: ['latest_charge'] }, requestOptions);
+  const refunds = await listRefunds(client, stripeId, requestOptions);
+  return inTransaction(db, async (tx) => {
+    if (!(await recordEvent(tx, event, gatewayId, 'applied', stripeId))) return 'duplicate' as const;
+    const locked = await lockPaymentWithOrder(tx, payment.id);
+    const charge = typeof intent.latest_charge === 'object' ? intent.latest_charge : null;
+    if (locked && charge) await applyChargeRefunds(tx, locked, charge, refunds);
+    return 'applied' as const;
+  });
 }
 
 async function applyIntentEvent(services: Services, gatewayId: string, event: Stripe.Event, payment: StripePayment): Promise<EventOutcome> {
-  const { db, logger } = services;
-  const eventIntent = event.data.object as Stripe.PaymentIntent;
-  let intent = eventIntent;
-  let reread = false;
-  let paymentMethod: Stripe.PaymentMethod | null = null;
+  const { db } = services;
   const { client, requestOptions } = await paymentAccount(services, payment);
-
-  if (intentStatusRank(eventIntent.status) < intentStatusRank(payment.status)) {
-    // Behind what we know: a late event, or a real step back (an asynchronous payment that
-    // failed after processing). Stripe's current PaymentIntent tells which. If Stripe cannot
-    // be reached the delivery fails and Stripe retries it later.
-    intent = await client.paymentIntents.retrieve(eventIntent.id, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
-    reread = true;
-  } else if (typeof eventIntent.payment_method === 'string') {
-    const stored = payment.paymentMethod as { id?: unknown } | null;
-    if (stored?.id !== eventIntent.payment_method || payment.paymentInstrument === null) {
-      // Events carry the method's id only; its card details make the payment instrument.
-      paymentMethod = await client.paymentMethods.retrieve(eventIntent.payment_method, {}, requestOptions).catch((error: unknown) => {
-        logger.warn({ stripePaymentId: payment.id, err: { message: (error as Error).message } }, 'payment method details unavailable; recording its id only');
-        return null;
-      });
-    }
-  }
+  const intentId = (event.data.object as { id: string }).id;
+  // If Stripe cannot be reached the delivery fails and Stripe retries it later.
+  const intent = await client.paymentIntents.retrieve(intentId, { expand: ['payment_method', 'latest_charge'] }, requestOptions);
 
   return inTransaction(db, async (tx) => {
-    if (!(await recordEvent(tx, event, gatewayId, 'applied', eventIntent.id))) return 'duplicate';
+    if (!(await recordEvent(tx, event, gatewayId, 'applied', intentId))) return 'duplicate';
     const locked = await lockPaymentWithOrder(tx, payment.id);
     if (!locked) {
       await tx.stripeEvent.update({ where: { id: event.id }, data: { outcome: 'unknown_payment_intent' } });
       return 'unknown_payment_intent';
     }
-    // Compare and set: another writer may have recorded newer news since we looked.
-    const stale = reread ? locked.payment.status !== payment.status : intentStatusRank(intent.status) < intentStatusRank(locked.payment.status);
-    if (!stale) await applyPaymentIntent(tx, locked, intent, paymentMethod);
-    const outcome: EventOutcome = stale || (reread && intent.status === payment.status) ? 'stale' : 'applied';
+    // Compare and set: another writer may have recorded newer news since we read Stripe.
+    const stale = locked.payment.status !== payment.status && intentStatusRank(intent.status) < intentStatusRank(locked.payment.status);
+    if (!stale) await applyPaymentIntent(tx, locked, intent);
+    // Stripe says nothing new (a late or forged event): acknowledged, recorded as stale.
+    const outcome: EventOutcome = stale || intent.status === locked.payment.status ? 'stale' : 'applied';
     if (outcome !== 'applied') await tx.stripeEvent.update({ where: { id: event.id }, data: { outcome } });
     return outcome;
   });
+}
+
+/** Every refund of a PaymentIntent, all pages: since API version 2022-11-15 a charge no longer carries them. */
+export async function listRefunds(client: Stripe, paymentIntentId: string, requestOptions: Stripe.RequestOptions): Promise<Stripe.Refund[]> {
+  return client.refunds.list({ payment_intent: paymentIntentId, limit: 100 }, requestOptions).autoPagingToArray({ limit: 10_000 });
 }

@@ -14,6 +14,7 @@ import { editableStatuses } from './orders.ts';
 import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
 import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
 import { gatewayAccount, paymentAccount } from './stripe-account.ts';
+import { releaseSuperseded, releaseSupersededQuietly, supersedeOtherPayments } from './supersede.ts';
 
 /**
  * Stripe payments, Commerce Layer's payment source: creating one (a PaymentIntent for the
@@ -129,7 +130,8 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
  */
 export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<StripePaymentWithOrder> {
   const { orderId, options, returnUrl, receiptEmail, ...annotations } = columns;
-  return withReservation(services, {
+  let superseded: string[] = [];
+  const created = await withReservation(services, {
     field: orderField,
     unknownOutcome: 'PaymentIntent creation outcome unknown; reservation kept for retry',
     logged: ({ row }) => ({ stripePaymentId: row.id }),
@@ -176,6 +178,11 @@ export async function createStripePayment(services: Services, columns: NewStripe
 
     async record(tx, { row, order }, intent) {
       await lockOrder(tx, order.id);
+      // Recorded already by another request that shared the reservation: it made the payment
+      // the order's source then, and a payment created since may have superseded it; making
+      // it the source again would supersede the newer one and leave no live PaymentIntent.
+      const current = await tx.stripePayment.findUnique({ where: { id: row.id }, include: withOrder });
+      if (current?.intentState === 'created') return current;
       const created = await tx.stripePayment.update({
         where: { id: row.id },
         data: {
@@ -189,6 +196,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
       });
       await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id } });
       await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id }) });
+      superseded = await replaceSource(tx, order.id, row.id);
       return created;
     },
 
@@ -198,6 +206,21 @@ export async function createStripePayment(services: Services, columns: NewStripe
       await tx.stripePayment.deleteMany({ where: { id: row.id, intentState: 'reserved' } });
     },
   });
+  // After the commit: a failure leaves the release due, for a webhook or the reconciliation job.
+  await releaseSupersededQuietly(services, superseded);
+  return created;
+}
+
+/**
+ * With the order locked, once `paymentId` is its payment source: the other payments are
+ * superseded (their release is due), and an authorization they gave the order is no
+ * longer the order's.
+ */
+async function replaceSource(tx: Tx, orderId: string, paymentId: string): Promise<string[]> {
+  const superseded = await supersedeOtherPayments(tx, orderId, paymentId);
+  const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: ['authorized', 'voided'] } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
+  if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
+  return superseded;
 }
 
 /** Only created payments exist for the API; a reservation is a PaymentIntent still being made. */
@@ -232,6 +255,8 @@ export async function updateStripePayment(services: Services, { id }: Pick<Strip
 
 async function moveToOrder(services: Services, payment: StripePayment, newOrderId: string, attributes: Record<string, unknown>): Promise<void> {
   if (payment.status && neverChangeableAgain.has(payment.status)) throw notMovable(payment.status);
+  if (payment.supersededAt) throw invalid(orderField, 'the payment was replaced by another payment of its order; it can no longer move to another order');
+  let superseded: string[] = [];
 
   const move = async (tx: Tx) => {
     const locked = await lockPaymentWithOrders(tx, payment.id, newOrderId);
@@ -258,12 +283,16 @@ async function moveToOrder(services: Services, payment: StripePayment, newOrderI
     });
     await tx.order.update({ where: { id: newOrder.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: payment.id } });
     await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, { ...attributes, orderId: newOrder.id }) });
+    superseded = await replaceSource(tx, newOrder.id, payment.id);
   };
 
-  if (!payment.stripeId) return inTransaction(services.db, move);
+  if (!payment.stripeId) {
+    await inTransaction(services.db, move);
+    return releaseSupersededQuietly(services, superseded);
+  }
   const stripeId = payment.stripeId;
   // Webhooks may lag: the PaymentIntent as Stripe has it now decides.
-  return readFromStripe(services, {
+  await readFromStripe(services, {
     field: orderField,
     failure: 'PaymentIntent retrieval before order change failed',
     logged: { stripePaymentId: payment.id },
@@ -276,6 +305,7 @@ async function moveToOrder(services: Services, payment: StripePayment, newOrderI
       await move(tx);
     },
   });
+  await releaseSupersededQuietly(services, superseded);
 }
 
 /**
@@ -289,6 +319,7 @@ async function moveToOrder(services: Services, payment: StripePayment, newOrderI
 export async function deleteStripePayment(services: Services, { id }: Pick<StripePayment, 'id'>): Promise<void> {
   const { db, logger } = services;
   const payment = await findPayment(db, id);
+  if (payment.supersededAt) return deleteSuperseded(services, payment);
   const order = await db.order.findUnique({ where: { id: payment.orderId }, select: { status: true } });
   if (order && !editableStatuses.has(order.status)) throw orderNotEditable(order.status);
   // succeeded is final: no need to ask Stripe.
@@ -367,6 +398,25 @@ export async function deleteStripePayment(services: Services, { id }: Pick<Strip
       const current = unexpectedStateStatus(error);
       return current !== undefined && moneyMovedStatuses.has(current) ? moneyMoved(current) : undefined;
     },
+  });
+}
+
+/**
+ * A superseded payment is not its order's: deleting it is how an integration releases what
+ * its PaymentIntent still holds (cancelled, voided or refunded, recorded as for an automatic
+ * release), whatever the order's status; the payment goes once Stripe holds nothing for it.
+ * Its void or refund stays with the order, naming the PaymentIntent.
+ */
+async function deleteSuperseded(services: Services, payment: StripePayment): Promise<void> {
+  const outcome = await releaseSuperseded(services, payment.id);
+  if (outcome === 'pending') {
+    throw invalid(baseField, 'cannot be deleted yet: its PaymentIntent is still being released at Stripe; retry later');
+  }
+  await inTransaction(services.db, async (tx) => {
+    const locked = await lockPaymentWithOrder(tx, payment.id);
+    if (!locked || !locked.payment.releasedAt) return;
+    await tx.stripePayment.delete({ where: { id: payment.id } });
+    await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'destroy' });
   });
 }
 

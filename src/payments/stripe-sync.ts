@@ -94,10 +94,17 @@ export async function applyPaymentIntent(
 
   // A payment that is no longer the order's source (replaced, moved) does not speak for the order.
   if (order.paymentSourceId !== payment.id) return;
-  if (pi.status === 'requires_capture') await advancePaymentStatus(tx, order.id, 'authorized');
-  if (pi.status === 'succeeded' && pi.amount_received > 0) await advancePaymentStatus(tx, order.id, 'paid');
+  // Nor does one for less than the order's total, or in another currency.
+  if (pi.status === 'requires_capture' && coversOrder(order, pi.currency, pi.amount_capturable)) await advancePaymentStatus(tx, order.id, 'authorized');
+  if (pi.status === 'succeeded' && pi.amount_received > 0 && coversOrder(order, pi.currency, pi.amount_received)) await advancePaymentStatus(tx, order.id, 'paid');
   // An unpaid order whose PaymentIntent is canceled can still be paid with a new one.
   if (pi.status === 'canceled') await advancePaymentStatus(tx, order.id, 'voided', ['authorized']);
+}
+
+/** Whether Stripe's amount (in Stripe's units of `currency`) pays the order's whole total. */
+export function coversOrder(order: Pick<Order, 'currencyCode' | 'totalAmountCents'>, currency: string, stripeAmount: number): boolean {
+  const currencyCode = currency.toUpperCase();
+  return order.currencyCode === currencyCode && fromStripeAmount(stripeAmount, currencyCode) >= order.totalAmountCents;
 }
 
 /** The capture a succeeded PaymentIntent implies: ours (named in its metadata) or one made at Stripe. */
@@ -146,13 +153,18 @@ async function recordVoid(tx: Tx, payment: StripePayment, order: Order, pi: Stri
 }
 
 /**
- * Records a charge's refunds (ours by their metadata, others as refunds made at Stripe) and
- * moves the order to partially_refunded or refunded from the charge's own totals.
+ * Records a PaymentIntent's refunds as Stripe lists them (ours by their metadata, others as
+ * refunds made at Stripe) and moves the order to partially_refunded or refunded from its
+ * charge's own totals. `refunds` come from the refunds list, not from the charge: since API
+ * version 2022-11-15 a charge has no `refunds` unless expanded.
  */
-export async function applyChargeRefunds(tx: Tx, { payment, order }: Locked, charge: Stripe.Charge): Promise<void> {
+export async function applyChargeRefunds(tx: Tx, { payment, order }: Locked, charge: Stripe.Charge, refunds: readonly Stripe.Refund[]): Promise<void> {
   const currencyCode = charge.currency.toUpperCase();
-  for (const refund of charge.refunds?.data ?? []) {
+  // Another currency than the payment's is not this payment's money.
+  if (currencyCode !== payment.currencyCode) return;
+  for (const refund of refunds) {
     if (refund.status !== 'succeeded' && refund.status !== 'pending') continue;
+    if (refund.currency.toUpperCase() !== currencyCode || idOf(refund.payment_intent) !== payment.stripeId) continue;
     await recordRefund(tx, { payment, order }, refund, currencyCode);
   }
   if (order.paymentSourceId !== payment.id) return;

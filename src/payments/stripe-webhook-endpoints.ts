@@ -17,7 +17,15 @@ import { handledEventTypes } from './stripe-events.ts';
  * stored relative (`/webhooks/stripe/<id>`, to be put after the API's public base URL) and
  * nothing is registered; the merchant can create the endpoint in the Stripe dashboard and
  * give its secret as `webhook_endpoint_secret`.
+ *
+ * Endpoints are made with the pinned SDK's API version, so that events are rendered in
+ * the version the SDK's types describe. An endpoint's version cannot change: one made
+ * with another version (before this rule, or by another release) is replaced at start.
+ * Events are never applied from their payload anyway (stripe-events.ts re-reads).
  */
+
+/** The API version the SDK is pinned to: every request carries it, and our endpoints render events in it. */
+export const pinnedApiVersion = Stripe.API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion;
 
 export interface WebhookEndpointSettings {
   /** Absolute URL Stripe reaches this server at, without a trailing slash; undefined while unknown. */
@@ -75,6 +83,8 @@ export async function registerWebhookEndpoint(services: Services, gatewayId: str
       {
         url,
         enabled_events: [...handledEventTypes],
+        // Without it Stripe renders events in the account's default version, whatever the SDK is pinned to.
+        api_version: pinnedApiVersion,
         description: `Payments API, stripe gateway ${gateway.id}`,
         metadata: { gateway_id: gateway.id },
       },
@@ -114,6 +124,10 @@ export async function ensureWebhookEndpoints(services: Services): Promise<void> 
     }
     try {
       const endpoint = await client.webhookEndpoints.retrieve(gateway.webhookEndpointId);
+      if (endpoint.api_version !== pinnedApiVersion) {
+        await replaceWebhookEndpoint(services, gateway, client);
+        continue;
+      }
       if (endpoint.url !== url) {
         // One key per endpoint and URL it is moved to.
         const urlHash = createHash('sha256').update(url).digest('hex').slice(0, 16);
@@ -128,6 +142,16 @@ export async function ensureWebhookEndpoints(services: Services): Promise<void> 
       }
     }
   }
+}
+
+/** A new endpoint (pinned version, current URL, new secret) first, then the old one goes: no event is lost in between. */
+async function replaceWebhookEndpoint(services: Services, gateway: StripeGateway, client: Stripe): Promise<void> {
+  await registerWebhookEndpoint(services, gateway.id);
+  const updated = await services.db.stripeGateway.findUniqueOrThrow({ where: { id: gateway.id } });
+  if (updated.webhookEndpointId === gateway.webhookEndpointId || !gateway.webhookEndpointId) return;
+  await client.webhookEndpoints.del(gateway.webhookEndpointId).catch((error: unknown) => {
+    logFailure(services, gateway.id, error, 'deletion of a replaced webhook endpoint at Stripe failed');
+  });
 }
 
 /** Deletes the endpoint this server registered for a gateway being deleted; best effort. */

@@ -116,7 +116,7 @@ export async function recordOutcome(tx: Tx, transactionId: string, outcome: Outc
   return count > 0 && !duplicate;
 }
 
-/** The order's money as its transactions tell it: succeeded amounts and reservations in flight. */
+/** The order's money as its transactions tell it: succeeded amounts and reservations in flight, superseded payments left out. */
 export interface OrderMoney {
   authorization: Transaction | undefined;
   capture: Transaction | undefined;
@@ -128,7 +128,11 @@ export interface OrderMoney {
 }
 
 export async function orderMoney(tx: Tx, orderId: string): Promise<OrderMoney> {
-  const rows = await tx.transaction.findMany({ where: { orderId }, orderBy: { createdAt: 'asc' } });
+  // A superseded payment's void or refund released money that was never the order's (payments/supersede.ts).
+  const rows = await tx.transaction.findMany({
+    where: { orderId, OR: [{ stripePaymentId: null }, { stripePayment: { supersededAt: null } }] },
+    orderBy: { createdAt: 'asc' },
+  });
   const succeeded = (kind: TransactionKind) => rows.filter((row) => row.kind === kind && row.state === 'recorded' && row.succeeded);
   const sum = (list: Transaction[]) => list.reduce((total, row) => total + row.amountCents, 0);
   return {

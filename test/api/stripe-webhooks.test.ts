@@ -1,4 +1,9 @@
+import { pino } from 'pino';
 import Stripe from 'stripe';
+import { createSecretBox } from '../../src/crypto/secret-box.ts';
+import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../../src/payments/stripe-webhook-endpoints.ts';
+import type { Services } from '../../src/services.ts';
+import { StripeClients } from '../../src/stripe/client.ts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, paymentStatusAfterWebhooks, trigger, type PayableOrder } from '../support/payments.ts';
@@ -94,6 +99,40 @@ describe('the gateway webhook endpoint', () => {
     const payload = JSON.stringify({ id: 'evt_dashboard1', object: 'event', type: 'customer.created', created: Math.floor(Date.now() / 1000), livemode: false, data: { object: { id: 'cus_1', object: 'customer' } } });
     expect((await signed(checkout.gatewayId, payload, { secret })).status).toBe(200);
     expect((await signed(checkout.gatewayId, payload.replace('evt_dashboard1', 'evt_dashboard2'), { secret: 'whsec_somethingElse1234' })).status).toBe(400);
+  });
+});
+
+describe('API versions', () => {
+  it('registers the endpoint with the pinned API version, so events come rendered as the SDK types describe', async () => {
+    const checkout = await createCheckout(context);
+    expect(endpointOf(checkout.gatewayId).api_version).toBe(Stripe.API_VERSION);
+    const order = await payableOrder(context);
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
+    // No delivery came in another version than the pinned one.
+    expect(context.logs.filter((line) => line.includes(order.gatewayId) && line.includes('stripeEventApiVersion'))).toEqual([]);
+  });
+
+  it('replaces at start an endpoint made without the pinned version (its version cannot change)', async () => {
+    const order = await payableOrder(context);
+    const stripe = order.stripe;
+    const port = (context.app.server.address() as { port: number }).port;
+    // As registered before endpoints carried a version: rendered in the account's default.
+    await stripe.webhookEndpoints.del(endpointOf(order.gatewayId).id);
+    const old = await stripe.webhookEndpoints.create({ url: `http://127.0.0.1:${port}/webhooks/stripe/${order.gatewayId}`, enabled_events: ['*'] });
+    expect(old.api_version).toBeNull();
+    const secretBox = createSecretBox(context.config.encryptionKey);
+    await context.db.stripeGateway.update({ where: { id: order.gatewayId }, data: { webhookEndpointId: old.id, webhookSecretEncrypted: secretBox.seal(old.secret!) } });
+    const services: Services = { db: context.db, stripe: new StripeClients(context.config.stripe), secretBox, logger: pino({ level: 'silent' }) };
+    configureWebhookEndpoints(services, { baseUrl: `http://127.0.0.1:${port}`, register: true });
+
+    await ensureWebhookEndpoints(services);
+    const gateway = await context.db.stripeGateway.findUniqueOrThrow({ where: { id: order.gatewayId } });
+    expect(gateway.webhookEndpointId).not.toBe(old.id);
+    expect(endpointOf(order.gatewayId)).toMatchObject({ id: gateway.webhookEndpointId, api_version: Stripe.API_VERSION });
+    await expect(stripe.webhookEndpoints.retrieve(old.id)).rejects.toMatchObject({ statusCode: 404 });
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
   });
 });
 
@@ -230,26 +269,29 @@ describe('events applied once, in any order', () => {
     const rest = await trigger(context, order.orderId, { _refund: true });
     expect(rest.status, rest.text).toBe(200);
     expect(rest.body.data.attributes.payment_status).toBe('refunded');
-    expect(context.standin.requestLog().filter((entry) => entry.path === '/v1/refunds' && entry.body.payment_intent === order.paymentIntentId).at(-1)?.body.amount).toBe('1800');
+    const refundCreates = context.standin.requestLog().filter((entry) => entry.method === 'POST' && entry.path === '/v1/refunds' && entry.body.payment_intent === order.paymentIntentId);
+    expect(refundCreates.at(-1)?.body.amount).toBe('1800');
   });
 });
 
 describe('other events', () => {
-  it('records processing, and a failure after processing as a real step back', async () => {
+  it('records a failure after processing as a real step back, from what Stripe says', async () => {
     const order = await payableOrder(context);
     const pi = context.standin.paymentIntents().find((candidate) => candidate.id === order.paymentIntentId)!;
     const toGateway = { apiKey: order.secretKey };
+    // An event claiming processing that Stripe's PaymentIntent does not confirm changes nothing.
     context.standin.sendEvent('payment_intent.processing', { ...pi, status: 'processing', payment_method: null }, toGateway);
     await context.standin.webhooksIdle();
-    expect((await paymentRow(order.paymentId)).status).toBe('processing');
-    expect((await getOrder(context, order.orderId)).data.attributes.payment_status).toBe('unpaid');
+    expect((await paymentRow(order.paymentId)).status).toBe('requires_payment_method');
 
-    // The bank refused later: Stripe's PaymentIntent is back to requires_payment_method.
+    // As if an earlier event had recorded processing, then the bank refused: Stripe's
+    // PaymentIntent is back to requires_payment_method, a step back that is applied.
+    await context.db.stripePayment.update({ where: { id: order.paymentId }, data: { status: 'processing' } });
     context.standin.sendEvent('payment_intent.payment_failed', { ...pi, status: 'requires_payment_method' }, toGateway);
     await context.standin.webhooksIdle();
     expect((await paymentRow(order.paymentId)).status).toBe('requires_payment_method');
     const outcomes = (await storedEvents(order.paymentIntentId)).map((row) => `${row.type}:${row.outcome}`);
-    expect(outcomes).toEqual(['payment_intent.processing:applied', 'payment_intent.payment_failed:applied']);
+    expect(outcomes).toEqual(['payment_intent.processing:stale', 'payment_intent.payment_failed:applied']);
   });
 
   it('acknowledges and logs an event for a PaymentIntent it does not know', async () => {
@@ -289,5 +331,83 @@ describe('rate limiting', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('signed events are a reason to look, not the truth', () => {
+  /** An event signed with the gateway's own secret, as whoever holds it could send. */
+  function forged(order: PayableOrder, type: string, object: Record<string, unknown>) {
+    const payload = JSON.stringify({
+      id: `evt_forged${Math.random().toString(36).slice(2, 12)}`,
+      object: 'event',
+      api_version: '2026-10-28.endive',
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+      data: { object },
+    });
+    return signed(order.gatewayId, payload);
+  }
+
+  it('does not mark a 30.00 order paid on a succeeded event with amount_received 1', async () => {
+    const order = await payableOrder(context, { lines: [{ quantity: 1, unit_amount_cents: 3000 }] });
+    const pi = context.standin.paymentIntents().find((candidate) => candidate.id === order.paymentIntentId)!;
+    const response = await forged(order, 'payment_intent.succeeded', { ...pi, status: 'succeeded', amount_received: 1, amount_capturable: 0 });
+    expect(response.status, response.text).toBe(200);
+    expect(response.body.outcome).toBe('stale');
+    expect((await getOrder(context, order.orderId)).data.attributes.payment_status).toBe('unpaid');
+    expect((await paymentRow(order.paymentId)).status).toBe('requires_payment_method');
+    expect(await context.db.transaction.count({ where: { orderId: order.orderId } })).toBe(0);
+    // Stripe was asked.
+    expect(context.standin.requestLog().some((entry) => entry.method === 'GET' && entry.path === `/v1/payment_intents/${order.paymentIntentId}`)).toBe(true);
+  });
+
+  it('does not authorize an order for less than its total, even when Stripe did authorize that', async () => {
+    const order = await payableOrder(context, { lines: [{ quantity: 1, unit_amount_cents: 2500 }] });
+    // The order grows after its PaymentIntent was made, and the shopper pays the old amount.
+    await api(context).post('/api/line_items', {
+      data: { type: 'line_items', attributes: { sku_code: 'EXTRA', quantity: 1, unit_amount_cents: 500 }, relationships: { order: { data: { type: 'orders', id: order.orderId } } } },
+    });
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('unpaid');
+    expect((await paymentRow(order.paymentId)).status).toBe('requires_capture');
+  });
+
+  it('does not record a refund Stripe never made, and a real refund then refunds what was captured', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    await context.standin.webhooksIdle();
+    expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
+    expect((await trigger(context, order.orderId, { _capture: true })).status).toBe(200);
+    await context.standin.webhooksIdle();
+    const pi = context.standin.paymentIntents().find((candidate) => candidate.id === order.paymentIntentId)!;
+    const chargeId = pi.latest_charge as string;
+    const refund = { id: 're_forged1', object: 'refund', amount: 2499, currency: 'eur', charge: chargeId, payment_intent: order.paymentIntentId, status: 'succeeded', metadata: {}, created: 1 };
+    const charge = {
+      id: chargeId,
+      object: 'charge',
+      amount: 2500,
+      amount_captured: 2500,
+      amount_refunded: 2499,
+      currency: 'eur',
+      captured: true,
+      refunded: false,
+      payment_intent: order.paymentIntentId,
+      refunds: { object: 'list', data: [refund], has_more: false, url: `/v1/charges/${chargeId}/refunds` },
+    };
+    const response = await forged(order, 'charge.refunded', charge);
+    expect(response.status, response.text).toBe(200);
+    expect(await context.db.transaction.count({ where: { orderId: order.orderId, kind: 'refunds' } })).toBe(0);
+    expect((await getOrder(context, order.orderId)).data.attributes.payment_status).toBe('paid');
+    expect((await forged(order, 'refund.created', refund)).status).toBe(200);
+    expect(await context.db.transaction.count({ where: { orderId: order.orderId, kind: 'refunds' } })).toBe(0);
+
+    const refunded = await trigger(context, order.orderId, { _refund: true });
+    expect(refunded.status, refunded.text).toBe(200);
+    expect(refunded.body.data.attributes.payment_status).toBe('refunded');
+    const creates = context.standin.requestLog().filter((entry) => entry.method === 'POST' && entry.path === '/v1/refunds' && entry.body.payment_intent === order.paymentIntentId);
+    expect(creates.map((entry) => entry.body.amount)).toEqual(['2500']);
   });
 });

@@ -1,4 +1,5 @@
 import { expandObject } from './expand.ts';
+import { omitUnexpanded } from './versions.ts';
 import type { Params } from './params.ts';
 import type { Owner, Store } from './state.ts';
 
@@ -29,5 +30,8 @@ export interface Reply {
 export type Handler = (ctx: RequestContext) => Reply;
 
 export function ok(ctx: RequestContext, object: object, expand: readonly string[] | undefined): Reply {
-  return { status: 200, body: expandObject(object, expand, ctx.store, ctx.owner) };
+  const body = expandObject(object, expand, ctx.store, ctx.owner);
+  // Rendered in the request's version, as Stripe does (the SDK always sends its pinned one).
+  omitUnexpanded(body, expand, ctx.stripeVersion ?? ctx.store.accountApiVersion);
+  return { status: 200, body };
 }

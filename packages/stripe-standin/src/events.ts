@@ -5,6 +5,7 @@ import { newId, randomAlphanumeric, unixNow } from './ids.ts';
 import { boolean, described, expandOnly, integer, mergeMetadata, metadata, parseParams, string, stringList } from './params.ts';
 import { keyDigest } from './state.ts';
 import type { Owner, Store } from './state.ts';
+import { renderEventObject } from './versions.ts';
 
 /**
  * Events and webhook endpoints (https://docs.stripe.com/api/events,
@@ -42,17 +43,21 @@ export interface WebhookEndpoint {
 }
 
 /** Records that something happened: a snapshot of `object` now, delivered after the request. */
-export function emitEvent(ctx: Pick<RequestContext, 'store' | 'owner' | 'stripeVersion' | 'apiKey'>, type: string, object: object): StripeEvent {
-  return recordEvent(ctx.store, ctx.owner, type, object, ctx.stripeVersion ?? null, ctx.apiKey);
+export function emitEvent(ctx: Pick<RequestContext, 'store' | 'owner' | 'apiKey'>, type: string, object: object): StripeEvent {
+  return recordEvent(ctx.store, ctx.owner, type, object, ctx.apiKey);
 }
 
-/** `apiKey`: the key of the request that caused the event; undefined for events sent to every endpoint. */
-export function recordEvent(store: Store, owner: Owner, type: string, object: object, apiVersion: string | null, apiKey?: string): StripeEvent {
+/**
+ * `apiKey`: the key of the request that caused the event; undefined for events sent to
+ * every endpoint. The event keeps a full snapshot; it is rendered in the account's default
+ * version when read through the API, in each endpoint's version when delivered.
+ */
+export function recordEvent(store: Store, owner: Owner, type: string, object: object, apiKey?: string): StripeEvent {
   const event: StripeEvent = {
     id: newId('evt'),
     object: 'event',
     ...(owner.account !== undefined ? { account: owner.account } : {}),
-    api_version: apiVersion,
+    api_version: store.accountApiVersion,
     created: unixNow(),
     data: { object: structuredClone(object) as Record<string, unknown> },
     livemode: owner.livemode,
@@ -197,17 +202,21 @@ export const retrieveEvent: Handler = (ctx) => {
   parseParams(RETRIEVE, ctx.params);
   const event = ctx.store.events.get(ctx.id, ctx.owner);
   if (!event) throw resourceMissing('event', ctx.id, 'id');
-  return ok(ctx, event, undefined);
+  return { status: 200, body: renderEvent(event, event.api_version ?? ctx.store.accountApiVersion) };
 };
 
 export const LIST_EVENTS = { ...LIST, type: string() };
+/** An event as an endpoint of `version` (or the API, in the event's own version) gets it. */
+export function renderEvent(event: StripeEvent, version: string): StripeEvent {
+  return { ...structuredClone(event), api_version: version, data: { ...event.data, object: renderEventObject(event.data.object, version) } };
+}
 
 export const listEvents: Handler = (ctx) => {
   const p = parseParams(LIST_EVENTS, ctx.params);
   const mine = ctx.store.events
     .all()
     .filter(({ owner, object }) => sameScope(owner, ctx.owner) && (!p.type || object.type === p.type))
-    .map(({ object }) => object);
+    .map(({ object }) => renderEvent(object, object.api_version ?? ctx.store.accountApiVersion));
   return list(ctx, '/v1/events', mine, p.limit);
 };
 

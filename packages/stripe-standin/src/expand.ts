@@ -15,7 +15,7 @@ const EXPANDABLE: Record<string, Record<string, string | null>> = {
     review: null,
     application: null,
   },
-  charge: { payment_intent: 'payment_intent', balance_transaction: null, customer: null, review: null, application: null, on_behalf_of: null },
+  charge: { payment_intent: 'payment_intent', refunds: null, balance_transaction: null, customer: null, review: null, application: null, on_behalf_of: null },
   refund: { charge: 'charge', payment_intent: 'payment_intent', balance_transaction: null },
   payment_method: { customer: null },
 };

@@ -4,6 +4,7 @@ import { startStripeStandin } from './server.ts';
 /**
  * Runs the stand-in as its own process:
  *   stripe-standin --port 12111 --host 127.0.0.1 [--latency-ms 0] [--data-dir DIR]
+ *                  [--account-api-version 2022-08-01]
  * (this package's bin; `npx stripe-standin` from the project's root). With --data-dir
  * (or STANDIN_DATA_DIR) the state survives restarts; without, it lives in memory.
  * Port 12111 is stripe-mock's, so tooling written for stripe-mock finds it.
@@ -15,6 +16,8 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'latency-ms': { type: 'string', default: '0' },
     'data-dir': { type: 'string' },
+    // Events to endpoints made without api_version are rendered in this one.
+    'account-api-version': { type: 'string' },
   },
 });
 
@@ -33,6 +36,7 @@ const standin = await startStripeStandin({
   host: values.host,
   latencyMs: nonNegativeInteger('latency-ms', values['latency-ms']),
   ...(dataDir ? { dataDir } : {}),
+  ...(values['account-api-version'] ? { accountApiVersion: values['account-api-version'] } : {}),
 });
 console.log(`Stripe stand-in listening on ${standin.url}${dataDir ? `, its state in ${dataDir}` : ''}`);
 

@@ -44,6 +44,12 @@ export interface StripeStandinOptions {
   webhookRetryDelaysMs?: readonly number[];
   /** A folder to keep the state in across restarts; memory only when absent. */
   dataDir?: string;
+  /**
+   * The account's default API version (versions.ts): events to endpoints made without
+   * `api_version` are rendered in it. Defaults to an old one, as an account that never
+   * upgraded has, so that an app relying on it sees the difference.
+   */
+  accountApiVersion?: string;
 }
 
 export interface RequestLogEntry {
@@ -97,6 +103,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   const host = options.host ?? '127.0.0.1';
   const latencyMs = options.latencyMs ?? 0;
   const store = new Store();
+  if (options.accountApiVersion !== undefined) store.accountApiVersion = options.accountApiVersion;
   const idempotency = new IdempotencyStore();
   const folder = options.dataDir === undefined ? undefined : new DataFolder(options.dataDir);
   folder?.load(store, idempotency);
@@ -282,7 +289,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       webhooks.redeliver(eventId);
     },
     sendEvent(type, object, owner = {}) {
-      const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, null, owner.apiKey);
+      const event = recordEvent(store, { livemode: owner.livemode ?? false, account: owner.account }, type, object, owner.apiKey);
       dispatchEvents(newRequestId(), undefined);
       folder?.save(store, idempotency);
       return structuredClone(event);

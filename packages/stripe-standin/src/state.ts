@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Charge, PaymentIntent, PaymentMethod, Refund } from './objects.ts';
 import type { StripeEvent, WebhookEndpoint } from './events.ts';
 import type { CardOutcome } from './test-cards.ts';
+import { DEFAULT_ACCOUNT_API_VERSION } from './versions.ts';
 
 /**
  * Who a request acts for. Objects are visible to requests of the same mode (test/live
@@ -64,6 +65,8 @@ export class Collection<T extends { id: string }> {
 }
 
 export class Store {
+  /** The account's default API version: what events are rendered in for endpoints without one, and responses to requests without Stripe-Version. */
+  accountApiVersion = DEFAULT_ACCOUNT_API_VERSION;
   readonly paymentIntents = new Collection<PaymentIntent>();
   readonly charges = new Collection<Charge>();
   readonly refunds = new Collection<Refund>();

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { subscribes, type StripeEvent } from './events.ts';
+import { renderEvent, subscribes, type StripeEvent } from './events.ts';
 import { keyDigest, scopeOf, type Owner, type Store } from './state.ts';
 
 /**
@@ -164,7 +164,9 @@ export class WebhookDispatcher {
       return true;
     }
     delivery.attempts += 1;
-    const payload = JSON.stringify({ ...job.event, pending_webhooks: 1 }, null, 2);
+    // Rendered in the endpoint's version, or the account's default when it has none, as Stripe does.
+    const version = endpoint.api_version ?? this.store.accountApiVersion;
+    const payload = JSON.stringify({ ...renderEvent(job.event, version), pending_webhooks: 1 }, null, 2);
     try {
       const response = await fetch(endpoint.url, {
         method: 'POST',

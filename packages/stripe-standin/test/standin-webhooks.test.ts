@@ -187,3 +187,69 @@ describe('event delivery', () => {
     expect(received).toHaveLength(0);
   });
 });
+
+describe('API versions', () => {
+  /** A captured and partly refunded PaymentIntent; resolves once its events are delivered. */
+  async function refundedIntent() {
+    const pi = await manualIntent();
+    await stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_visa' });
+    await stripe.paymentIntents.capture(pi.id);
+    await stripe.refunds.create({ payment_intent: pi.id, amount: 500 });
+    await standin.webhooksIdle();
+    return pi;
+  }
+
+  const delivered = (type: string) => received.map((entry) => JSON.parse(entry.body) as Stripe.Event).filter((event) => event.type === type);
+
+  it('stores and returns the api_version an endpoint is made with, null without one', async () => {
+    const pinned = await stripe.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['*'], api_version: Stripe.API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion });
+    const unversioned = await stripe.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['*'] });
+    expect(pinned.api_version).toBe(Stripe.API_VERSION);
+    expect(unversioned.api_version).toBeNull();
+    expect((await stripe.webhookEndpoints.retrieve(pinned.id)).api_version).toBe(Stripe.API_VERSION);
+  });
+
+  it("renders events in the endpoint's version: since 2022-11-15 a charge has no refunds", async () => {
+    await stripe.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['charge.refunded', 'refund.created'], api_version: Stripe.API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion });
+    await refundedIntent();
+    const [event] = delivered('charge.refunded');
+    expect(event!.api_version).toBe(Stripe.API_VERSION);
+    expect(event!.data.object).not.toHaveProperty('refunds');
+    expect(event!.data.object).toMatchObject({ object: 'charge', amount_refunded: 500 });
+    expect(delivered('refund.created')[0]!.data.object).toMatchObject({ object: 'refund', amount: 500 });
+  });
+
+  it("renders events for an endpoint without a version in the account's default, configurable", async () => {
+    await stripe.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['charge.refunded'] });
+    await refundedIntent();
+    const [event] = delivered('charge.refunded');
+    expect(event!.api_version).toBe('2022-08-01');
+    expect((event!.data.object as Stripe.Charge).refunds?.data.map((refund) => refund.amount)).toEqual([500]);
+
+    await standin.close();
+    standin = await startStripeStandin({ port: 0, accountApiVersion: '2024-06-20' });
+    stripe = client();
+    received = [];
+    await stripe.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['charge.refunded'] });
+    await refundedIntent();
+    const [later] = delivered('charge.refunded');
+    expect(later!.api_version).toBe('2024-06-20');
+    expect(later!.data.object).not.toHaveProperty('refunds');
+  });
+
+  it('omits charge.refunds from API reads unless expanded, as the pinned version does', async () => {
+    const pi = await refundedIntent();
+    const { latest_charge: chargeId } = await stripe.paymentIntents.retrieve(pi.id);
+    const charge = await stripe.charges.retrieve(chargeId as string);
+    expect(charge).not.toHaveProperty('refunds');
+    expect(charge.amount_refunded).toBe(500);
+    const expanded = await stripe.charges.retrieve(chargeId as string, { expand: ['refunds'] });
+    expect(expanded.refunds?.data.map((refund) => refund.amount)).toEqual([500]);
+    const nested = await stripe.paymentIntents.retrieve(pi.id, { expand: ['latest_charge'] });
+    expect(nested.latest_charge).not.toHaveProperty('refunds');
+    const nestedExpanded = await stripe.paymentIntents.retrieve(pi.id, { expand: ['latest_charge.refunds'] });
+    expect((nestedExpanded.latest_charge as Stripe.Charge).refunds?.data).toHaveLength(1);
+    const { data: listed } = await stripe.refunds.list({ payment_intent: pi.id });
+    expect(listed.map((refund) => refund.amount)).toEqual([500]);
+  });
+});

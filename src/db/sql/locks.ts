@@ -26,7 +26,8 @@ const stripePaymentOrderSql = `SELECT order_id AS "orderId" FROM stripe_payments
 
 /**
  * The reconciliation job's claim: payments whose PaymentIntent stayed pending (updated
- * before $2, created after $4) or that have a transaction reserved before $2, unclaimed
+ * before $2, created after $4), that have a transaction reserved before $2, or that were
+ * superseded and not released (unchanged since $2, whatever their age), unclaimed
  * since $3; up to $5 of them, stamped claimed at $1. SKIP LOCKED: it never waits for a
  * writer (and so never closes a cycle with one), it passes over the payments they hold.
  */
@@ -41,6 +42,7 @@ const claimStripePaymentsSql = `
       AND (
         ((p.status IS NULL OR p.status NOT IN ('succeeded', 'canceled')) AND p.updated_at < $2 AND p.created_at > $4)
         OR EXISTS (SELECT 1 FROM transactions t WHERE t.stripe_payment_id = p.id AND t.state = 'reserved' AND t.updated_at < $2)
+        OR (p.superseded_at IS NOT NULL AND p.released_at IS NULL AND p.updated_at < $2)
       )
     ORDER BY p.updated_at
     LIMIT $5

@@ -7,6 +7,7 @@ import { intentStatusRank } from '../payment-status.ts';
 import { readFromStripe } from '../reservation.ts';
 import { paymentAccount } from '../stripe-account.ts';
 import { findPayment } from '../stripe-payments.ts';
+import { isReleaseDue, releaseSuperseded } from '../supersede.ts';
 import { applyPaymentIntent } from '../stripe-sync.ts';
 
 /**
@@ -15,6 +16,11 @@ import { applyPaymentIntent } from '../stripe-sync.ts';
  */
 export async function refreshIntent(services: Services, paymentId: string): Promise<void> {
   const payment = await findPayment(services.db, paymentId);
+  // A superseded payment: what its PaymentIntent still holds is released, as a webhook would.
+  if (isReleaseDue(payment)) {
+    await releaseSuperseded(services, payment.id);
+    return;
+  }
   const stripeId = payment.stripeId;
   if (!stripeId) throw invalid({ trigger: '_refresh' }, 'the payment has no PaymentIntent to refresh');
   await readFromStripe(services, {
