@@ -116,6 +116,11 @@ export interface RelationshipDeclaration<Row> {
   kind: 'to_one' | 'to_many';
   /** Types the linkage may name; more than one means polymorphic. */
   types: readonly string[];
+  /**
+   * Types a write may also link: the same records under another resource type (a
+   * `stripe_gateways` record for a `payment_gateways` relationship). Responses use `types`.
+   */
+  alsoAccepts?: readonly string[];
   creatable?: boolean;
   updatable?: boolean;
   required?: boolean;
@@ -294,6 +299,11 @@ export function defineResource<Row extends { id: string }, Services>() {
     const writtenBy = (steps: DomainWrites<Row, Services, A, R>) => ({ ...resource, ...steps }) as ResourceDeclaration<Row, Services>;
     return Object.defineProperty(resource, 'writtenBy', { value: writtenBy, enumerable: false }) as DeclaredResource<Row, Services, A, R>;
   };
+}
+
+/** The types a write may link for a relationship: its own, then those it also accepts. */
+export function linkableTypes(relationship: Pick<RelationshipDeclaration<unknown>, 'types' | 'alsoAccepts'>): readonly string[] {
+  return relationship.alsoAccepts ? [...relationship.types, ...relationship.alsoAccepts] : relationship.types;
 }
 
 /** The trigger (if any) a parameter attribute goes with. */

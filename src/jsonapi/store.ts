@@ -299,7 +299,8 @@ export class ResourceStore {
       Object.entries(resource.attributes).flatMap(([name, attribute]) => {
         const column = columnOf(name, attribute);
         return attribute.filterable && column !== null
-          ? [{ name, column: sqlColumn(column), type: attribute.columnType ?? attribute.type }]
+          ? // Filters take the API's type: a string shown over another column type is compared as text.
+            [{ name, column: sqlColumn(column), type: attribute.type, ...(attribute.type === 'string' && attribute.columnType && attribute.columnType !== 'string' ? { asText: true } : {}) }]
           : [];
       });
     const relationships: FilterTarget['relationships'] = {};

@@ -52,6 +52,8 @@ export const orders = defineResource<Order, Services>()({
     payment_source: {
       kind: 'to_one',
       types: ['stripe_payments'],
+      // Read by filters (`payment_source_id_eq`); the linkage names the type column's type.
+      foreignKey: 'paymentSourceId',
       linkage: (order) =>
         order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
     },

@@ -44,10 +44,11 @@ export const paymentMethods = defineResource<PaymentMethod, Services>()({
     ...commonAttributes(),
   },
   relationships: {
-    // Commerce Layer clients link either the concrete gateway type or the generic one.
+    // Commerce Layer's generic gateway; clients may link the concrete type as well.
     payment_gateway: {
       kind: 'to_one',
-      types: ['stripe_gateways', 'payment_gateways'],
+      types: ['payment_gateways'],
+      alsoAccepts: ['stripe_gateways'],
       creatable: true,
       updatable: true,
       foreignKey: 'paymentGatewayId',
