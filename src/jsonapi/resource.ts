@@ -132,6 +132,28 @@ export interface RelationshipDeclaration<Row> {
   inverseKey?: string;
   /** Set only by integrations; for sales channel tokens the engine fills it in (an order's market). */
   prohibited?: boolean;
+  /**
+   * For to_many without an inverse key (Commerce Layer's virtual relationships, an order's
+   * `available_payment_methods`): the related rows are those whose fields match the owner's.
+   */
+  matching?: RelatedMatch;
+  /**
+   * A relationship of Commerce Layer's schema to records this server does not keep (a line
+   * item's `item`, its `line_item_options`): always null or empty, so that clients asking
+   * for it get what they would for a record without them. `below` lists the relationships
+   * the schema gives those records, which an include may name after this one (equally empty).
+   */
+  absent?: { below?: readonly string[] };
+}
+
+/** Which rows of the related type belong to an owner row: Prisma field names, related field -> owner field. */
+export interface RelatedMatch {
+  /** Equal values. */
+  same?: Record<string, string>;
+  /** Equal values, or the related field unset (a payment method without a market is offered in every market). */
+  sameOrUnset?: Record<string, string>;
+  /** Related fields that must be unset (`disabledAt`: enabled rows only). */
+  unset?: readonly string[];
 }
 
 export type StorefrontAction = Exclude<Action, 'list'>;

@@ -57,6 +57,12 @@ export const orders = defineResource<Order, Services>()({
       linkage: (order) =>
         order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
     },
+    // Commerce Layer's virtual relationship: the enabled payment methods of the order's market (or of every market) and currency.
+    available_payment_methods: {
+      kind: 'to_many',
+      types: ['payment_methods'],
+      matching: { same: { currencyCode: 'currencyCode' }, sameOrUnset: { marketId: 'marketId' }, unset: ['disabledAt'] },
+    },
     stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'orderId' },
     authorizations: { kind: 'to_many', types: ['authorizations'], inverseKey: 'orderId' },
     captures: { kind: 'to_many', types: ['captures'], inverseKey: 'orderId' },

@@ -74,7 +74,8 @@ function promised(declaration: AnyResource, route: Route, role: Role): number | 
   if (!declaration.storefront?.actions.includes(action)) return 403;
   if (route.relationship) {
     const relationship = declaration.relationships[route.relationship]!;
-    if (relationship.kind === 'to_many' || !relationship.types.every(storefrontReads)) return 403;
+    // A relationship to records the server does not keep (a line item's item) has no type to refuse.
+    if (relationship.kind === 'to_many' || !(relationship.absent || relationship.types.every(storefrontReads))) return 403;
   }
   return action === 'create' ? 201 : 'by-reach';
 }
@@ -509,7 +510,7 @@ function includeCases(): IncludeCase[] {
     for (const [name, relationship] of Object.entries(declaration.relationships)) {
       result.push({ name: `integration GET /api/${declaration.type}/:id?include=${name} → 200`, role: 'integration', declaration, relationship: name, index: 0, expected: 200 });
       if (!declaration.storefront?.actions.includes('retrieve')) continue;
-      const expected = relationship.types.every(storefrontReads) ? 200 : 403;
+      const expected = relationship.absent || relationship.types.every(storefrontReads) ? 200 : 403;
       for (const role of storefrontRoles) {
         const readable = (plan[declaration.type]?.[role] ?? []).map(({ label, reach }, index) => ({ label, reach, index })).filter((entry) => entry.reach !== 'foreign');
         for (const entry of readable) {
