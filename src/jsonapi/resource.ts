@@ -226,6 +226,12 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   create?: (services: Services, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
   update?: (services: Services, row: Row, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
   remove?: (services: Services, row: Row) => Promise<void>;
+  /**
+   * Records that keep a row from being deleted (Rails' restrict_with_error, as Commerce
+   * Layer answers): while any exist, a DELETE is a 422 naming them. The foreign keys refuse
+   * the delete too (423), should one be linked meanwhile.
+   */
+  deleteRestrictedBy?: readonly { model: string; field: string; name: string }[];
   /** After a delete committed: what other systems must forget (a gateway's webhook endpoint). */
   afterDelete?: (services: Services, row: Row) => Promise<void> | void;
 }

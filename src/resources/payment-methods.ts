@@ -14,7 +14,8 @@ export const paymentMethods = defineResource<PaymentMethod, Services>()({
   type: 'payment_methods',
   model: 'paymentMethod',
   table: 'payment_methods',
-  actions: ['list', 'retrieve', 'create', 'update'],
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
+  deleteRestrictedBy: [{ model: 'order', field: 'paymentMethodId', name: 'orders' }],
   // Storefronts read the enabled methods of their market, and those offered in every market.
   storefront: { actions: ['retrieve'], rows: { market: 'marketId', anyMarketWhenUnset: true, hiddenWhenSet: 'disabledAt' } },
   attributes: {

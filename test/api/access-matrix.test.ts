@@ -281,6 +281,13 @@ beforeAll(async () => {
     ),
   ]);
   const orders = Object.fromEntries(orderSpecs.map((spec, index) => [spec.key, made[index]!]));
+  // Records nothing depends on (a draft order without a payment, an unused method, market and customer): the integration may delete them.
+  const [spareMarket, spareCustomer, spareMethod] = await Promise.all([
+    created('markets', { name: 'Spare market', code: `s-${unique()}` }),
+    created('customers', { email: `spare-${unique()}@example.com` }),
+    method(null),
+  ]);
+  const spareOrder = await created('orders', { currency_code: 'EUR' });
   await Promise.all(
     orderSpecs.map(async (spec) => {
       if (spec.state === 'draft') return;
@@ -312,18 +319,18 @@ beforeAll(async () => {
 
   const ofOrders = (pick: (order: FixtureOrder) => string) => Object.fromEntries(Object.entries(orders).map(([key, order]) => [key, pick(order)]));
   const entries: [string, TypeFixtures][] = [
-    ['orders', { integration: integrationOrder.orderId, byKey: ofOrders((order) => order.orderId) }],
+    ['orders', { integration: spareOrder, byKey: ofOrders((order) => order.orderId) }],
     ['line_items', { integration: integrationOrder.lineItemId, byKey: ofOrders((order) => order.lineItemId) }],
     ['stripe_payments', { integration: integrationOrder.paymentId, byKey: ofOrders((order) => order.paymentId) }],
-    ['payment_methods', { integration: methodA, byKey: { A: methodA, B: methodB, anywhere: methodAnywhere, disabled: methodDisabled } }],
-    ['customers', { integration: customer2, byKey: customersByKey }],
+    ['payment_methods', { integration: spareMethod, byKey: { A: methodA, B: methodB, anywhere: methodAnywhere, disabled: methodDisabled } }],
+    ['customers', { integration: spareCustomer, byKey: customersByKey }],
     ['stripe_gateways', { integration: spareGateway }],
     ['payment_gateways', { integration: gateway }],
     ['authorizations', { integration: money.authorizations() }],
     ['captures', { integration: money.captures() }],
     ['refunds', { integration: money.refunds() }],
     ['voids', { integration: voided.voids() }],
-    ['markets', { integration: marketB }],
+    ['markets', { integration: spareMarket }],
     ['applications', { integration: application }],
   ];
   for (const [type, entry] of entries) fixtures.set(type, entry);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createCheckout, createdId, startTestContext, type TestContext } from '../support/context.ts';
-import { payableOrder, type PayableOrder } from '../support/payments.ts';
+import { confirm, payableOrder, stripeClient, type PayableOrder } from '../support/payments.ts';
 
 /**
  * The order contract of Commerce Layer's official schema (resources.current.json) that
@@ -189,5 +189,165 @@ describe("the order read of Commerce Layer's storefront components", () => {
     expect(available.map((linkage) => linkage.id)).toContain(methodId);
     const reachable = await Promise.all(available.map(async (linkage) => (await asGuest(context.http.get(`/api/payment_methods/${linkage.id}`))).status));
     expect(reachable.every((status) => status === 200)).toBe(true);
+  });
+});
+
+describe("the payment side of Commerce Layer's order", () => {
+  const attributesOf = async (orderId: string) => (await api(context).get(`/api/orders/${orderId}`)).body.data.attributes as Record<string, unknown>;
+  const patch = (orderId: string, attributes: Record<string, unknown>) => api(context).patch(`/api/orders/${orderId}`, { data: { type: 'orders', id: orderId, attributes } });
+  const placed = async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    const response = await patch(order.orderId, { _place: true });
+    expect(response.status).toBe(200);
+    return order;
+  };
+
+  it('shows fulfillment_status, guest, customer_type and the lifecycle timestamps', async () => {
+    const { orderId } = await createCheckout(context);
+    expect(await attributesOf(orderId)).toMatchObject({
+      fulfillment_status: 'unfulfilled',
+      guest: true,
+      customer_type: null,
+      placed_at: null,
+      approved_at: null,
+      cancelled_at: null,
+      payment_updated_at: null,
+      archived_at: null,
+      refreshed_at: null,
+    });
+    const listed = await api(context).get(`/api/orders?filter[q][id_eq]=${orderId}&filter[q][guest_true]=true&filter[q][fulfillment_status_eq]=unfulfilled&sort=-approved_at`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.data).toHaveLength(1);
+  });
+
+  it('decides customer_type when a customer order is placed: new, then returning', async () => {
+    const customerId = await createdId(context, '/api/customers', { data: { type: 'customers', attributes: { email: `ct-${Date.now()}@example.com` } } });
+    const types: unknown[] = [];
+    for (let index = 0; index < 2; index += 1) {
+      const checkout = await createCheckout(context, { lines: [] });
+      const orderId = await createdId(context, '/api/orders', {
+        data: {
+          type: 'orders',
+          attributes: { currency_code: 'EUR' },
+          relationships: { customer: { data: { type: 'customers', id: customerId } }, payment_method: { data: { type: 'payment_methods', id: checkout.paymentMethodId } } },
+        },
+      });
+      expect((await attributesOf(orderId)).guest).toBe(false);
+      await createdId(context, '/api/line_items', {
+        data: { type: 'line_items', attributes: { sku_code: 'A', quantity: 1, unit_amount_cents: 900 }, relationships: { order: { data: { type: 'orders', id: orderId } } } },
+      });
+      const payment = await api(context).post('/api/stripe_payments', { data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: orderId } } } } });
+      await stripeClient(context, checkout.secretKey).paymentIntents.confirm(payment.body.data.attributes.stripe_id, { payment_method: 'pm_card_visa', return_url: 'https://shop.example.com/return' });
+      expect((await patch(orderId, { _place: true })).status).toBe(200);
+      types.push((await attributesOf(orderId)).customer_type);
+    }
+    expect(types).toEqual(['new', 'returning']);
+  });
+
+  it('_approve approves a placed order once; sales channels may not send it', async () => {
+    const order = await placed();
+    const approved = await patch(order.orderId, { _approve: true });
+    expect(approved.status).toBe(200);
+    expect(approved.body.data.attributes).toMatchObject({ status: 'approved', payment_status: 'authorized' });
+    expect(approved.body.data.attributes.approved_at).toEqual(expect.any(String));
+    const again = await patch(order.orderId, { _approve: true });
+    expect(again.status).toBe(422);
+    expect(again.body.errors[0].source.pointer).toBe('/data/attributes/_approve');
+    // Captured after approval, as Commerce Layer allows.
+    expect((await patch(order.orderId, { _capture: true })).body.data.attributes.payment_status).toBe('paid');
+  });
+
+  it('_approve_and_capture captures through _capture, once, then approves', async () => {
+    const order = await placed();
+    const [first, second] = await Promise.all([patch(order.orderId, { _approve_and_capture: true }), patch(order.orderId, { _approve_and_capture: true })]);
+    // Racing requests: one captures, the other waits its turn (409) or finds it captured.
+    expect([first.status, second.status].sort()).toContain(200);
+    const retried = await patch(order.orderId, { _approve_and_capture: true });
+    expect(retried.status).toBe(200);
+    expect(retried.body.data.attributes).toMatchObject({ status: 'approved', payment_status: 'paid' });
+    const captures = await api(context).get(`/api/orders/${order.orderId}/captures`);
+    expect(captures.body.data).toHaveLength(1);
+    const intent = await order.stripe.paymentIntents.retrieve(order.paymentIntentId);
+    expect(intent.amount_received).toBe(2500);
+
+    const draft = await createCheckout(context);
+    const refused = await patch(draft.orderId, { _approve_and_capture: true });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors[0].source.pointer).toBe('/data/attributes/_approve_and_capture');
+  });
+
+  it('names _approve_and_capture when the capture it makes is refused', async () => {
+    const order = await placed();
+    await patch(order.orderId, { _cancel: true });
+    const refused = await patch(order.orderId, { _approve_and_capture: true });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors[0].source.pointer).toBe('/data/attributes/_approve_and_capture');
+  });
+
+  it('_archive and _unarchive set and clear archived_at', async () => {
+    const { orderId } = await createCheckout(context);
+    const archived = await patch(orderId, { _archive: true });
+    expect(archived.status).toBe(200);
+    expect(archived.body.data.attributes.archived_at).toEqual(expect.any(String));
+    const back = await patch(orderId, { _unarchive: true });
+    expect(back.body.data.attributes.archived_at).toBeNull();
+  });
+
+  it("_refresh computes the total again from the payment method's current price", async () => {
+    const checkout = await createCheckout(context, { priceAmountCents: 100 });
+    expect((await attributesOf(checkout.orderId)).total_amount_cents).toBe(2600);
+    await api(context).patch(`/api/payment_methods/${checkout.paymentMethodId}`, {
+      data: { type: 'payment_methods', id: checkout.paymentMethodId, attributes: { price_amount_cents: 300 } },
+    });
+    expect((await attributesOf(checkout.orderId)).total_amount_cents).toBe(2600);
+    const refreshed = await patch(checkout.orderId, { _refresh: true });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.data.attributes).toMatchObject({ total_amount_cents: 2800, payment_method_amount_cents: 300 });
+    expect(refreshed.body.data.attributes.refreshed_at).toEqual(expect.any(String));
+  });
+
+  it('_authorization_amount_cents is the amount _authorize checks the PaymentIntent for', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    const alone = await patch(order.orderId, { _authorization_amount_cents: 2500 });
+    expect(alone.status).toBe(422);
+    const other = await patch(order.orderId, { _authorize: true, _authorization_amount_cents: 1000 });
+    expect(other.status).toBe(422);
+    expect(other.body.errors[0].detail).toContain('_authorization_amount_cents');
+    const same = await patch(order.orderId, { _authorize: true, _authorization_amount_cents: 2500 });
+    expect(same.status).toBe(200);
+    expect(same.body.data.attributes.payment_status).toBe('authorized');
+  });
+
+  it('deletes draft orders without a payment, and records nothing depends on', async () => {
+    const draft = await createCheckout(context);
+    const lines = (await api(context).get(`/api/orders/${draft.orderId}/line_items`)).body.data as { id: string }[];
+    // The payment method is in use by the order: not yet.
+    const methodInUse = await api(context).delete(`/api/payment_methods/${draft.paymentMethodId}`);
+    expect(methodInUse.status).toBe(422);
+    expect(methodInUse.body.errors[0].source.pointer).toBe('/data/attributes/base');
+    expect((await api(context).delete(`/api/orders/${draft.orderId}`)).status).toBe(204);
+    expect((await api(context).get(`/api/orders/${draft.orderId}`)).status).toBe(404);
+    expect((await api(context).get(`/api/line_items/${lines[0]!.id}`)).status).toBe(404);
+    expect((await api(context).delete(`/api/payment_methods/${draft.paymentMethodId}`)).status).toBe(204);
+
+    const withPayment = await payableOrder(context);
+    const refused = await api(context).delete(`/api/orders/${withPayment.orderId}`);
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors[0].detail).toContain('stripe payment');
+    const placedOrder = await placed();
+    expect((await api(context).delete(`/api/orders/${placedOrder.orderId}`)).status).toBe(422);
+
+    const market = await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Gone', code: `gone-${Date.now()}` } } });
+    const marketOrder = await createdId(context, '/api/orders', { data: { type: 'orders', attributes: { currency_code: 'EUR' }, relationships: { market: { data: { type: 'markets', id: market } } } } });
+    expect((await api(context).delete(`/api/markets/${market}`)).status).toBe(422);
+    const customer = await createdId(context, '/api/customers', { data: { type: 'customers', attributes: { email: `gone-${Date.now()}@example.com` } } });
+    const customerOrder = await createdId(context, '/api/orders', { data: { type: 'orders', attributes: { currency_code: 'EUR' }, relationships: { customer: { data: { type: 'customers', id: customer } } } } });
+    expect((await api(context).delete(`/api/customers/${customer}`)).status).toBe(422);
+    expect((await api(context).delete(`/api/orders/${marketOrder}`)).status).toBe(204);
+    expect((await api(context).delete(`/api/orders/${customerOrder}`)).status).toBe(204);
+    expect((await api(context).delete(`/api/markets/${market}`)).status).toBe(204);
+    expect((await api(context).delete(`/api/customers/${customer}`)).status).toBe(204);
   });
 });
