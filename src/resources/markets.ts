@@ -18,7 +18,7 @@ export const markets = defineResource<Market, Services>()({
     { model: 'paymentMethod', field: 'marketId', name: 'payment methods' },
   ],
   attributes: {
-    number: { type: 'integer', filterable: true, sortable: true },
+    number: { type: 'integer' },
     name: { type: 'string', creatable: true, updatable: true, required: true, filterable: true, sortable: true, input: z.string().min(1).max(255) },
     code: {
       type: 'string',
