@@ -142,6 +142,21 @@ describe("Commerce Layer's field flags", () => {
     expect(stale, 'documented exceptions the server no longer has: take them out, here and in the README').toEqual([]);
   });
 
+  it('offers no shipping, taxes, promotions or gift cards: their order fields are refused on write and absent from responses', async () => {
+    const outOfScope = ['shipping_amount_cents', 'total_tax_amount_cents', 'discount_amount_cents', 'coupon_code', 'gift_card_code', 'tax_included', 'shipping_country_code_lock'];
+    const order = await api(context).post('/api/orders', { data: { type: 'orders', attributes: { currency_code: 'EUR' } } });
+    expect(order.status).toBe(201);
+    for (const field of outOfScope) {
+      expect(order.body.data.attributes).not.toHaveProperty(field);
+      const write = await api(context).patch(`/api/orders/${order.body.data.id}`, { data: { type: 'orders', id: order.body.data.id, attributes: { [field]: 'x' } } });
+      expect(write.status, field).toBe(400);
+      expect(write.body.errors[0]).toMatchObject({ code: 'PARAM_NOT_ALLOWED', source: { pointer: `/data/attributes/${field}` } });
+    }
+    for (const type of ['shipments', 'taxes', 'promotions', 'gift_cards', 'addresses', 'skus']) {
+      expect((await api(context).get(`/api/${type}`)).status, type).toBe(404);
+    }
+  });
+
   it("lists exactly its exceptions in the README's compatibility table", () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
     const table = readme.slice(readme.indexOf('### Commerce Layer compatibility'), readme.indexOf('\n## ', readme.indexOf('### Commerce Layer compatibility')));
