@@ -107,7 +107,7 @@ describe('the OpenAPI document', () => {
       missing.push(`${method} ${url}`);
     }
     expect(missing, 'routes the document lacks').toEqual([]);
-    expect(refused).toEqual(expect.arrayContaining(['PUT /api/orders', 'DELETE /api/orders/:id', 'POST /api/payment_gateways']));
+    expect(refused).toEqual(expect.arrayContaining(['PUT /api/orders', 'PUT /api/orders/:id', 'POST /api/payment_gateways']));
     // And the other way round: nothing documented that the app does not serve.
     const unserved = [...documented].filter((operation) => {
       const [method, path] = operation.split(' ') as [string, string];

@@ -37,7 +37,8 @@ describe('npm run seed', () => {
       expect.arrayContaining([
         ...result.lineItemIds.map((id) => `line_items:${id}`),
         `payment_methods:${result.paymentMethodId}`,
-        `stripe_gateways:${result.gatewayId}`,
+        // Commerce Layer types a payment method's gateway payment_gateways.
+        `payment_gateways:${result.gatewayId}`,
         `markets:${result.marketId}`,
       ]),
     );

@@ -80,6 +80,8 @@ export function assertMayInclude(
   for (const [name, below] of include) {
     const relationship = declaration.relationships[name]!;
     const childPath = path ? `${path}.${name}` : name;
+    // Records this server does not keep: nothing is shown, so nothing to refuse.
+    if (relationship.absent) continue;
     for (const type of relationship.types) {
       const target = registry.get(type);
       if (!target || !mayTake(target, access, 'retrieve')) {

@@ -7,7 +7,7 @@ import {
   paramNotAllowed,
   validationErrors,
 } from './errors.ts';
-import type { AttributeDeclaration, AttributeType, ResourceDeclaration, ResourceIdentifier, WriteInput } from './resource.ts';
+import { linkableTypes, type AttributeDeclaration, type AttributeType, type ResourceDeclaration, type ResourceIdentifier, type WriteInput } from './resource.ts';
 
 const defaultInputs: Record<AttributeType, z.ZodType> = {
   string: z.string().max(2000),
@@ -97,7 +97,7 @@ export function parseWriteDocument<Row extends { id: string }>(
     }
     const linkage = identifierSchema.safeParse(value.data);
     if (!linkage.success) throw badRequest('Relationship data must be {"type", "id"}', { pointer: `${pointer}/data` });
-    if (!relationship.types.includes(linkage.data.type)) {
+    if (!linkableTypes(relationship).includes(linkage.data.type)) {
       throw invalidResource(`${linkage.data.type} is not a valid type for ${name}`, { pointer: `${pointer}/data/type` });
     }
     relationships[name] = linkage.data;

@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod 
 import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput, type Access, type Purpose } from './access.ts';
 import { parseWriteDocument } from './document.ts';
 import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
+import type { RowCondition } from '../db/sql/conditions.ts';
 import { compound } from './include.ts';
+import { matchCondition } from './matching.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
 import type { WriteInput } from './resource.ts';
@@ -97,9 +99,9 @@ export class ResourceEngine<Services extends EngineServices> {
     return { objects: nodes.map((node) => node.object), included };
   }
 
-  private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>) {
+  private async listDocument(request: FastifyRequest, declaration: AnyResource, path: string, scope?: Record<string, string>, where?: RowCondition) {
     const query = parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'list');
-    const { rows, recordCount, recordCountEstimated, nextCursor } = await this.store.list(declaration, query, scope);
+    const { rows, recordCount, recordCountEstimated, nextCursor } = await this.store.list(declaration, query, scope, where);
     const base = this.apiBase(request);
     const { objects, included } = await this.document(declaration, rows, query, base, accessOf(request));
     const pageCount = Math.ceil(recordCount / query.page.size);
@@ -192,10 +194,15 @@ export class ResourceEngine<Services extends EngineServices> {
         return async (request, reply) => {
           const name = route.relationship!;
           const { relationship, access, owner } = await this.following(request, declaration, name);
+          if (relationship.absent) {
+            return send(reply, 200, relationship.kind === 'to_many' ? { data: [], meta: { record_count: 0, page_count: 0 } } : { data: null });
+          }
           if (relationship.kind === 'to_many') {
             const target = this.store.declaration(relationship.types[0]!);
+            const path = `/${declaration.type}/${owner.id}/${name}`;
+            if (relationship.matching) return send(reply, 200, await this.listDocument(request, target, path, {}, matchCondition(relationship.matching, owner)));
             if (!relationship.inverseKey) throw recordNotFound();
-            return send(reply, 200, await this.listDocument(request, target, `/${declaration.type}/${owner.id}/${name}`, { [relationship.inverseKey]: owner.id }));
+            return send(reply, 200, await this.listDocument(request, target, path, { [relationship.inverseKey]: owner.id }));
           }
           const linkage = this.linkageOf(declaration, name, owner);
           const target = this.store.declaration(linkage?.type ?? relationship.types[0]!);
@@ -209,9 +216,14 @@ export class ResourceEngine<Services extends EngineServices> {
           const { relationship, access, owner } = await this.following(request, declaration, name);
           const self = `${this.apiBase(request)}/${declaration.type}/${owner.id}`;
           const links = { self: `${self}/relationships/${name}`, related: `${self}/${name}` };
+          if (relationship.absent) return send(reply, 200, { data: relationship.kind === 'to_many' ? [] : null, links });
           if (relationship.kind === 'to_many') {
             const targetType = relationship.types[0]!;
-            const rows = relationship.inverseKey ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id]) : [];
+            const rows = relationship.matching
+              ? await this.store.findWhere(targetType, matchCondition(relationship.matching, owner), this.reach(this.store.declaration(targetType), access))
+              : relationship.inverseKey
+                ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id])
+                : [];
             return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
           }
           const linkage = this.linkageOf(declaration, name, owner);
@@ -230,8 +242,13 @@ export class ResourceEngine<Services extends EngineServices> {
     const relationship = declaration.relationships[name]!;
     const access = accessOf(request);
     assertMayTake(declaration, access, 'retrieve');
-    if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(relationship.types[0]!), access, 'list');
-    for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
+    if (relationship.absent) {
+      // A related list is a list, which sales channels never get, even of records this server does not keep.
+      if (relationship.kind === 'to_many' && access?.storefront) throw forbidden(`Sales channel tokens may not list ${relationship.types[0]}: fetch single records by id.`);
+    } else {
+      if (relationship.kind === 'to_many') assertMayTake(this.store.declaration(relationship.types[0]!), access, 'list');
+      for (const type of relationship.types) assertMayTake(this.store.declaration(type), access, 'retrieve');
+    }
     const owner = await this.store.find(declaration.type, idOf(request), this.reach(declaration, access));
     return { relationship, access, owner };
   }

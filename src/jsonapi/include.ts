@@ -1,5 +1,6 @@
 import type { RowCondition } from '../db/sql/conditions.ts';
 import { invalidInclude } from './errors.ts';
+import { matchCondition, matchesRow } from './matching.ts';
 import { serializeResource, type ResourceObject } from './serialize.ts';
 import type { AnyResource, Row } from './resource.ts';
 
@@ -18,13 +19,20 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
     if (segments.length > limits.depth) throw invalidInclude(`${path} is nested deeper than ${limits.depth}`, { parameter: 'include' });
     let node = tree;
     let types: readonly string[] = [declaration.type];
+    // Below a relationship to records this server does not keep: the names its schema allows there.
+    let absentBelow: readonly string[] | undefined;
     for (const segment of segments) {
+      const invalid = () => invalidInclude(`${path} is not a valid relationship of ${declaration.type}`, { parameter: 'include' });
+      if (absentBelow) {
+        // Nothing to include there: the path is valid, its node stays empty.
+        if (!absentBelow.includes(segment)) throw invalid();
+        absentBelow = [];
+        continue;
+      }
       // A polymorphic relationship's first type stands for all of them (today they share their relationships).
       const current = registry.get(types[0]!);
       const relationship = current && Object.hasOwn(current.relationships, segment) ? current.relationships[segment] : undefined;
-      if (!relationship) {
-        throw invalidInclude(`${path} is not a valid relationship of ${declaration.type}`, { parameter: 'include' });
-      }
+      if (!relationship) throw invalid();
       let child = node.get(segment);
       if (!child) {
         child = new Map();
@@ -32,6 +40,7 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
       }
       node = child;
       types = relationship.types;
+      if (relationship.absent) absentBelow = relationship.absent.below ?? [];
     }
   }
   return tree;
@@ -41,6 +50,7 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
 export interface IncludeSource {
   declaration(type: string): AnyResource;
   findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]>;
+  findWhere(type: string, condition: RowCondition, access?: RowCondition): Promise<Row[]>;
 }
 
 interface Node {
@@ -83,6 +93,22 @@ export async function compound(
       const owners = nodes.filter((node) => Object.hasOwn(node.declaration.relationships, name));
       if (owners.length === 0) continue;
       const relationship = owners[0]!.declaration.relationships[name]!;
+      if (relationship.absent) {
+        for (const owner of owners) setLinkage(owner.object, name, relationship.kind === 'to_many' ? [] : null);
+        continue;
+      }
+      if (relationship.kind === 'to_many' && relationship.matching) {
+        const match = relationship.matching;
+        const type = relationship.types[0]!;
+        const rows = await store.findWhere(type, { or: owners.map((owner) => matchCondition(match, owner.row)) }, reach(store.declaration(type)));
+        const nodes = rows.map((row) => place(store.declaration(type), row));
+        for (const owner of owners) {
+          const own = nodes.filter((node) => matchesRow(match, owner.row, node.row));
+          setLinkage(owner.object, name, own.map((node) => ({ type: node.object.type, id: node.object.id })));
+        }
+        if (children.size > 0) await expand(uniqueNodes(nodes), children);
+        continue;
+      }
       if (relationship.kind === 'to_one') {
         const linkages = owners.map((node) => {
           const declared = node.declaration.relationships[name]!;

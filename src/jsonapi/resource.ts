@@ -116,6 +116,11 @@ export interface RelationshipDeclaration<Row> {
   kind: 'to_one' | 'to_many';
   /** Types the linkage may name; more than one means polymorphic. */
   types: readonly string[];
+  /**
+   * Types a write may also link: the same records under another resource type (a
+   * `stripe_gateways` record for a `payment_gateways` relationship). Responses use `types`.
+   */
+  alsoAccepts?: readonly string[];
   creatable?: boolean;
   updatable?: boolean;
   required?: boolean;
@@ -127,6 +132,28 @@ export interface RelationshipDeclaration<Row> {
   inverseKey?: string;
   /** Set only by integrations; for sales channel tokens the engine fills it in (an order's market). */
   prohibited?: boolean;
+  /**
+   * For to_many without an inverse key (Commerce Layer's virtual relationships, an order's
+   * `available_payment_methods`): the related rows are those whose fields match the owner's.
+   */
+  matching?: RelatedMatch;
+  /**
+   * A relationship of Commerce Layer's schema to records this server does not keep (a line
+   * item's `item`, its `line_item_options`): always null or empty, so that clients asking
+   * for it get what they would for a record without them. `below` lists the relationships
+   * the schema gives those records, which an include may name after this one (equally empty).
+   */
+  absent?: { below?: readonly string[] };
+}
+
+/** Which rows of the related type belong to an owner row: Prisma field names, related field -> owner field. */
+export interface RelatedMatch {
+  /** Equal values. */
+  same?: Record<string, string>;
+  /** Equal values, or the related field unset (a payment method without a market is offered in every market). */
+  sameOrUnset?: Record<string, string>;
+  /** Related fields that must be unset (`disabledAt`: enabled rows only). */
+  unset?: readonly string[];
 }
 
 export type StorefrontAction = Exclude<Action, 'list'>;
@@ -199,6 +226,12 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   create?: (services: Services, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
   update?: (services: Services, row: Row, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
   remove?: (services: Services, row: Row) => Promise<void>;
+  /**
+   * Records that keep a row from being deleted (Rails' restrict_with_error, as Commerce
+   * Layer answers): while any exist, a DELETE is a 422 naming them. The foreign keys refuse
+   * the delete too (423), should one be linked meanwhile.
+   */
+  deleteRestrictedBy?: readonly { model: string; field: string; name: string }[];
   /** After a delete committed: what other systems must forget (a gateway's webhook endpoint). */
   afterDelete?: (services: Services, row: Row) => Promise<void> | void;
 }
@@ -294,6 +327,11 @@ export function defineResource<Row extends { id: string }, Services>() {
     const writtenBy = (steps: DomainWrites<Row, Services, A, R>) => ({ ...resource, ...steps }) as ResourceDeclaration<Row, Services>;
     return Object.defineProperty(resource, 'writtenBy', { value: writtenBy, enumerable: false }) as DeclaredResource<Row, Services, A, R>;
   };
+}
+
+/** The types a write may link for a relationship: its own, then those it also accepts. */
+export function linkableTypes(relationship: Pick<RelationshipDeclaration<unknown>, 'types' | 'alsoAccepts'>): readonly string[] {
+  return relationship.alsoAccepts ? [...relationship.types, ...relationship.alsoAccepts] : relationship.types;
 }
 
 /** The trigger (if any) a parameter attribute goes with. */

@@ -1,7 +1,7 @@
 import { tableColumns, tableColumnsStatement, type ColumnRow, type TableColumns } from '../db/sql/columns.ts';
 import { compileCondition, type RowCondition } from '../db/sql/conditions.ts';
 import { base } from '../db/sql/identifiers.ts';
-import { idsByKey, joinedReadStatement, joinedSelection, type PreparedStatement } from '../db/sql/joined-read.ts';
+import { idsByKey, idsWhere, joinedReadStatement, joinedSelection, type PreparedStatement } from '../db/sql/joined-read.ts';
 import { cursorValue } from '../db/sql/keyset.ts';
 import { cappedCount, estimatedRows, exactCountLimit, isStatementTimeout, pageAfter, pageByOffset, rowEstimate, statementTimeout, type ListSource } from '../db/sql/list.ts';
 import type { Sql } from '../db/sql/values.ts';
@@ -277,6 +277,15 @@ export class ResourceStore {
     return this.prismaRows(declaration, field, keys, access);
   }
 
+  /** Visible records of one type meeting `condition` (and within `access`): their ids in one query, then their rows in one. */
+  async findWhere(type: string, condition: RowCondition, access?: RowCondition): Promise<Row[]> {
+    const declaration = this.declaration(type);
+    const values: unknown[] = [];
+    const conditions = compileCondition({ and: [visibleCondition(declaration), condition, ...(access ? [access] : [])] }, values);
+    const ids = await this.run<{ id: string }[]>({ text: idsWhere(declaration.table, conditions), values });
+    return this.findBy(type, 'id', ids.map((row) => row.id));
+  }
+
   /**
    * Rows through Prisma, for a table without a joined read (a to-many load, a column JSON
    * cannot carry, a store without the prepared query). The caller's reach is SQL: with one,
@@ -299,7 +308,8 @@ export class ResourceStore {
       Object.entries(resource.attributes).flatMap(([name, attribute]) => {
         const column = columnOf(name, attribute);
         return attribute.filterable && column !== null
-          ? [{ name, column: sqlColumn(column), type: attribute.columnType ?? attribute.type }]
+          ? // Filters take the API's type: a string shown over another column type is compared as text.
+            [{ name, column: sqlColumn(column), type: attribute.type, ...(attribute.type === 'string' && attribute.columnType && attribute.columnType !== 'string' ? { asText: true } : {}) }]
           : [];
       });
     const relationships: FilterTarget['relationships'] = {};
@@ -324,9 +334,9 @@ export class ResourceStore {
    * `page[number]` (OFFSET) or, when the query has a cursor, by keyset: the rows after the
    * cursor's, found through an index on the first sort key, whatever the page's depth.
    */
-  async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}): Promise<ListResult> {
+  async list(declaration: AnyResource, query: ListQuery, scope: Record<string, string> = {}, where?: RowCondition): Promise<ListResult> {
     const values: unknown[] = [];
-    const visible = compileCondition(visibleCondition(declaration, scope), values);
+    const visible = compileCondition(where ? { and: [visibleCondition(declaration, scope), where] } : visibleCondition(declaration, scope), values);
     const filter = compileFilter(this.filterTarget(declaration), query.filter, { alias: base, firstParameter: values.length + 1 });
     const source: ListSource = { table: declaration.table, conditions: [visible, filter.text], values: [...values, ...filter.values] };
     const sort = listSort(query);

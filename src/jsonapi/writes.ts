@@ -1,5 +1,6 @@
 import { changedColumns, recordChange, type Change } from '../changes.ts';
 import type { Prisma } from '../db/client.ts';
+import { DomainError } from '../domain-error.ts';
 import { newId } from '../ids.ts';
 import { answering } from './domain-error-mapping.ts';
 import { validationError, validationErrors } from './errors.ts';
@@ -101,9 +102,13 @@ export class Writes {
   ) {}
 
   /** Runs `work` in a transaction with the model's delegate, and describes the change in it (src/changes.ts). */
-  private async inTransaction<T extends { id: string }>(declaration: AnyResource, work: (delegate: RecordDelegate) => Promise<T>, change: (result: T) => Omit<Change, 'type'>) {
+  private async inTransaction<T extends { id: string }>(
+    declaration: AnyResource,
+    work: (delegate: RecordDelegate, tx: Prisma.TransactionClient) => Promise<T>,
+    change: (result: T) => Omit<Change, 'type'>,
+  ) {
     return (this.services.db as TransactionalDatabase).$transaction(async (tx) => {
-      const result = await work((tx as unknown as Record<string, RecordDelegate>)[declaration.model]!);
+      const result = await work((tx as unknown as Record<string, RecordDelegate>)[declaration.model]!, tx);
       await recordChange(tx, { type: declaration.type, ...change(result) });
       return result;
     });
@@ -171,7 +176,11 @@ export class Writes {
       if (declaration.remove) return declaration.remove(this.services, row);
       await this.inTransaction(
         declaration,
-        async (delegate) => {
+        async (delegate, tx) => {
+          for (const { model, field, name } of declaration.deleteRestrictedBy ?? []) {
+            const count = await (tx as unknown as Record<string, { count(args: { where: Columns }): Promise<number> }>)[model]!.count({ where: { [field]: row.id } });
+            if (count > 0) throw new DomainError('invalid', { base: true }, `cannot be deleted: ${count} ${name} depend on it`);
+          }
           await delegate.delete({ where: { id: row.id } });
           return row;
         },

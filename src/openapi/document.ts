@@ -301,6 +301,16 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
         const relationship = declaration.relationships[relationshipName]!;
         const target = relationship.types[0]!;
         const operation = { operationId: `${type}_${relationshipName}`, summary: `The ${relationshipName} of ${name.one}` };
+        if (relationship.absent) {
+          const data: JsonSchema = relationship.kind === 'to_many' ? { type: 'array', maxItems: 0 } : { type: 'null' };
+          return {
+            operation: { ...operation, parameters: [parameterRef('id')] },
+            success: {
+              description: `Always ${relationship.kind === 'to_many' ? 'empty' : 'null'}: this server keeps no ${relationship.types.join(' or ')} records.`,
+              ...jsonApiContent({ type: 'object', required: ['data'], properties: { data, meta: { type: 'object' } } }),
+            },
+          };
+        }
         if (relationship.kind === 'to_many') {
           return {
             operation: { ...operation, parameters: [parameterRef('id'), ...parametersFor(registry, target, 'list')] },

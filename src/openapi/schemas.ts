@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { inputSchemaOf } from '../jsonapi/document.ts';
 import type { AnyResource } from '../jsonapi/engine.ts';
 import { exactCountLimit } from '../jsonapi/store.ts';
-import type { AttributeDeclaration, AttributeType, RelationshipDeclaration } from '../jsonapi/resource.ts';
+import { linkableTypes, type AttributeDeclaration, type AttributeType, type RelationshipDeclaration } from '../jsonapi/resource.ts';
 
 /** A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1). */
 export type JsonSchema = Record<string, unknown>;
@@ -123,7 +123,7 @@ export function writeDocumentSchema(declaration: AnyResource, action: 'create' |
   const requiredRelationships: string[] = [];
   for (const [name, relationship] of Object.entries(declaration.relationships)) {
     if (!relationship[flag] || relationship.kind !== 'to_one') continue;
-    const identifier = identifierSchema(relationship.types);
+    const identifier = identifierSchema(linkableTypes(relationship));
     relationships[name] = {
       type: 'object',
       required: ['data'],

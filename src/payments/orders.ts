@@ -71,6 +71,7 @@ export async function createOrder(services: Services, columns: NewOrder): Promis
     ...columns,
     marketId,
     customerId,
+    guest: typeof columns.guest === 'boolean' ? columns.guest : customerId === null,
     customerEmail: columns.customerEmail !== undefined ? columns.customerEmail : (customer?.email ?? null),
     // An order without its own currency takes its payment method's.
     currencyCode: currencyCode ?? method?.currencyCode ?? null,
@@ -121,5 +122,61 @@ export async function updateOrder(services: Services, order: Pick<Order, 'id'>, 
     await tx.order.update({ where: { id: order.id }, data: columns });
     await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: changedColumns(current, columns) });
     return paymentMethodAmountCents !== undefined ? recomputeOrderTotals(tx, order.id, paymentMethodAmountCents) : tx.order.findUniqueOrThrow({ where: { id: order.id } });
+  });
+}
+
+/** `_approve`: a placed order is approved (Commerce Layer's step before fulfilment). No money moves. */
+export async function approveOrder(services: Services, orderId: string, options: { field?: ErrorField; approvedIsDone?: boolean } = {}): Promise<void> {
+  const field = options.field ?? { trigger: '_approve' };
+  await inTransaction(services.db, async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    if (!order) throw notFound();
+    if (order.status === 'approved' && options.approvedIsDone) return;
+    if (order.status !== 'placed') throw invalid(field, `order is ${order.status}; only a placed order can be approved`);
+    const now = new Date();
+    await tx.order.update({ where: { id: orderId }, data: { status: 'approved', approvedAt: now } });
+    await recordChange(tx, { type: 'orders', id: orderId, event: 'orders.approve', changes: { status: { before: order.status, after: 'approved' } } });
+  });
+}
+
+/**
+ * `_refresh`: what an editable order costs is computed again, from its line items and its
+ * payment method's current price (a price changed since the method was chosen).
+ */
+export async function refreshOrder(services: Services, orderId: string): Promise<void> {
+  const field: ErrorField = { trigger: '_refresh' };
+  await inTransaction(services.db, async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    if (!order) throw notFound();
+    if (!editableStatuses.has(order.status)) throw invalid(field, `order is ${order.status}; only a draft or pending order can be refreshed`);
+    const method = order.paymentMethodId ? await tx.paymentMethod.findUnique({ where: { id: order.paymentMethodId }, select: { priceAmountCents: true } }) : null;
+    await recomputeOrderTotals(tx, orderId, method?.priceAmountCents ?? 0);
+    await tx.order.update({ where: { id: orderId }, data: { refreshedAt: new Date() } });
+    await recordChange(tx, { type: 'orders', id: orderId, event: 'orders.refresh' });
+  });
+}
+
+/** Whether a customer's order being placed is their first: Commerce Layer's customer_type. */
+export async function customerTypeOf(tx: Tx, order: Pick<Order, 'id' | 'customerId'>): Promise<'new' | 'returning' | null> {
+  if (!order.customerId) return null;
+  const earlier = await tx.order.count({ where: { customerId: order.customerId, placedAt: { not: null }, id: { not: order.id } } });
+  return earlier === 0 ? 'new' : 'returning';
+}
+
+/**
+ * Deleting an order, as Commerce Layer allows: a draft one, with no payment made for it
+ * (a stripe payment has a PaymentIntent at Stripe, deleted on its own first). Its line items go with it.
+ */
+export async function deleteOrder(services: Services, order: Pick<Order, 'id'>): Promise<void> {
+  const field: ErrorField = { base: true };
+  await inTransaction(services.db, async (tx) => {
+    const current = await lockOrder(tx, order.id);
+    if (!current) throw notFound();
+    if (current.status !== 'draft') throw invalid(field, `order is ${current.status}; only a draft order can be deleted`);
+    const payments = await tx.stripePayment.count({ where: { orderId: order.id } });
+    const transactions = await tx.transaction.count({ where: { orderId: order.id } });
+    if (payments + transactions > 0) throw invalid(field, 'the order has a stripe payment; delete the payment first');
+    await tx.order.delete({ where: { id: order.id } });
+    await recordChange(tx, { type: 'orders', id: order.id, event: 'destroy' });
   });
 }

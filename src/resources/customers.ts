@@ -10,7 +10,8 @@ export const customers = defineResource<Customer, Services>()({
   type: 'customers',
   model: 'customer',
   table: 'customers',
-  actions: ['list', 'retrieve', 'create', 'update'],
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
+  deleteRestrictedBy: [{ model: 'order', field: 'customerId', name: 'orders' }],
   // Storefronts sign customers up; a signed-in customer reads and changes only their own record.
   storefront: { actions: ['create', 'retrieve', 'update'], rows: { isCustomer: true } },
   attributes: {

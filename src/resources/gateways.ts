@@ -11,7 +11,7 @@ const gatewayMeta = (gateway: StripeGateway) => ({ mode: gateway.mode });
 /** Attributes every payment gateway shows, whatever its kind. */
 const gatewayAttributes = {
   name: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, required: true, input: z.string().min(1).max(255) },
-  force_payments: { type: 'boolean', creatable: true, updatable: true, filterable: true },
+  force_payments: { type: 'boolean', creatable: true, updatable: true },
   disabled_at: { type: 'datetime', filterable: true, sortable: true },
   ...commonAttributes(),
 } as const;
@@ -39,10 +39,10 @@ export const stripeGateways = defineResource<StripeGateway, Services>()({
         return { loginEncrypted: services.secretBox.seal(login), mode: modeOfKey(login) };
       },
     ),
+    // Set with the secret key, as Commerce Layer takes both only on create.
     publishable_key: {
       type: 'string',
       creatable: true,
-      updatable: true,
       input: z.string().regex(/^pk_(test|live)_[A-Za-z0-9_]{1,255}$/, 'must be a Stripe publishable key (pk_test_..., pk_live_...)'),
     },
     connected_account: {

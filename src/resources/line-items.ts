@@ -41,5 +41,9 @@ export const lineItems = defineResource<LineItemRow, Services>()({
   },
   relationships: {
     order: { kind: 'to_one', types: ['orders'], creatable: true, required: true, foreignKey: 'orderId' },
+    // Without SKUs or options here, a line item has neither, as in Commerce Layer for a line item without them;
+    // storefronts include them (`line_items.item`, `line_items.line_item_options.sku_option`).
+    item: { kind: 'to_one', types: ['skus', 'bundles', 'gift_cards', 'shipments', 'payment_methods', 'adjustments'], absent: {} },
+    line_item_options: { kind: 'to_many', types: ['line_item_options'], absent: { below: ['line_item', 'sku_option'] } },
   },
 }).writtenBy({ create: createLineItem, update: updateLineItem, remove: deleteLineItem });

@@ -12,9 +12,13 @@ export const markets = defineResource<Market, Services>()({
   type: 'markets',
   model: 'market',
   table: 'markets',
-  actions: ['list', 'retrieve', 'create', 'update'],
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
+  deleteRestrictedBy: [
+    { model: 'order', field: 'marketId', name: 'orders' },
+    { model: 'paymentMethod', field: 'marketId', name: 'payment methods' },
+  ],
   attributes: {
-    number: { type: 'integer', filterable: true, sortable: true },
+    number: { type: 'integer' },
     name: { type: 'string', creatable: true, updatable: true, required: true, filterable: true, sortable: true, input: z.string().min(1).max(255) },
     code: {
       type: 'string',

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Order } from '../generated/prisma/client.ts';
-import { defineResource, trigger } from '../jsonapi/resource.ts';
-import { createOrder, editableStatuses, updateOrder } from '../payments/orders.ts';
+import { columnsTrigger, defineResource, trigger } from '../jsonapi/resource.ts';
+import { approveOrder, createOrder, deleteOrder, editableStatuses, refreshOrder, updateOrder } from '../payments/orders.ts';
+import { approveAndCaptureOrder } from '../payments/triggers/approve-and-capture.ts';
 import { authorizeOrder, placeOrder } from '../payments/triggers/authorize.ts';
 import { cancelOrder } from '../payments/triggers/cancel.ts';
 import { captureOrder } from '../payments/triggers/capture.ts';
@@ -16,7 +17,8 @@ export const orders = defineResource<Order, Services>()({
   type: 'orders',
   model: 'order',
   table: 'orders',
-  actions: ['list', 'retrieve', 'create', 'update'],
+  // Delete: draft orders without a payment (src/payments/orders.ts).
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
   storefront: {
     actions: ['retrieve', 'create', 'update'],
     rows: { market: 'marketId', customer: 'customerId', status: { field: 'status', readable: ['draft', 'pending', 'placed'], writable: [...editableStatuses] } },
@@ -25,6 +27,9 @@ export const orders = defineResource<Order, Services>()({
     number: { type: 'string', columnType: 'integer', filterable: true, sortable: true, read: (order) => String(order.number) },
     status: { type: 'string', filterable: true, sortable: true },
     payment_status: { type: 'string', filterable: true, sortable: true },
+    fulfillment_status: { type: 'string', filterable: true, sortable: true },
+    guest: { type: 'boolean', creatable: true, updatable: true, filterable: true, sortable: true },
+    customer_type: { type: 'string' },
     // Commerce Layer inherits the currency from the market; until markets exist it is set on the order.
     currency_code: { type: 'string', creatable: true, updatable: true, filterable: true, sortable: true, input: currencyCodeInput },
     customer_email: { type: 'string', creatable: true, updatable: true, filterable: true, input: z.email().max(254) },
@@ -36,8 +41,12 @@ export const orders = defineResource<Order, Services>()({
     ),
     editable: { type: 'boolean', column: null, read: (order) => editableStatuses.has(order.status) },
     placed_at: { type: 'datetime', filterable: true, sortable: true },
+    approved_at: { type: 'datetime', filterable: true, sortable: true },
     cancelled_at: { type: 'datetime', filterable: true, sortable: true },
     payment_updated_at: { type: 'datetime', filterable: true, sortable: true },
+    fulfillment_updated_at: { type: 'datetime', filterable: true, sortable: true },
+    refreshed_at: { type: 'datetime', filterable: true, sortable: true },
+    archived_at: { type: 'datetime', filterable: true, sortable: true },
     ...amountAttributes('subtotal_amount', money((order) => order.subtotalAmountCents)),
     ...amountAttributes('payment_method_amount', money((order) => order.paymentMethodAmountCents)),
     ...amountAttributes('total_amount', money((order) => order.totalAmountCents)),
@@ -52,8 +61,16 @@ export const orders = defineResource<Order, Services>()({
     payment_source: {
       kind: 'to_one',
       types: ['stripe_payments'],
+      // Read by filters (`payment_source_id_eq`); the linkage names the type column's type.
+      foreignKey: 'paymentSourceId',
       linkage: (order) =>
         order.paymentSourceId && order.paymentSourceType ? { type: order.paymentSourceType, id: order.paymentSourceId } : null,
+    },
+    // Commerce Layer's virtual relationship: the enabled payment methods of the order's market (or of every market) and currency.
+    available_payment_methods: {
+      kind: 'to_many',
+      types: ['payment_methods'],
+      matching: { same: { currencyCode: 'currencyCode' }, sameOrUnset: { marketId: 'marketId' }, unset: ['disabledAt'] },
     },
     stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'orderId' },
     authorizations: { kind: 'to_many', types: ['authorizations'], inverseKey: 'orderId' },
@@ -63,9 +80,15 @@ export const orders = defineResource<Order, Services>()({
   },
   // Applied after the other fields, in this order; a retry of the request (same Idempotency-Key) resumes what it started.
   triggers: {
-    _authorize: trigger(authorizeOrder, { callsStripe: true }),
+    _refresh: trigger(refreshOrder),
+    _authorize: trigger(authorizeOrder, {
+      callsStripe: true,
+      parameters: { _authorization_amount_cents: { type: 'integer', input: z.number().int().min(1).max(2 ** 31 - 1) } },
+    }),
     _place: trigger(placeOrder, { callsStripe: true }),
+    _approve: trigger((services: Services, id: string) => approveOrder(services, id), { prohibited: true }),
     _capture: trigger(captureOrder, { prohibited: true, callsStripe: true }),
+    _approve_and_capture: trigger(approveAndCaptureOrder, { prohibited: true, callsStripe: true }),
     _refund: trigger(refundOrder, {
       prohibited: true,
       callsStripe: true,
@@ -73,5 +96,7 @@ export const orders = defineResource<Order, Services>()({
       parameters: { _refund_amount_cents: { type: 'integer', input: z.number().int().min(1).max(2 ** 31 - 1) } },
     }),
     _cancel: trigger(cancelOrder, { callsStripe: true }),
+    _archive: columnsTrigger(() => ({ archivedAt: new Date() })),
+    _unarchive: columnsTrigger(() => ({ archivedAt: null })),
   },
-}).writtenBy({ create: createOrder, update: updateOrder });
+}).writtenBy({ create: createOrder, update: updateOrder, remove: deleteOrder });

@@ -14,7 +14,8 @@ export const paymentMethods = defineResource<PaymentMethod, Services>()({
   type: 'payment_methods',
   model: 'paymentMethod',
   table: 'payment_methods',
-  actions: ['list', 'retrieve', 'create', 'update'],
+  actions: ['list', 'retrieve', 'create', 'update', 'delete'],
+  deleteRestrictedBy: [{ model: 'order', field: 'paymentMethodId', name: 'orders' }],
   // Storefronts read the enabled methods of their market, and those offered in every market.
   storefront: { actions: ['retrieve'], rows: { market: 'marketId', anyMarketWhenUnset: true, hiddenWhenSet: 'disabledAt' } },
   attributes: {
@@ -44,10 +45,11 @@ export const paymentMethods = defineResource<PaymentMethod, Services>()({
     ...commonAttributes(),
   },
   relationships: {
-    // Commerce Layer clients link either the concrete gateway type or the generic one.
+    // Commerce Layer's generic gateway; clients may link the concrete type as well.
     payment_gateway: {
       kind: 'to_one',
-      types: ['stripe_gateways', 'payment_gateways'],
+      types: ['payment_gateways'],
+      alsoAccepts: ['stripe_gateways'],
       creatable: true,
       updatable: true,
       foreignKey: 'paymentGatewayId',

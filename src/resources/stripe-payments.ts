@@ -46,7 +46,8 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
   },
   relationships: {
     order: { kind: 'to_one', types: ['orders'], creatable: true, updatable: true, required: true, foreignKey: 'orderId' },
-    payment_gateway: { kind: 'to_one', types: ['stripe_gateways'], foreignKey: 'paymentGatewayId' },
+    // Commerce Layer's generic gateway type, as /api/payment_gateways/:id shows the same record.
+    payment_gateway: { kind: 'to_one', types: ['payment_gateways'], foreignKey: 'paymentGatewayId' },
   },
   triggers: {
     // Send the order's current amount to the PaymentIntent; read it back from Stripe.

@@ -174,7 +174,8 @@ describe('related resources and relationship links', () => {
     const linkage = await api(context).get(path(payment.relationships.order.links.self));
     expect(linkage.body.data).toEqual({ type: 'orders', id: firstOrderId });
     const gateway = await api(context).get(path(payment.relationships.payment_gateway.links.related));
-    expect(gateway.body.data.type).toBe('stripe_gateways');
+    // Commerce Layer types the relationship payment_gateways.
+    expect(gateway.body.data.type).toBe('payment_gateways');
     expect(gateway.body.data.attributes).not.toHaveProperty('login');
 
     const lineItems = await api(context).get(`/api/orders/${firstOrderId}/line_items`);

@@ -17,6 +17,8 @@ export interface FilterableField {
   /** SQL column, already snake_case. */
   column: string;
   type: ValueType;
+  /** The column holds another type than the API shows (an order's integer number, a string in the API): compared as its text. */
+  asText?: boolean;
 }
 
 export interface FilterRelationship {
@@ -287,11 +289,12 @@ class FilterCompiler {
   }
 
   private condition(predicate: Predicate, { field, via }: FilterOperand, args: BuildArguments): string {
-    if (!via) return predicate.build(qualified(this.alias, field.column), args);
+    const expression = (alias: string) => (field.asText ? `CAST(${qualified(alias, field.column)} AS text)` : qualified(alias, field.column));
+    if (!via) return predicate.build(expression(this.alias), args);
     const alias = this.nextAlias();
     const scope = (via.scope ?? []).map(({ column, value }) => ` AND ${qualified(alias, column)} = ${this.placeholder('scope', value, '')}`);
     const related = `${relatedRowsQuery(via, this.alias, alias)}${scope.join('')}`;
-    const column = qualified(alias, field.column);
+    const column = expression(alias);
     if (via.kind === 'to_many' && predicate.positive) {
       return `NOT EXISTS (${related} AND ${predicate.positive.build(column, args)})`;
     }

@@ -107,3 +107,8 @@ export function joinedReadStatement(
 export function idsByKey(table: string, key: string, conditions: string): string {
   return `SELECT ${qualified(base, 'id')} FROM ${quoted(table)} ${quoted(base)} WHERE ${qualified(base, key)} = ANY($1::text[])${conditions === 'TRUE' ? '' : ` AND ${conditions}`}`;
 }
+
+/** The ids of the rows meeting `conditions` (a relationship matched by fields rather than a key). */
+export function idsWhere(table: string, conditions: string): string {
+  return `SELECT ${qualified(base, 'id')} FROM ${quoted(table)} ${quoted(base)} WHERE ${conditions}`;
+}

@@ -5,7 +5,7 @@ import type { Order, StripePayment } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { lockPaymentWithOrder } from '../locks.ts';
 import { formatAmount, fromStripeAmount } from '../money.ts';
-import { editableStatuses, placedStatuses } from '../orders.ts';
+import { customerTypeOf, editableStatuses, placedStatuses } from '../orders.ts';
 import { advancePaymentStatus, authorizedIntentStatuses, intentStatusRank } from '../payment-status.ts';
 import { readFromStripe } from '../reservation.ts';
 import { paymentAccount } from '../stripe-account.ts';
@@ -27,11 +27,16 @@ export function placeOrder(services: Services, orderId: string, request: Trigger
   return authorize(services, orderId, true, request);
 }
 
-export function authorizeOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
-  return authorize(services, orderId, false, request);
+/** `_authorize`; `_authorization_amount_cents` authorizes another amount than the order's total (the PaymentIntent's must be it). */
+export function authorizeOrder(
+  services: Services,
+  orderId: string,
+  request: TriggerRequest & { parameters?: { _authorization_amount_cents?: number | null | undefined } } = {},
+): Promise<void> {
+  return authorize(services, orderId, false, request, request.parameters?._authorization_amount_cents ?? undefined);
 }
 
-async function authorize(services: Services, orderId: string, place: boolean, request: TriggerRequest): Promise<void> {
+async function authorize(services: Services, orderId: string, place: boolean, request: TriggerRequest, authorizationAmountCents?: number): Promise<void> {
   const { db } = services;
   const field: ErrorField = { trigger: place ? '_place' : '_authorize' };
   const verb = place ? 'placed' : 'authorized';
@@ -76,10 +81,10 @@ async function authorize(services: Services, orderId: string, place: boolean, re
       }
       const currencyCode = intent.currency.toUpperCase();
       const amountCents = fromStripeAmount(intent.amount, currencyCode);
-      if (amountCents !== locked.order.totalAmountCents || currencyCode !== locked.order.currencyCode) {
-        return refused(
-          `the PaymentIntent is for ${formatAmount(amountCents, currencyCode)}, the order total is ${formatAmount(locked.order.totalAmountCents, locked.order.currencyCode)}`,
-        );
+      const expectedCents = authorizationAmountCents ?? locked.order.totalAmountCents;
+      if (amountCents !== expectedCents || currencyCode !== locked.order.currencyCode) {
+        const expected = `${authorizationAmountCents === undefined ? 'the order total' : '_authorization_amount_cents'} is ${formatAmount(expectedCents, locked.order.currencyCode)}`;
+        return refused(`the PaymentIntent is for ${formatAmount(amountCents, currencyCode)}, ${expected}`);
       }
 
       const money = await orderMoney(tx, order.id);
@@ -97,7 +102,7 @@ async function authorize(services: Services, orderId: string, place: boolean, re
       if (status === 'succeeded') await applyPaymentIntent(tx, locked, intent);
       await advancePaymentStatus(tx, order.id, status === 'succeeded' ? 'paid' : 'authorized');
       if (place) {
-        await tx.order.update({ where: { id: order.id }, data: { status: 'placed', placedAt: new Date() } });
+        await tx.order.update({ where: { id: order.id }, data: { status: 'placed', placedAt: new Date(), customerType: await customerTypeOf(tx, locked.order) } });
         await recordChange(tx, { type: 'orders', id: order.id, event: 'orders.place', changes: { status: { before: locked.order.status, after: 'placed' } } });
       }
       return { intent, refusal: undefined };
