@@ -274,6 +274,30 @@ describe('events applied once, in any order', () => {
   });
 });
 
+describe('refunds made at Stripe', () => {
+  it('records a dashboard refund from refund.created alone, reading the refunds Stripe lists', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    await context.standin.webhooksIdle();
+    expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
+    expect((await trigger(context, order.orderId, { _capture: true })).status).toBe(200);
+    await context.standin.webhooksIdle();
+    context.standin.holdWebhooks();
+    const refund = await order.stripe.refunds.create({ payment_intent: order.paymentIntentId, amount: 900 });
+    const event = context.standin.events().find((candidate) => candidate.type === 'refund.created' && (candidate.data.object as { id?: string }).id === refund.id)!;
+    const response = await signed(order.gatewayId, JSON.stringify(event));
+    expect(response.status, response.text).toBe(200);
+    expect(response.body.outcome).toBe('applied');
+    const refunds = await context.db.transaction.findMany({ where: { orderId: order.orderId, kind: 'refunds' } });
+    expect(refunds).toMatchObject([{ amountCents: 900, gatewayTransactionId: refund.id, message: 'Refunded at Stripe' }]);
+    expect((await getOrder(context, order.orderId)).data.attributes.payment_status).toBe('partially_refunded');
+    // The charge.refunded that follows finds it recorded.
+    context.standin.releaseWebhooks();
+    await context.standin.webhooksIdle();
+    expect(await context.db.transaction.count({ where: { orderId: order.orderId, kind: 'refunds' } })).toBe(1);
+  });
+});
+
 describe('other events', () => {
   it('records a failure after processing as a real step back, from what Stripe says', async () => {
     const order = await payableOrder(context);
