@@ -1,6 +1,7 @@
 import { changedColumns, recordChange, type Change } from '../changes.ts';
 import type { Prisma } from '../db/client.ts';
 import { newId } from '../ids.ts';
+import { withKeyedCreate } from '../keyed-writes.ts';
 import { answering } from './domain-error-mapping.ts';
 import { validationError, validationErrors } from './errors.ts';
 import { columnOf, triggerOfParameter, type Columns, type WriteContext, type WriteInput } from './resource.ts';
@@ -18,6 +19,8 @@ import type { AnyResource, ResourceStore, Row } from './store.ts';
 export interface RequestContext {
   /** Digest of the request's Idempotency-Key (set by the idempotency layer once it claimed the key). */
   requestKey: string | undefined;
+  /** The claimed key's record, marked committed in a create's transaction (src/keyed-writes.ts). */
+  keyRecordId?: string | undefined;
 }
 
 type Effect = (row: Row) => Promise<void>;
@@ -122,6 +125,10 @@ export class Writes {
   }
 
   async create(declaration: AnyResource, input: WriteInput, request: RequestContext): Promise<Row> {
+    return withKeyedCreate(request.keyRecordId, declaration.type, () => this.createRecord(declaration, input, request));
+  }
+
+  private async createRecord(declaration: AnyResource, input: WriteInput, request: RequestContext): Promise<Row> {
     const { context, shown, effects } = writeContext(this.services, 'create', request);
     const created = await answering(async () => {
       const columns = await toColumns(declaration, input, context);

@@ -4,12 +4,18 @@ import type { PrismaClient } from '../db/client.ts';
 import type { Access } from '../jsonapi/access.ts';
 import { newId } from '../ids.ts';
 import { badRequest, conflict, JsonApiError } from '../jsonapi/errors.ts';
+import { committedState } from '../keyed-writes.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
  * replay the first response, the same key with another body is refused, and a second
  * request while the first is still running gets a 409 instead of running twice. Keys are
  * scoped to the client that sent them and expire after `ttlSeconds`.
+ *
+ * A create records its key in its own transaction (src/keyed-writes.ts): once the record
+ * has committed, the key says so on every instance, even when its answer could not be
+ * stored (the connection cut around the COMMIT, the server killed). A retry then gets the
+ * record's answer built again (201, `Idempotent-Replayed`) instead of a second record.
  */
 export interface IdempotencyOptions {
   ttlSeconds: number;
@@ -25,6 +31,8 @@ declare module 'fastify' {
     idempotencyRecordId?: string;
     /** Digest of the key and its owner, for payment steps that recognise their own retries. */
     idempotencyKeyDigest?: string;
+    /** The record an earlier request with this key created and committed, answered again instead of created twice. */
+    idempotencyCommittedRecordId?: string;
   }
 }
 
@@ -51,6 +59,9 @@ interface StoredAnswer {
  */
 type Finish = { kind: 'done'; answer: StoredAnswer } | { kind: 'release' };
 
+/** A committed create that ended without storing its answer: the next request with the key answers from its record. */
+const endedState = 'ended';
+
 /** Waits between background attempts to finish a key: quick at first, then every 5 s for ~10 minutes. */
 const finishRetryDelaysMs = [100, 250, 500, 1_000, 2_000, ...Array<number>(120).fill(5_000)];
 
@@ -61,7 +72,9 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
 
   async function write(id: string, finish: Finish): Promise<void> {
     if (finish.kind === 'release') {
+      // Nothing committed: the key goes. A create committed: the key stays, its record answers the retry.
       await db.idempotencyKey.deleteMany({ where: { id, state: 'in_progress' } });
+      await db.idempotencyKey.updateMany({ where: { id, state: committedState }, data: { state: endedState } });
       return;
     }
     const { answer } = finish;
@@ -150,13 +163,14 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
       if (pending?.kind === 'done') {
         return reply.code(pending.answer.status).headers({ ...pending.answer.headers, 'idempotent-replayed': 'true' }).send(pending.answer.body);
       }
-      // In progress: still running elsewhere, its server died mid-request, or (pending release) it failed here.
-      if (pending === undefined && now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
+      // In progress (or its create committed, the rest still running): still running elsewhere,
+      // its server died mid-request, or (pending release) it failed here. Ended: it failed after its create committed.
+      if (existing.state !== endedState && pending === undefined && now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
         throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
       }
       const taken = await db.idempotencyKey.updateMany({
-        where: { id: existing.id, state: 'in_progress', updatedAt: existing.updatedAt },
-        data: { updatedAt: now },
+        where: { id: existing.id, state: existing.state, updatedAt: existing.updatedAt },
+        data: { updatedAt: now, ...(existing.state === endedState ? { state: committedState } : {}) },
       });
       if (taken.count === 1) {
         // This request owns the key again: a release still pending would take it away.
@@ -164,6 +178,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
         if (stale) clearTimeout(stale.timer);
         unfinished.delete(existing.id);
         request.idempotencyRecordId = existing.id;
+        if (existing.recordId !== null && existing.state !== 'in_progress') request.idempotencyCommittedRecordId = existing.recordId;
         return undefined;
       }
       throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
