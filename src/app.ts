@@ -59,6 +59,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   const { prisma: db, query } = connectDatabase(config.databaseUrl, {
     poolMax: config.databasePoolMax,
+    pooler: config.databasePooler,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
   app.addHook('onClose', async () => db.$disconnect());

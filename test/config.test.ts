@@ -15,9 +15,17 @@ describe('parseEnvironment', () => {
     [{ ENCRYPTION_KEY: 'short' }, /^Invalid configuration: ENCRYPTION_KEY must be 32 bytes/],
     [{ API_CLIENT_ID: 'client-id-1' }, /^Invalid configuration: API_CLIENT_SECRET /],
     [{ NODE_ENV: 'production' }, /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production/],
+    [{ DATABASE_POOLER: 'pgbouncer' }, /^Invalid configuration: DATABASE_POOLER .*"pgbouncer"/],
+    [{ DATABASE_DIRECT_URL: 'mysql://x' }, /^Invalid configuration: DATABASE_DIRECT_URL /],
   ])('stops with one line naming the variable: %o', (source, message) => {
     expect(() => parseEnvironment(source)).toThrowError(ConfigError);
     expect(() => parseEnvironment(source)).toThrowError(message);
+  });
+
+  it('takes a transaction pooler in front of the database, with a direct URL for migrations', () => {
+    expect(parseEnvironment({}).DATABASE_POOLER).toBe('none');
+    const env = parseEnvironment({ DATABASE_URL: 'postgresql://app@pgbouncer:6432/payments', DATABASE_POOLER: 'transaction', DATABASE_DIRECT_URL: 'postgresql://app@db:5432/payments' });
+    expect(env).toMatchObject({ DATABASE_POOLER: 'transaction', DATABASE_DIRECT_URL: 'postgresql://app@db:5432/payments' });
   });
 
   it('never echoes a secret value in its message', () => {

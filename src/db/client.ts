@@ -13,6 +13,14 @@ export interface PrismaClientOptions {
   poolMax?: number;
   /** Called with every SQL statement sent (tests count them). */
   onQuery?: (sql: string) => void;
+  /**
+   * `transaction`: the URL is a pooler in transaction mode, whose server connections change
+   * between transactions: a named statement prepared on one is missing on the next (or
+   * already there, prepared by another client), so statements go unnamed. Prisma's adapter
+   * sends unnamed statements already; every session setting is `SET LOCAL` / set_config(…, true)
+   * and every advisory lock transaction-scoped, so nothing else depends on the session.
+   */
+  pooler?: 'transaction' | undefined;
 }
 
 export interface DatabaseClients {
@@ -59,10 +67,11 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
   pool.on('error', () => {});
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = options.onQuery;
+  const named = options.pooler !== 'transaction';
   const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });
   const query: PreparedQuery = async (statement, values) => {
     onQuery?.(statement.text);
-    const config = { name: statement.name, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
+    const config = { name: named ? statement.name : undefined, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
     const result = await pool.query<unknown[]>(config);
     return result.rows;
   };
