@@ -8,7 +8,7 @@ import { connectDatabase } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
-import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
+import { claimJobRun, periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
@@ -93,6 +93,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }));
+  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), claimJobRun(db));
   return app;
 }
