@@ -535,8 +535,29 @@ interface Instance {
   child: Child;
 }
 
+/**
+ * The balancer's own refusals (no instance up, one that died mid-request, one too slow) as
+ * the API's: JSON:API error documents with Retry-After, so a client reads every answer the
+ * same way. HAProxy sends an errorfile as it is: status line, headers, body.
+ */
+function haproxyErrorFiles(dir: string): Record<number, string> {
+  const errors: Record<number, [string, string]> = {
+    502: ['Bad Gateway', 'The server answering this request stopped before it answered. Retry with the same Idempotency-Key.'],
+    503: ['Service Unavailable', 'No server can take this request right now. Retry shortly.'],
+    504: ['Gateway Timeout', 'The server did not answer in time. Retry with the same Idempotency-Key.'],
+  };
+  const files: Record<number, string> = {};
+  for (const [status, [title, detail]] of Object.entries(errors)) {
+    const body = JSON.stringify({ errors: [{ title, detail, code: 'SERVICE_UNAVAILABLE', status }] });
+    const file = path.join(dir, `${status}.http`);
+    writeFileSync(file, [`HTTP/1.1 ${status} ${title}`, 'Content-Type: application/vnd.api+json', 'Cache-Control: no-store', 'Retry-After: 1', 'Connection: close', `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n'));
+    files[Number(status)] = file;
+  }
+  return files;
+}
+
 /** HAProxy 2.6: round robin over the instances, health-checked often, naming the one that answered. */
-function haproxyConfig(port: number, statsSocket: string, instances: { name: string; port: number }[]): string {
+function haproxyConfig(port: number, statsSocket: string, instances: { name: string; port: number }[], errorFiles: Record<number, string>): string {
   return [
     'global',
     '  maxconn 4096',
@@ -550,6 +571,7 @@ function haproxyConfig(port: number, statsSocket: string, instances: { name: str
     // A connection refused (the instance just died) is tried on another one; nothing is re-sent once it reached a server.
     '  retries 2',
     '  option redispatch',
+    ...Object.entries(errorFiles).map(([status, file]) => `  errorfile ${status} ${file}`),
     'frontend api',
     `  bind 127.0.0.1:${port}`,
     '  default_backend instances',
@@ -575,7 +597,7 @@ function haproxyBinary(): string {
 async function startBalancer(dir: string, port: number, instances: { name: string; port: number }[]): Promise<{ process: ChildProcess; statsSocket: string; output: () => string }> {
   const statsSocket = path.join(dir, 'haproxy.sock');
   const config = path.join(dir, 'haproxy.cfg');
-  writeFileSync(config, haproxyConfig(port, statsSocket, instances));
+  writeFileSync(config, haproxyConfig(port, statsSocket, instances, haproxyErrorFiles(dir)));
   const child = spawn(haproxyBinary(), ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output = (output + String(chunk)).slice(-20_000)));

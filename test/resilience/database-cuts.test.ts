@@ -226,6 +226,29 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     }
   });
 
+  it('survives a checked-out connection of the shared pool dying between two of its queries, and reads again', async () => {
+    const url = new URL(inject('databaseUrl'));
+    const name = `${applicationName}-held`;
+    url.searchParams.set('application_name', name);
+    const database = connectDatabase(url.toString(), { poolMax: 1 });
+    try {
+      const client = await database.pool.connect();
+      await client.query('SELECT 1');
+      // Unhandled, the client's 'error' event (no query running, not idle in the pool) would end the process.
+      await terminate(await backendOf(name, `state = 'idle'`));
+      await expect.poll(() => (client as unknown as { _queryable: boolean })._queryable).toBe(false);
+      const failure = await client.query('SELECT 2').then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+      client.release();
+      expect(await database.query({ text: 'SELECT 3' }, [])).toEqual([[3]]);
+    } finally {
+      await database.prisma.$disconnect();
+    }
+  });
+
   it("counts Prisma's error for a COMMIT whose connection is cut as the database being unavailable", async () => {
     // A database of its own: a deferred unique constraint makes the COMMIT wait for another
     // transaction, and the connection is cut while it waits (what the soak met by chance).
