@@ -115,6 +115,8 @@ export interface AppConfig {
   bodyLimit: number;
   trustProxy: boolean;
   idempotencyKeyTtlSeconds: number;
+  /** How long a key not refreshed by its instance stays held (15 s when unset; tests shorten it). */
+  idempotencyAbandonedAfterSeconds?: number;
   /** "*" or the exact origins allowed. */
   corsOrigins: '*' | string[];
   /** `redisPrefix` keeps deployments (or test runs) sharing one Redis apart. */

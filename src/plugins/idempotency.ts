@@ -19,7 +19,11 @@ import { committedState } from '../keyed-writes.ts';
  */
 export interface IdempotencyOptions {
   ttlSeconds: number;
-  /** A request still "in progress" after this long was lost with its server: it may run again. */
+  /**
+   * A key not refreshed for this long was lost with its server (killed mid-request): the
+   * next request with it may run. The instance running a request refreshes its key every
+   * third of this, so a request that runs longer still holds its key. Default 15.
+   */
   abandonedAfterSeconds?: number;
 }
 
@@ -67,8 +71,23 @@ const finishRetryDelaysMs = [100, 250, 500, 1_000, 2_000, ...Array<number>(120).
 
 /** Registers the idempotency layer on a scope whose requests are already authenticated. */
 export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, options: IdempotencyOptions): void {
-  const abandonedAfterMs = (options.abandonedAfterSeconds ?? 60) * 1000;
+  const abandonedAfterMs = (options.abandonedAfterSeconds ?? 15) * 1000;
   const unfinished = new Map<string, { finish: Finish; timer: NodeJS.Timeout }>();
+
+  // The keys of the requests this instance is running, refreshed so that other instances see
+  // them held; a killed instance stops refreshing, and its keys are free within abandonedAfterMs
+  // (a client retrying for less than the old fixed minute got 409s until it gave up, leaving
+  // a PaymentIntent made for a reservation nobody resumed).
+  const held = new Set<string>();
+  const heartbeat = setInterval(() => {
+    if (held.size === 0) return;
+    db.idempotencyKey
+      .updateMany({ where: { id: { in: [...held] }, state: { in: ['in_progress', committedState] } }, data: { updatedAt: new Date() } })
+      .catch(() => {
+        // The database is away: the next beat tries again, and the key's own request sees the fault.
+      });
+  }, abandonedAfterMs / 3);
+  heartbeat.unref();
 
   async function write(id: string, finish: Finish): Promise<void> {
     if (finish.kind === 'release') {
@@ -112,6 +131,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
   }
 
   scope.addHook('onClose', async () => {
+    clearInterval(heartbeat);
     for (const { timer } of unfinished.values()) clearTimeout(timer);
     unfinished.clear();
   });
@@ -134,6 +154,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
           },
         });
         request.idempotencyRecordId = record.id;
+        held.add(record.id);
         return undefined;
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -178,6 +199,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
         if (stale) clearTimeout(stale.timer);
         unfinished.delete(existing.id);
         request.idempotencyRecordId = existing.id;
+        held.add(existing.id);
         if (existing.recordId !== null && existing.state !== 'in_progress') request.idempotencyCommittedRecordId = existing.recordId;
         return undefined;
       }
@@ -202,6 +224,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     const id = request.idempotencyRecordId;
     if (!id) return payload;
     request.idempotencyRecordId = undefined;
+    held.delete(id);
     // Our failure, or a 409 that says "retry when the work in progress has finished": an
     // answer the same key must be able to get past, so it is not stored (nor is it by Stripe).
     if (reply.statusCode >= 500 || reply.statusCode === 409) {

@@ -25,7 +25,7 @@ export interface ApiDependencies {
  */
 export async function registerApiRoutes(
   app: FastifyInstance,
-  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs'>,
+  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'idempotencyAbandonedAfterSeconds' | 'listStatementTimeoutMs'>,
   { services, resources, query, signingKeys, tokenChecks }: ApiDependencies,
 ): Promise<void> {
   const engine = new ResourceEngine(services, resources, {
@@ -36,7 +36,7 @@ export async function registerApiRoutes(
     async (api) => {
       useAccessToken(api, { signingKeys, db: services.db, tokenChecks });
       useJsonApiMediaType(api);
-      useIdempotencyKeys(api, services.db, { ttlSeconds: config.idempotencyKeyTtlSeconds });
+      useIdempotencyKeys(api, services.db, { ttlSeconds: config.idempotencyKeyTtlSeconds, ...(config.idempotencyAbandonedAfterSeconds === undefined ? {} : { abandonedAfterSeconds: config.idempotencyAbandonedAfterSeconds }) });
       engine.register(api);
     },
     { prefix: '/api' },

@@ -14,8 +14,9 @@ let second: TestContext;
 
 beforeAll(async () => {
   proxy = await startCuttingProxy(inject('databaseUrl'));
-  first = await startTestContext({ databaseUrl: proxy.urlOf(inject('databaseUrl')) });
-  second = await startTestContext();
+  // A key is deemed lost with its instance after 3 s without a refresh (15 s by default).
+  first = await startTestContext({ databaseUrl: proxy.urlOf(inject('databaseUrl')), idempotencyAbandonedAfterSeconds: 3, stripe: { timeoutMs: 15_000 } });
+  second = await startTestContext({ idempotencyAbandonedAfterSeconds: 3 });
 });
 afterAll(async () => {
   await first?.close();
@@ -97,5 +98,33 @@ describe('Idempotency-Key recorded with the write', { timeout: 30_000 }, () => {
     expect(retried.headers['idempotent-replayed']).toBe('true');
     expect(retried.body.data.id).toBe(created.body.data.id);
     expect(await first.db.order.count({ where: { id: created.body.data.id } })).toBe(1);
+  });
+
+  it('lets another instance take a key its instance stopped refreshing (killed mid-request), before any write committed', async () => {
+    const key = `lost-${randomBytes(6).toString('hex')}`;
+    const order = { data: { type: 'orders', attributes: { currency_code: 'EUR' } } };
+    const created = await post(first, '/api/orders', order, key);
+    // As a request left it when its instance died before its create committed, a while ago.
+    await first.db.$executeRaw`UPDATE idempotency_keys SET state = 'in_progress', record_id = NULL, response_status = NULL, response_body = NULL, updated_at = now() - interval '5 seconds' WHERE key = ${key}`;
+    const retried = await post(second, '/api/orders', order, key);
+    expect(retried.status).toBe(201);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(retried.body.data.id).not.toBe(created.body.data.id);
+  });
+
+  it('keeps the key of a request running longer than that on its instance held for the others', async () => {
+    const { orderId } = await createCheckout(first);
+    const key = `held-${randomBytes(6).toString('hex')}`;
+    const payment = { data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: orderId } } } } };
+    first.standin.injectFaults({ kind: 'delay', ms: 7_000, times: 1, match: { method: 'POST', pathPrefix: '/v1/payment_intents' } });
+    const slow = post(first, '/api/stripe_payments', payment, key).then((response) => response);
+    await expect.poll(() => first.db.idempotencyKey.count({ where: { key } }), { timeout: 5_000 }).toBe(1);
+    // Past the 3 s after which an unrefreshed key is free: its instance refreshes it while it runs.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    const meanwhile = await post(second, '/api/stripe_payments', payment, key);
+    expect(meanwhile.status).toBe(409);
+    expect(meanwhile.body.errors[0].source).toEqual({ header: 'Idempotency-Key' });
+    expect((await slow).status).toBe(201);
+    first.standin.clearFaults();
   });
 });
