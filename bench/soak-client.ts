@@ -34,6 +34,10 @@ export class SoakStats {
   readonly latenciesMs: number[] = [];
   /** Requests retried after a 5xx or a lost answer whose retry was then refused (4xx): an earlier attempt had acted. */
   readonly refusedRetries: string[] = [];
+  /** Retries sent straight to another instance than the one that answered (or failed) the attempt before. */
+  crossInstanceRetries = 0;
+  /** Creates answered 201, with their key: sent again to another instance after the traffic. */
+  readonly createdWithKey: { route: string; path: string; body: string; key: string; id: string; servedBy: string | undefined }[] = [];
 
   count(route: string, status: number | 'network error', elapsedMs: number): void {
     this.byRoute.set(route, (this.byRoute.get(route) ?? 0) + 1);
@@ -57,6 +61,9 @@ function isRetryable(status: number, body: any): boolean {
   return false;
 }
 
+/** Several instances behind a load balancer: each instance's own origin by the name the balancer gives it (`X-Served-By`). */
+export type Instances = Map<string, string>;
+
 export class SoakClient {
   private token = '';
   private tokenPromise: Promise<void> | undefined;
@@ -66,7 +73,15 @@ export class SoakClient {
     private readonly credentials: { clientId: string; clientSecret: string },
     readonly stats: SoakStats,
     private readonly policy: RetryPolicy = { maxMs: 45_000, maxWaitMs: 2_000 },
+    /** When given, half the retries go straight to another instance than the one that answered before. */
+    private readonly instances: Instances = new Map(),
   ) {}
+
+  /** Another instance than `name` (any when unknown). */
+  private otherInstance(name: string | undefined): string | undefined {
+    const others = [...this.instances].filter(([other]) => other !== name);
+    return others.length === 0 ? undefined : others[Math.floor(Math.random() * others.length)]![1];
+  }
 
   /** POST /oauth/token with client_credentials, retried like any call: the public API only. */
   async authenticate(): Promise<void> {
@@ -109,9 +124,38 @@ export class SoakClient {
     return answer;
   }
 
+  /**
+   * Sends every create recorded in `stats.createdWithKey` (at most `limit`) again, with its
+   * key and body, straight to another instance than the one that answered it: each must
+   * replay the same record. Returns the ones that did not.
+   */
+  async replayOnOtherInstances(limit: number): Promise<{ checked: number; differing: string[] }> {
+    const differing: string[] = [];
+    const samples = this.stats.createdWithKey.slice(0, limit);
+    for (const sample of samples) {
+      const origin = this.otherInstance(sample.servedBy) ?? this.origin;
+      const response = await fetch(`${origin}${sample.path}`, {
+        method: 'POST',
+        headers: { accept: jsonApi, 'content-type': jsonApi, authorization: `Bearer ${this.token}`, 'idempotency-key': sample.key },
+        body: sample.body,
+        signal: AbortSignal.timeout(30_000),
+      }).catch((error: Error) => error);
+      if (response instanceof Error) {
+        differing.push(`${sample.route}: ${response.message}`);
+        continue;
+      }
+      const body = (await response.json().catch(() => undefined)) as { data?: { id?: string } } | undefined;
+      if (response.status !== 201 || response.headers.get('idempotent-replayed') !== 'true' || body?.data?.id !== sample.id) {
+        differing.push(`${sample.route} (key ${sample.key}, first answered by ${sample.servedBy ?? '?'}): ${response.status}, replayed ${response.headers.get('idempotent-replayed')}, id ${body?.data?.id} instead of ${sample.id}`);
+      }
+    }
+    return { checked: samples.length, differing };
+  }
+
   private async call(route: string, method: string, path: string, request: { body: string | undefined; contentType: string; idempotencyKey: string | undefined }): Promise<Answer> {
     const started = Date.now();
     let failedBefore = false;
+    let servedBy: string | undefined;
     for (let attempt = 1; ; attempt += 1) {
       const headers: Record<string, string> = { accept: path.startsWith('/oauth') ? 'application/json' : jsonApi };
       if (this.token !== '' && !path.startsWith('/oauth')) headers.authorization = `Bearer ${this.token}`;
@@ -121,10 +165,14 @@ export class SoakClient {
       let status: number | 'network error';
       let body: any;
       let retryAfterMs: number | undefined;
+      // A retry, half the time, straight to another instance: its Idempotency-Key must hold there too.
+      const direct = attempt > 1 && this.instances.size > 1 && Math.random() < 0.5 ? this.otherInstance(servedBy) : undefined;
+      if (direct) this.stats.crossInstanceRetries += 1;
       try {
         // A bound far above the server's own (Stripe timeout times its retries): a hang is a finding, not a wait.
-        const response = await fetch(`${this.origin}${path}`, { method, headers, body: request.body, signal: AbortSignal.timeout(60_000) });
+        const response = await fetch(`${direct ?? this.origin}${path}`, { method, headers, body: request.body, signal: AbortSignal.timeout(60_000) });
         status = response.status;
+        servedBy = response.headers.get('x-served-by') ?? [...this.instances].find(([, origin]) => origin === direct)?.[0];
         const text = await response.text();
         try {
           body = text === '' ? undefined : JSON.parse(text);
@@ -141,6 +189,8 @@ export class SoakClient {
       } catch (error) {
         status = 'network error';
         body = { error: (error as Error).message };
+        // Unknown which instance dropped it; the next attempt goes anywhere.
+        servedBy = undefined;
       }
       this.stats.count(route, status, performance.now() - sent);
       if (typeof status === 'number' && status >= 500) {
@@ -152,6 +202,9 @@ export class SoakClient {
         // A retry must end as the first attempt would have: a refusal means that attempt acted unseen. A DELETE finding nothing is its own success.
         if (failedBefore && typeof status === 'number' && status >= 400 && status !== 409 && !(method === 'DELETE' && status === 404)) {
           this.stats.refusedRetries.push(`${route} → ${status}: ${JSON.stringify(body?.errors?.[0]?.detail ?? body).slice(0, 160)}`);
+        }
+        if (status === 201 && method === 'POST' && request.idempotencyKey !== undefined && request.body !== undefined && typeof body?.data?.id === 'string' && this.stats.createdWithKey.length < 5_000) {
+          this.stats.createdWithKey.push({ route, path, body: request.body, key: request.idempotencyKey, id: body.data.id, servedBy });
         }
         return { status: status as number, body, attempts: attempt };
       }

@@ -5,8 +5,16 @@
 // what Stripe holds is compared with what the database recorded: every PaymentIntent
 // stored once, every cent captured and refunded recorded once. Exit code 1 on any
 // mismatch or any 500. docs/reliability.md says what the figures mean.
+//
+// --instances 3: three server processes behind HAProxy (its config generated in a temporary
+// folder) on the one database and the machine's Redis (REDIS_URL, default
+// redis://127.0.0.1:6379), retries sent now and then straight to another instance, one
+// instance SIGKILLed mid-request and restarted every third of the run, the creates' keys
+// sent again to another instance after the traffic, and the periodic jobs' runs counted.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +42,8 @@ const { values: flags } = parseArgs({
     'no-reconcile': { type: 'boolean', default: false },
     json: { type: 'string' },
     'server-log': { type: 'string' },
+    instances: { type: 'string', default: '1' },
+    'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
 });
 
@@ -54,6 +64,8 @@ const settings = {
   dbCutIntervalS: positive('db-cut-interval-s', flags['db-cut-interval-s']),
   stripeTimeoutMs: Math.floor(positive('stripe-timeout-ms', flags['stripe-timeout-ms'])),
   reconcile: flags['no-reconcile'] !== true,
+  instances: Math.floor(positive('instances', flags.instances)),
+  redisUrl: flags['redis-url'],
 };
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -83,6 +95,7 @@ function pick<T>(weighted: [T, number][]): T {
 // Cleanup on every exit path: the server first (it holds connections), then the database.
 
 let server: Child | undefined;
+let balancer: ChildProcess | undefined;
 let standin: StripeStandin | undefined;
 let embedded: EmbeddedPostgres | undefined;
 let tempDir: string | undefined;
@@ -91,6 +104,7 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await stopAll();
+    balancer?.kill('SIGKILL');
     await standin?.close().catch(() => {});
     if (dropDatabase) await dropDatabase().catch((error: Error) => say(`could not drop the soak database: ${error.message}`));
     await embedded?.stop().catch(() => {});
@@ -509,6 +523,165 @@ function intentionMismatches(result: Audit, intents: Map<string, { amount_receiv
   return { checked, mismatches };
 }
 
+
+// --------------------------------------------------------------------------------------
+// Several instances behind HAProxy
+
+interface Instance {
+  /** The balancer's name for it, sent back in X-Served-By. */
+  name: string;
+  port: number;
+  origin: string;
+  child: Child;
+}
+
+/**
+ * The balancer's own refusals (no instance up, one that died mid-request, one too slow) as
+ * the API's: JSON:API error documents with Retry-After, so a client reads every answer the
+ * same way. HAProxy sends an errorfile as it is: status line, headers, body.
+ */
+function haproxyErrorFiles(dir: string): Record<number, string> {
+  const errors: Record<number, [string, string]> = {
+    502: ['Bad Gateway', 'The server answering this request stopped before it answered. Retry with the same Idempotency-Key.'],
+    503: ['Service Unavailable', 'No server can take this request right now. Retry shortly.'],
+    504: ['Gateway Timeout', 'The server did not answer in time. Retry with the same Idempotency-Key.'],
+  };
+  const files: Record<number, string> = {};
+  for (const [status, [title, detail]] of Object.entries(errors)) {
+    const body = JSON.stringify({ errors: [{ title, detail, code: 'SERVICE_UNAVAILABLE', status }] });
+    const file = path.join(dir, `${status}.http`);
+    writeFileSync(file, [`HTTP/1.1 ${status} ${title}`, 'Content-Type: application/vnd.api+json', 'Cache-Control: no-store', 'Retry-After: 1', 'Connection: close', `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n'));
+    files[Number(status)] = file;
+  }
+  return files;
+}
+
+/** HAProxy 2.6: round robin over the instances, health-checked often, naming the one that answered. */
+function haproxyConfig(port: number, statsSocket: string, instances: { name: string; port: number }[], errorFiles: Record<number, string>): string {
+  return [
+    'global',
+    '  maxconn 4096',
+    `  stats socket ${statsSocket} mode 600 level admin`,
+    'defaults',
+    '  mode http',
+    '  timeout connect 1s',
+    '  timeout client 120s',
+    '  timeout server 120s',
+    '  timeout queue 30s',
+    // A connection refused (the instance just died) is tried on another one; nothing is re-sent once it reached a server.
+    '  retries 2',
+    '  option redispatch',
+    ...Object.entries(errorFiles).map(([status, file]) => `  errorfile ${status} ${file}`),
+    'frontend api',
+    `  bind 127.0.0.1:${port}`,
+    '  default_backend instances',
+    'backend instances',
+    '  balance roundrobin',
+    '  option httpchk GET /health/live',
+    // A loaded machine answers a check slowly: down after two failed checks, not one slow one.
+    '  timeout check 2s',
+    '  default-server inter 500ms fall 2 rise 2',
+    '  http-response set-header X-Served-By %s',
+    ...instances.map((instance) => `  server ${instance.name} 127.0.0.1:${instance.port} check`),
+    '',
+  ].join('\n');
+}
+
+function haproxyBinary(): string {
+  for (const candidate of ['/usr/sbin/haproxy', 'haproxy']) {
+    if (spawnSync(candidate, ['-v']).status === 0) return candidate;
+  }
+  throw new Error('--instances needs HAProxy (Debian: apt-get install haproxy)');
+}
+
+async function startBalancer(dir: string, port: number, instances: { name: string; port: number }[]): Promise<{ process: ChildProcess; statsSocket: string; output: () => string }> {
+  const statsSocket = path.join(dir, 'haproxy.sock');
+  const config = path.join(dir, 'haproxy.cfg');
+  writeFileSync(config, haproxyConfig(port, statsSocket, instances, haproxyErrorFiles(dir)));
+  const child = spawn(haproxyBinary(), ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output = (output + String(chunk)).slice(-20_000)));
+  child.stderr!.on('data', (chunk) => (output = (output + String(chunk)).slice(-20_000)));
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => resolve(Boolean(socket.end()))).once('error', () => resolve(false));
+    });
+    if (up) return { process: child, statsSocket, output: () => output };
+    if (child.exitCode !== null) break;
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`haproxy did not start:\n${output}`);
+}
+
+/** Requests each instance is answering right now (HAProxy's `scur`), from its stats socket. */
+async function inFlight(statsSocket: string): Promise<Map<string, number>> {
+  const csv = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const socket = connect(statsSocket);
+    socket.on('data', (chunk) => (text += String(chunk)));
+    socket.once('end', () => resolve(text)).once('error', reject);
+    socket.write('show stat\n');
+  });
+  const [header, ...rows] = csv.replace(/^# /, '').trim().split('\n');
+  const columns = header!.split(',');
+  const at = (name: string) => columns.indexOf(name);
+  const counts = new Map<string, number>();
+  for (const row of rows) {
+    const cells = row.split(',');
+    if (cells[at('pxname')] !== 'instances' || ['BACKEND', 'FRONTEND'].includes(cells[at('svname')]!)) continue;
+    if (!String(cells[at('status')]).startsWith('UP')) continue;
+    counts.set(cells[at('svname')]!, Number(cells[at('scur')]));
+  }
+  return counts;
+}
+
+const kills: { name: string; inFlight: number; atS: number; downMs: number }[] = [];
+
+/**
+ * SIGKILLs the busiest instance (one answering requests, as HAProxy counts them) at each
+ * third of the run, then starts it again on its port.
+ */
+async function killAndRestart(instances: Instance[], statsSocket: string, restart: (index: number) => Promise<void>, runStarted: number, until: () => boolean): Promise<void> {
+  const times = 2;
+  for (let kill = 1; kill <= times; kill += 1) {
+    const at = runStarted + (settings.durationS * 1000 * kill) / (times + 1);
+    while (Date.now() < at && !until()) await sleep(100);
+    if (until()) return;
+    let busiest: [string, number] | undefined;
+    for (let attempt = 0; attempt < 40 && (busiest === undefined || busiest[1] === 0); attempt += 1) {
+      busiest = [...(await inFlight(statsSocket))].sort((a, b) => b[1] - a[1])[0];
+      if (busiest?.[1] === 0) await sleep(50);
+    }
+    const index = instances.findIndex((instance) => instance.name === (busiest?.[0] ?? instances[0]!.name));
+    const victim = instances[index]!;
+    const killedAt = Date.now();
+    victim.child.process.kill('SIGKILL');
+    await victim.child.exited;
+    say(`  killed ${victim.name} (pid ${victim.child.pid}) with ${busiest?.[1] ?? 0} requests in flight`);
+    await sleep(1_000);
+    await restart(index);
+    kills.push({ name: victim.name, inFlight: busiest?.[1] ?? 0, atS: Math.round((killedAt - runStarted) / 1000), downMs: Date.now() - killedAt });
+    say(`  restarted ${victim.name} (pid ${instances[index]!.child.pid}) after ${Date.now() - killedAt} ms`);
+  }
+}
+
+/** How often each periodic job ran, from job_runs: one row per run. */
+async function jobRuns(databaseUrl: string, since: Date): Promise<{ job: string; runs: number; intervals: number; instances: number }[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ job: string; runs: string; intervals: string; instances: string }>(
+      'SELECT job, count(*) AS runs, count(DISTINCT slot_start) AS intervals, count(DISTINCT instance) AS instances FROM job_runs WHERE started_at >= $1 GROUP BY job ORDER BY job',
+      [since],
+    );
+    return rows.map((row) => ({ job: row.job, runs: Number(row.runs), intervals: Number(row.intervals), instances: Number(row.instances) }));
+  } finally {
+    await client.end();
+  }
+}
+
 // --------------------------------------------------------------------------------------
 // Report
 
@@ -586,32 +759,65 @@ async function main(): Promise<number> {
     clientSecret: randomBytes(24).toString('base64url'),
     encryptionKey: randomBytes(32).toString('base64'),
   };
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  server = startNode('API server', 'src/server.ts', {
-    cwd: projectRoot,
-    env: {
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: serverUrl.toString(),
-      STRIPE_API_URL: standin.url,
-      STRIPE_TIMEOUT_MS: String(settings.stripeTimeoutMs),
-      TOKEN_SIGNING_SECRET: randomBytes(48).toString('base64url'),
-      ENCRYPTION_KEY: secrets.encryptionKey,
-      API_CLIENT_ID: secrets.clientId,
-      API_CLIENT_SECRET: secrets.clientSecret,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_MAX: '1000000',
-      // Reconciliation runs once at the end, where its effect is reported.
-      RECONCILE_INTERVAL_SECONDS: '0',
-    },
+  const multi = settings.instances > 1;
+  const balancerPort = multi ? await freePort() : undefined;
+  const ports = await Promise.all(Array.from({ length: settings.instances }, () => freePort()));
+  const origin = `http://127.0.0.1:${balancerPort ?? ports[0]}`;
+  const serverEnv = (port: number): Record<string, string> => ({
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: serverUrl.toString(),
+    STRIPE_API_URL: standin!.url,
+    STRIPE_TIMEOUT_MS: String(settings.stripeTimeoutMs),
+    TOKEN_SIGNING_SECRET: randomBytes(48).toString('base64url'),
+    ENCRYPTION_KEY: secrets.encryptionKey,
+    API_CLIENT_ID: secrets.clientId,
+    API_CLIENT_SECRET: secrets.clientSecret,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_MAX: '1000000',
+    ...(multi
+      ? {
+          // Stripe reaches the deployment, not one instance; rate limits are counted in the shared Redis.
+          PUBLIC_URL: origin,
+          REDIS_URL: settings.redisUrl ?? 'redis://127.0.0.1:6379',
+          // The timer runs on every instance: job_runs must show one run per interval.
+          RECONCILE_INTERVAL_SECONDS: '10',
+        }
+      : {
+          // Reconciliation runs once at the end, where its effect is reported.
+          RECONCILE_INTERVAL_SECONDS: '0',
+        }),
   });
-  await waitForHttp(`${origin}/health/ready`, server);
-  say(`server pid ${server.pid} on ${origin}; Stripe stand-in on ${standin.url}, in this process`);
+  const instances: Instance[] = [];
+  const fleetStarted = Date.now();
+  /** Every server process started, the killed ones too: their logs are read at the end. */
+  const processes: Child[] = [];
+  const startInstance = async (index: number) => {
+    const port = ports[index]!;
+    const name = `i${index + 1}`;
+    const child = startNode(`API server ${name}`, 'src/server.ts', { cwd: projectRoot, env: serverEnv(port) });
+    processes.push(child);
+    instances[index] = { name, port, origin: `http://127.0.0.1:${port}`, child };
+    await waitForHttp(`http://127.0.0.1:${port}/health/ready`, child);
+  };
+  // One at a time: each applies the (already applied) migrations and creates the integration at start.
+  for (let index = 0; index < settings.instances; index += 1) await startInstance(index);
+  server = instances[0]!.child;
+  let statsSocket: string | undefined;
+  if (multi) {
+    tempDir ??= mkdtempSync(path.join(os.tmpdir(), 'payments-soak-'));
+    const haproxy = await startBalancer(tempDir, balancerPort!, instances);
+    balancer = haproxy.process;
+    statsSocket = haproxy.statsSocket;
+    await waitForHttp(`${origin}/health/ready`, instances[0]!.child);
+    say(`${settings.instances} servers (pids ${instances.map((instance) => instance.child.pid).join(', ')}) behind HAProxy on ${origin}; Stripe stand-in on ${standin.url}, in this process`);
+  } else {
+    say(`server pid ${server.pid} on ${origin}; Stripe stand-in on ${standin.url}, in this process`);
+  }
 
   const stats = new SoakStats();
-  const client = new SoakClient(origin, secrets, stats);
+  const client = new SoakClient(origin, secrets, stats, undefined, new Map(multi ? instances.map((instance) => [instance.name, instance.origin]) : []));
   const setup = await setUp(client);
   if (standin.webhookEndpoints().length === 0) say('warning: the gateway registered no webhook endpoint at the stand-in; only API answers and reconciliation will record outcomes');
   const stripe = new Stripe(setup.secretKey, { host: standin.host, port: standin.port, protocol: 'http', telemetry: false, maxNetworkRetries: 2, timeout: 10_000 });
@@ -620,7 +826,11 @@ async function main(): Promise<number> {
   const deadline = runStarted + settings.durationS * 1000;
   let trafficOver = false;
   const over = () => trafficOver || Date.now() >= deadline;
-  const faultLoops = Promise.all([injectStripeFaults(standin, over), cutDatabaseConnections(database.url, applicationName, over)]);
+  const faultLoops = Promise.all([
+    injectStripeFaults(standin, over),
+    cutDatabaseConnections(database.url, applicationName, over),
+    multi ? killAndRestart(instances, statsSocket!, startInstance, runStarted, over) : undefined,
+  ]);
   const progress = setInterval(() => {
     say(`  ${Math.round((Date.now() - runStarted) / 1000)} s: ${stats.latenciesMs.length} requests, ${flows.checkouts} checkouts, ${flows.placed} placed, ${stats.serverErrors.length} answers ≥ 500, ${dbCuts.times} database cuts`);
   }, 15_000);
@@ -654,13 +864,21 @@ async function main(): Promise<number> {
     afterReconcile = await audit(database.url, standin.paymentIntents(), auditStripe);
   }
   const failures = auditFailures(afterReconcile);
+  // After the audits, so that a key not honoured cannot change what they saw.
+  const replays = multi ? await client.replayOnOtherInstances(400) : undefined;
+  if (replays && replays.differing.length > 0) failures.push(`Idempotency-Keys not honoured on another instance: ${replays.differing.length} (${replays.differing.slice(0, 3).join('; ')})`);
+  const jobs = multi ? await jobRuns(database.url, new Date(0)) : [];
+  // The reconciliation's timer (10 s) ticked on every instance; once per interval is at most this many runs.
+  const reconcileIntervals = Math.ceil((Date.now() - fleetStarted) / 10_000);
+  for (const job of jobs) if (job.runs > reconcileIntervals) failures.push(`${job.job}: ${job.runs} runs in ${reconcileIntervals} intervals of 10 s`);
   const finalIntents = standin.paymentIntents();
   const told = intentionMismatches(afterReconcile, new Map(finalIntents.map((pi) => [pi.id, pi])));
   if (told.mismatches.length > 0) failures.push(`Stripe vs what the client was told: ${told.mismatches.length} (${told.mismatches.slice(0, 5).join('; ')})`);
 
-  await server.stop(15_000);
-  // The whole kept output (its last 4 MiB), not just the tail used in error messages.
-  const serverLog = server.outputSince(0);
+  for (const instance of instances) await instance.child.stop(15_000);
+  balancer?.kill('SIGTERM');
+  // The whole kept output of every server process (its last 4 MiB), not just the tail used in error messages.
+  const serverLog = processes.map((child) => child.outputSince(0)).join('\n');
   const logged = serverErrors(serverLog);
   if (flags['server-log']) writeFileSync(flags['server-log'], serverLog);
 
@@ -681,7 +899,15 @@ async function main(): Promise<number> {
     ['started', started.toISOString()],
     ['traffic', `${trafficSeconds.toFixed(1)} s (asked ${settings.durationS} s), ${settings.workers} workers, seed ${settings.seed}`],
     ['machine', `${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`],
-    ['database', `${database.name} on ${new URL(adminUrl).host}${embedded ? ' (embedded)' : ''}, server pool 10`],
+    ['database', `${database.name} on ${new URL(adminUrl).host}${embedded ? ' (embedded)' : ''}, server pool 10${multi ? ` per instance` : ''}`],
+    ...(multi
+      ? ([
+          ['instances', `${settings.instances} behind HAProxy, Redis ${settings.redisUrl}; ${stats.crossInstanceRetries} retries sent straight to another instance`],
+          ['kills', kills.map((kill) => `${kill.name} at ${kill.atS} s with ${kill.inFlight} in flight, back after ${kill.downMs} ms`).join('; ') || 'none'],
+          ['keys replayed on another instance', `${replays!.checked} creates sent again with their key, ${replays!.differing.length} not replayed as first answered`],
+          ['periodic job runs', jobs.map((job) => `${job.job}: ${job.runs} runs (at most one per 10 s interval: ${reconcileIntervals} elapsed), by ${job.instances} instances`).join('; ') || 'none yet'],
+        ] as [string, string][])
+      : []),
     ['requests', `${sorted.length} (${(sorted.length / trafficSeconds).toFixed(1)}/s), latency p50 ${percentile(sorted, 0.5).toFixed(0)} ms, p99 ${percentile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`],
     ['client retries', `${stats.retries} (same Idempotency-Key); gave up: ${[...stats.gaveUp].map(([route, n]) => `${route} ${n}`).join(', ') || 'never'}; refused after a 5xx: ${stats.refusedRetries.length}`],
   ]));
@@ -736,6 +962,11 @@ async function main(): Promise<number> {
           shopper,
           faultsInjected: Object.fromEntries(faultsInjected),
           dbCuts,
+          instances: settings.instances,
+          kills,
+          crossInstanceRetries: stats.crossInstanceRetries,
+          replays,
+          jobs,
           webhookDeliveries: deliveryOutcomes,
           serverLoggedErrors: logged,
           serverErrors: stats.serverErrors,

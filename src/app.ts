@@ -10,7 +10,7 @@ import { useErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
 import { useInputGuard } from './plugins/input-guard.ts';
-import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
+import { claimJobRun, periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
@@ -63,6 +63,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   const { prisma: db, query } = connectDatabase(config.databaseUrl, {
     poolMax: config.databasePoolMax,
+    pooler: config.databasePooler,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
   app.addHook('onClose', async () => db.$disconnect());
@@ -97,6 +98,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }));
+  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), claimJobRun(db));
   return app;
 }

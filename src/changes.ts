@@ -1,4 +1,5 @@
 import type { Prisma } from './db/client.ts';
+import { markKeyCommitted } from './keyed-writes.ts';
 
 /**
  * The one place a committed change is described: every write of a resource's record, by
@@ -27,7 +28,10 @@ export interface Change {
   changes?: Record<string, { before: unknown; after: unknown }>;
 }
 
-export async function recordChange(_tx: Prisma.TransactionClient, _change: Change): Promise<void> {}
+export async function recordChange(tx: Prisma.TransactionClient, change: Change): Promise<void> {
+  // The request's Idempotency-Key commits with its write (src/keyed-writes.ts).
+  await markKeyCommitted(tx, change);
+}
 
 /** The columns of `after` whose values differ from `before` (a created record: every column, from undefined). */
 export function changedColumns(before: Record<string, unknown> | undefined, after: Record<string, unknown>): Change['changes'] {

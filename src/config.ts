@@ -18,6 +18,14 @@ export const environmentSchema = z
     /** Unset: an embedded PostgreSQL is started with its data in DATA_DIR. */
     DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    /**
+     * `transaction`: DATABASE_URL is a pooler in transaction mode (PgBouncer's
+     * pool_mode=transaction), which gives each transaction any server connection: no named
+     * prepared statements, no session state. `none` (default): a direct connection.
+     */
+    DATABASE_POOLER: z.enum(['none', 'transaction']).default('none'),
+    /** Where migrations run at start (they hold a session advisory lock): the database itself when DATABASE_URL is a pooler. Unset: DATABASE_URL. */
+    DATABASE_DIRECT_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
     /** How long one list statement may run before PostgreSQL stops it (the list answers 503); unset: 5000. */
     LIST_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).optional(),
     DATA_DIR: z.string().min(1).default('.data'),
@@ -107,6 +115,8 @@ export interface StripeSettings {
 export interface AppConfig {
   databaseUrl: string;
   databasePoolMax: number;
+  /** DATABASE_POOLER=transaction: statements that survive a transaction-mode pooler only. */
+  databasePooler?: 'transaction' | undefined;
   /** Statement timeout of list queries, ms; the store's default (5 s) when unset. */
   listStatementTimeoutMs?: number;
   stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };
@@ -120,6 +130,8 @@ export interface AppConfig {
   idempotencyKeyTtlSeconds: number;
   /** PUBLIC_URL: the base of links and `Location`; unset: the request's scheme and Host. */
   publicUrl?: URL;
+  /** How long a key not refreshed by its instance stays held (15 s when unset; tests shorten it). */
+  idempotencyAbandonedAfterSeconds?: number;
   /** "*" or the exact origins allowed. */
   corsOrigins: '*' | string[];
   /** `redisPrefix` keeps deployments (or test runs) sharing one Redis apart. */

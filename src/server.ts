@@ -107,7 +107,7 @@ async function start(env: Environment): Promise<void> {
     databaseUrl = env.DATABASE_URL!;
   }
 
-  const { applied } = await applyMigrations(databaseUrl, {
+  const { applied } = await applyMigrations(env.DATABASE_DIRECT_URL ?? databaseUrl, {
     migrationsDir: path.join(projectRoot, 'prisma', 'migrations'),
     schemaPath: path.join(projectRoot, 'prisma', 'schema.prisma'),
   });
@@ -135,6 +135,7 @@ async function start(env: Environment): Promise<void> {
   const config: AppConfig = {
     databaseUrl,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    ...(env.DATABASE_POOLER === 'transaction' ? { databasePooler: 'transaction' as const } : {}),
     ...(env.LIST_STATEMENT_TIMEOUT_MS === undefined ? {} : { listStatementTimeoutMs: env.LIST_STATEMENT_TIMEOUT_MS }),
     stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },
     tokenTtlSeconds: env.TOKEN_TTL_SECONDS,

@@ -18,6 +18,8 @@ describe('parseEnvironment', () => {
     [{ PUBLIC_URL: 'ftp://shop.example.com' }, /^Invalid configuration: PUBLIC_URL /],
     [{ PUBLIC_URL: 'https://shop.example.com/?via=proxy' }, /^Invalid configuration: PUBLIC_URL must be an http\(s\) URL without query/],
     [{ PUBLIC_URL: 'https://user:pass@shop.example.com' }, /^Invalid configuration: PUBLIC_URL must be an http\(s\) URL without query/],
+    [{ DATABASE_POOLER: 'pgbouncer' }, /^Invalid configuration: DATABASE_POOLER .*"pgbouncer"/],
+    [{ DATABASE_DIRECT_URL: 'mysql://x' }, /^Invalid configuration: DATABASE_DIRECT_URL /],
   ])('stops with one line naming the variable: %o', (source, message) => {
     expect(() => parseEnvironment(source)).toThrowError(ConfigError);
     expect(() => parseEnvironment(source)).toThrowError(message);
@@ -25,6 +27,12 @@ describe('parseEnvironment', () => {
 
   it('takes a PUBLIC_URL with a path, for a proxy that mounts the API under one', () => {
     expect(parseEnvironment({ PUBLIC_URL: 'https://shop.example.com/payments/' }).PUBLIC_URL).toBe('https://shop.example.com/payments/');
+  });
+
+  it('takes a transaction pooler in front of the database, with a direct URL for migrations', () => {
+    expect(parseEnvironment({}).DATABASE_POOLER).toBe('none');
+    const env = parseEnvironment({ DATABASE_URL: 'postgresql://app@pgbouncer:6432/payments', DATABASE_POOLER: 'transaction', DATABASE_DIRECT_URL: 'postgresql://app@db:5432/payments' });
+    expect(env).toMatchObject({ DATABASE_POOLER: 'transaction', DATABASE_DIRECT_URL: 'postgresql://app@db:5432/payments' });
   });
 
   it('never echoes a secret value in its message', () => {

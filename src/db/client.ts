@@ -13,6 +13,14 @@ export interface PrismaClientOptions {
   poolMax?: number;
   /** Called with every SQL statement sent (tests count them). */
   onQuery?: (sql: string) => void;
+  /**
+   * `transaction`: the URL is a pooler in transaction mode, whose server connections change
+   * between transactions: a named statement prepared on one is missing on the next (or
+   * already there, prepared by another client), so statements go unnamed. Prisma's adapter
+   * sends unnamed statements already; every session setting is `SET LOCAL` / set_config(…, true)
+   * and every advisory lock transaction-scoped, so nothing else depends on the session.
+   */
+  pooler?: 'transaction' | undefined;
 }
 
 export interface DatabaseClients {
@@ -22,6 +30,8 @@ export interface DatabaseClients {
    * arrays of column values, typed as Prisma types them.
    */
   query: PreparedQuery;
+  /** The pool itself (tests check out its connections). */
+  pool: pg.Pool;
 }
 
 const timestampOid = 1114;
@@ -57,16 +67,23 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
   // query opens another; requests see their own errors. Without a listener the pool's
   // 'error' event would end the process, and Prisma adds its own only once it connects.
   pool.on('error', () => {});
+  // The same for a checked-out connection between two of its queries: node-postgres emits
+  // its death as an 'error' on the client, and the pool listens only while it is idle. Found
+  // by the soak with three instances (an instance ended with 57P01 when its connections were
+  // terminated). The client is then not queryable: its next query fails as the database
+  // being unavailable (a 503), and the pool drops it when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = options.onQuery;
+  const named = options.pooler !== 'transaction';
   const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });
   const query: PreparedQuery = async (statement, values) => {
     onQuery?.(statement.text);
-    const config = { name: statement.name, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
+    const config = { name: named ? statement.name : undefined, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
     const result = await pool.query<unknown[]>(config);
     return result.rows;
   };
-  return { prisma, query };
+  return { prisma, query, pool };
 }
 
 function loggingEveryQuery(adapter: PrismaPg, onQuery: (sql: string) => void): PrismaClient {

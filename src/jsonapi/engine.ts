@@ -159,6 +159,12 @@ export class ResourceEngine<Services extends EngineServices> {
           const access = accessOf(request);
           assertMayTake(declaration, access, 'create');
           parseQuery(request.query as Record<string, unknown>, declaration, this.store.registry, 'write');
+          const committed = committedRecordOf(request);
+          if (committed !== undefined) {
+            const document = await this.singleDocument(request, declaration, await this.store.find(declaration.type, committed, this.reach(declaration, access)), 'write');
+            reply.header('location', document.data!.links.self).header('idempotent-replayed', 'true');
+            return send(reply, 201, document);
+          }
           const parsed = parseWriteDocument(declaration, request.body, { action: 'create' });
           // Check what the client linked, then fill in the token's market and customer.
           const input = scopeWriteInput(declaration, parsed, access, 'create');
@@ -271,13 +277,23 @@ function idOf(request: FastifyRequest): string {
  * which that layer then never stores.
  */
 function requestOf(request: FastifyRequest): RequestContext {
-  const http = request as FastifyRequest & { idempotencyKeyDigest?: string; answerShowsSecret?: boolean };
+  const http = request as FastifyRequest & { idempotencyKeyDigest?: string; idempotencyRecordId?: string; answerShowsSecret?: boolean };
   return {
     requestKey: http.idempotencyKeyDigest,
+    keyRecordId: http.idempotencyRecordId,
     onShownOnce: () => {
       http.answerShowsSecret = true;
     },
   };
+}
+
+/**
+ * The record an earlier request with this Idempotency-Key wrote and committed without
+ * storing its answer (its server died, its connection was cut around the COMMIT): the
+ * answer is built again from the record instead of writing twice.
+ */
+function committedRecordOf(request: FastifyRequest): string | undefined {
+  return (request as FastifyRequest & { idempotencyCommittedRecordId?: string }).idempotencyCommittedRecordId;
 }
 
 /** Set by the access-token hook on every /api request; absent only when the engine is used without it. */

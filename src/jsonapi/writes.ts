@@ -2,6 +2,7 @@ import { changedColumns, recordChange, type Change } from '../changes.ts';
 import type { Prisma } from '../db/client.ts';
 import { DomainError } from '../domain-error.ts';
 import { newId } from '../ids.ts';
+import { withKeyedCreate } from '../keyed-writes.ts';
 import { answering } from './domain-error-mapping.ts';
 import { validationError, validationErrors } from './errors.ts';
 import { columnOf, triggerOfParameter, type Columns, type WriteContext, type WriteInput } from './resource.ts';
@@ -21,6 +22,8 @@ export interface RequestContext {
   requestKey: string | undefined;
   /** Told when the write shows a value once (a secret): the answer must then not be kept anywhere. */
   onShownOnce?: () => void;
+  /** The claimed key's record, marked committed in a create's transaction (src/keyed-writes.ts). */
+  keyRecordId?: string | undefined;
 }
 
 type Effect = (row: Row) => Promise<void>;
@@ -130,6 +133,10 @@ export class Writes {
   }
 
   async create(declaration: AnyResource, input: WriteInput, request: RequestContext): Promise<Row> {
+    return withKeyedCreate(request.keyRecordId, declaration.type, () => this.createRecord(declaration, input, request));
+  }
+
+  private async createRecord(declaration: AnyResource, input: WriteInput, request: RequestContext): Promise<Row> {
     const { context, shown, effects } = writeContext(this.services, 'create', request);
     const created = await answering(async () => {
       const columns = await toColumns(declaration, input, context);

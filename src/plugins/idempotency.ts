@@ -5,6 +5,7 @@ import type { Access } from '../jsonapi/access.ts';
 import { newId } from '../ids.ts';
 import { badRequest, conflict, JsonApiError } from '../jsonapi/errors.ts';
 import { mediaType } from '../jsonapi/media-type.ts';
+import { committedState } from '../keyed-writes.ts';
 
 /**
  * Stripe's Idempotency-Key semantics for our own POST and PATCH: the same key and body
@@ -16,12 +17,21 @@ import { mediaType } from '../jsonapi/media-type.ts';
  * (an integration's `client_secret`) is stored as a 410 saying it cannot be shown again, and
  * request fingerprints are HMACs under a key derived from ENCRYPTION_KEY, so a body holding
  * a password (a customer sign-up) cannot be guessed offline from its fingerprint.
+ *
+ * A create records its key in its own transaction (src/keyed-writes.ts): once the record
+ * has committed, the key says so on every instance, even when its answer could not be
+ * stored (the connection cut around the COMMIT, the server killed). A retry then gets the
+ * record's answer built again (201, `Idempotent-Replayed`) instead of a second record.
  */
 export interface IdempotencyOptions {
   ttlSeconds: number;
   /** The HMAC key of request fingerprints (see `deriveKey`). */
   fingerprintKey: Buffer;
-  /** A request still "in progress" after this long was lost with its server: it may run again. */
+  /**
+   * A key not refreshed for this long was lost with its server (killed mid-request): the
+   * next request with it may run. The instance running a request refreshes its key every
+   * third of this, so a request that runs longer still holds its key. Default 15.
+   */
   abandonedAfterSeconds?: number;
 }
 
@@ -35,6 +45,8 @@ declare module 'fastify' {
     idempotencyKeyDigest?: string;
     /** Set when the answer shows a value once (a secret): it is then never stored for replay. */
     answerShowsSecret?: boolean;
+    /** The record an earlier request with this key created and committed, answered again instead of created twice. */
+    idempotencyCommittedRecordId?: string;
   }
 }
 
@@ -72,17 +84,37 @@ interface StoredAnswer {
  */
 type Finish = { kind: 'done'; answer: StoredAnswer } | { kind: 'release' };
 
+/** A committed create that ended without storing its answer: the next request with the key answers from its record. */
+const endedState = 'ended';
+
 /** Waits between background attempts to finish a key: quick at first, then every 5 s for ~10 minutes. */
 const finishRetryDelaysMs = [100, 250, 500, 1_000, 2_000, ...Array<number>(120).fill(5_000)];
 
 /** Registers the idempotency layer on a scope whose requests are already authenticated. */
 export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, options: IdempotencyOptions): void {
-  const abandonedAfterMs = (options.abandonedAfterSeconds ?? 60) * 1000;
+  const abandonedAfterMs = (options.abandonedAfterSeconds ?? 15) * 1000;
   const unfinished = new Map<string, { finish: Finish; timer: NodeJS.Timeout }>();
+
+  // The keys of the requests this instance is running, refreshed so that other instances see
+  // them held; a killed instance stops refreshing, and its keys are free within abandonedAfterMs
+  // (a client retrying for less than the old fixed minute got 409s until it gave up, leaving
+  // a PaymentIntent made for a reservation nobody resumed).
+  const held = new Set<string>();
+  const heartbeat = setInterval(() => {
+    if (held.size === 0) return;
+    db.idempotencyKey
+      .updateMany({ where: { id: { in: [...held] }, state: { in: ['in_progress', committedState] } }, data: { updatedAt: new Date() } })
+      .catch(() => {
+        // The database is away: the next beat tries again, and the key's own request sees the fault.
+      });
+  }, abandonedAfterMs / 3);
+  heartbeat.unref();
 
   async function write(id: string, finish: Finish): Promise<void> {
     if (finish.kind === 'release') {
+      // Nothing committed: the key goes. A create committed: the key stays, its record answers the retry.
       await db.idempotencyKey.deleteMany({ where: { id, state: 'in_progress' } });
+      await db.idempotencyKey.updateMany({ where: { id, state: committedState }, data: { state: endedState } });
       return;
     }
     const { answer } = finish;
@@ -120,6 +152,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
   }
 
   scope.addHook('onClose', async () => {
+    clearInterval(heartbeat);
     for (const { timer } of unfinished.values()) clearTimeout(timer);
     unfinished.clear();
   });
@@ -142,6 +175,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
           },
         });
         request.idempotencyRecordId = record.id;
+        held.add(record.id);
         return undefined;
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -171,13 +205,14 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
       if (pending?.kind === 'done') {
         return reply.code(pending.answer.status).headers({ ...pending.answer.headers, 'idempotent-replayed': 'true' }).send(pending.answer.body);
       }
-      // In progress: still running elsewhere, its server died mid-request, or (pending release) it failed here.
-      if (pending === undefined && now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
+      // In progress (or its create committed, the rest still running): still running elsewhere,
+      // its server died mid-request, or (pending release) it failed here. Ended: it failed after its create committed.
+      if (existing.state !== endedState && pending === undefined && now.getTime() - existing.updatedAt.getTime() < abandonedAfterMs) {
         throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
       }
       const taken = await db.idempotencyKey.updateMany({
-        where: { id: existing.id, state: 'in_progress', updatedAt: existing.updatedAt },
-        data: { updatedAt: now },
+        where: { id: existing.id, state: existing.state, updatedAt: existing.updatedAt },
+        data: { updatedAt: now, ...(existing.state === endedState ? { state: committedState } : {}) },
       });
       if (taken.count === 1) {
         // This request owns the key again: a release still pending would take it away.
@@ -185,6 +220,8 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
         if (stale) clearTimeout(stale.timer);
         unfinished.delete(existing.id);
         request.idempotencyRecordId = existing.id;
+        held.add(existing.id);
+        if (existing.recordId !== null && existing.state !== 'in_progress') request.idempotencyCommittedRecordId = existing.recordId;
         return undefined;
       }
       throw conflict('A request with this Idempotency-Key is still in progress. Retry when it has finished.', { header: 'Idempotency-Key' });
@@ -208,6 +245,7 @@ export function useIdempotencyKeys(scope: FastifyInstance, db: PrismaClient, opt
     const id = request.idempotencyRecordId;
     if (!id) return payload;
     request.idempotencyRecordId = undefined;
+    held.delete(id);
     // Our failure, or a 409 that says "retry when the work in progress has finished": an
     // answer the same key must be able to get past, so it is not stored (nor is it by Stripe).
     if (reply.statusCode >= 500 || reply.statusCode === 409) {

@@ -26,7 +26,7 @@ export interface ApiDependencies {
  */
 export async function registerApiRoutes(
   app: FastifyInstance,
-  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'listStatementTimeoutMs' | 'encryptionKey' | 'publicUrl'>,
+  config: Pick<AppConfig, 'idempotencyKeyTtlSeconds' | 'idempotencyAbandonedAfterSeconds' | 'listStatementTimeoutMs' | 'encryptionKey' | 'publicUrl'>,
   { services, resources, query, signingKeys, tokenChecks }: ApiDependencies,
 ): Promise<void> {
   const engine = new ResourceEngine(services, resources, {
@@ -41,6 +41,7 @@ export async function registerApiRoutes(
       useIdempotencyKeys(api, services.db, {
         ttlSeconds: config.idempotencyKeyTtlSeconds,
         fingerprintKey: deriveKey(config.encryptionKey, 'idempotency-key request fingerprint'),
+        ...(config.idempotencyAbandonedAfterSeconds === undefined ? {} : { abandonedAfterSeconds: config.idempotencyAbandonedAfterSeconds }),
       });
       engine.register(api);
     },

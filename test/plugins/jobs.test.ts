@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
-import { periodicJobs, useJobs, type PeriodicJob } from '../../src/plugins/jobs.ts';
+import { claimJobRun, periodicJobs, useJobs, type JobClaim, type PeriodicJob } from '../../src/plugins/jobs.ts';
 import type { Services } from '../../src/services.ts';
 
 const apps: FastifyInstance[] = [];
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 /** A bare server running `jobs`, its log lines captured. */
-function serverWith(jobs: PeriodicJob[]) {
+function serverWith(jobs: PeriodicJob[], claim?: JobClaim) {
   const logs: { msg: string; job?: string; err?: { message: string } }[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
@@ -23,7 +23,7 @@ function serverWith(jobs: PeriodicJob[]) {
     },
   });
   const app = Fastify({ logger: { level: 'info', stream } });
-  useJobs(app, jobs);
+  useJobs(app, jobs, claim);
   apps.push(app);
   return { app, logs };
 }
@@ -99,6 +99,38 @@ describe('the periodic jobs', () => {
     // Stopped: no run starts after close.
     await sleep(50);
     expect(started).toBe(1);
+  });
+});
+
+describe('the periodic jobs of several instances', () => {
+  const db = createPrismaClient(inject('databaseUrl'), { poolMax: 4 });
+  afterAll(() => db.$disconnect());
+
+  it('run once per interval between them, by whichever instance claims it first', async () => {
+    const name = `shared-${randomBytes(4).toString('hex')}`;
+    const intervalMs = 100;
+    const runs: { instance: string }[] = [];
+    const job = (instance: string): PeriodicJob => ({ name, intervalMs, run: async () => void runs.push({ instance }) });
+    // Started together, their timers tick in the same intervals.
+    const first = serverWith([job('first')], claimJobRun(db, 'first'));
+    const second = serverWith([job('second')], claimJobRun(db, 'second'));
+    await Promise.all([listen(first.app), listen(second.app)]);
+    await expect.poll(async () => db.jobRun.count({ where: { job: name } }), { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
+    await first.app.close();
+    await second.app.close();
+
+    const claimed = await db.jobRun.findMany({ where: { job: name }, orderBy: { slotStart: 'asc' } });
+    // One run per claimed interval (the key of job_runs), not one per instance and tick.
+    expect(runs).toHaveLength(claimed.length);
+    expect(runs.map((run) => run.instance).sort()).toEqual(claimed.map((row) => row.instance).sort());
+  });
+
+  it('purge the records of runs older than a day', async () => {
+    const old = { job: `old-${randomBytes(4).toString('hex')}`, slotStart: new Date(Date.now() - 2 * 86_400_000), instance: 'gone', startedAt: new Date(Date.now() - 2 * 86_400_000) };
+    const recent = { ...old, slotStart: new Date(), startedAt: new Date() };
+    await db.jobRun.createMany({ data: [old, recent] });
+    await periodicJobs({ db } as unknown as Services, {}).find((entry) => entry.name === 'job run purge')!.run();
+    expect(await db.jobRun.count({ where: { job: old.job } })).toBe(1);
   });
 });
 

@@ -8,6 +8,7 @@ import { isDatabaseUnavailable } from '../../src/plugins/database-errors.ts';
 import { connectDatabase, createPrismaClient } from '../../src/db/client.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+import { startCuttingProxy } from '../support/cutting-proxy.ts';
 
 let context: TestContext;
 // Other test files share the database: only this app's connections may be cut.
@@ -116,26 +117,31 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   });
 
   it("keeps a committed write's answer when its Idempotency-Key could not be finished, and replays it", async () => {
-    const { orderId } = await createCheckout(context);
-    const before = await context.db.lineItem.count({ where: { orderId } });
-    const key = `cut-${randomBytes(6).toString('hex')}`;
-    // The request waits for the order, so that its key's row can be locked before it finishes.
-    const { orderHolder, keyHolder, pending, keyRowLocked } = await lineItemWaitingForItsOrder(orderId, key);
-    expect(keyRowLocked).toBe(true);
-    // The line item commits; recording the answer under the key then waits, and its connection is cut.
-    await orderHolder.query('COMMIT');
-    await terminate(await lockWaiter('%UPDATE%idempotency_keys%'));
-    const response = await pending;
-    await keyHolder.query('ROLLBACK');
+    // The key is recorded in the write's own transaction: storing the answer after the
+    // COMMIT is what fails here, its connection cut (through a proxy) as it is sent.
+    const proxy = await startCuttingProxy(inject('databaseUrl'));
+    const proxied = await startTestContext({ databaseUrl: proxy.urlOf(inject('databaseUrl')) });
+    try {
+      const { orderId } = await createCheckout(proxied);
+      const before = await proxied.db.lineItem.count({ where: { orderId } });
+      const key = `cut-${randomBytes(6).toString('hex')}`;
+      const post = () => api(proxied).post('/api/line_items', lineItem(orderId)).set('Idempotency-Key', key);
+      const cut = proxy.cutRequest(/UPDATE "public"\."idempotency_keys" SET[^]*"response_status"/);
+      const response = await post();
+      await cut;
 
-    expect(response.status).toBe(201);
-    const created = response.body.data.id as string;
-    // Once the database answers again, the same key replays that answer: one line item, not two.
-    const retried = await retryWhileInProgress(() => postLineItem(orderId, key), 10_000);
-    expect(retried.status).toBe(201);
-    expect(retried.headers['idempotent-replayed']).toBe('true');
-    expect(retried.body.data.id).toBe(created);
-    expect(await context.db.lineItem.count({ where: { orderId } })).toBe(before + 1);
+      expect(response.status).toBe(201);
+      const created = response.body.data.id as string;
+      // Once the database answers again, the same key replays that answer: one line item, not two.
+      const retried = await retryWhileInProgress(post, 10_000);
+      expect(retried.status).toBe(201);
+      expect(retried.headers['idempotent-replayed']).toBe('true');
+      expect(retried.body.data.id).toBe(created);
+      expect(await proxied.db.lineItem.count({ where: { orderId } })).toBe(before + 1);
+    } finally {
+      await proxied.close();
+      await proxy.close();
+    }
   });
 
   it('lets a retry with the same Idempotency-Key run when the failed request could not release it', async () => {
@@ -215,6 +221,29 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
       await terminate(await backendOf(name, `state = 'idle'`));
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(await database.query({ text: 'SELECT 2' }, [])).toEqual([[2]]);
+    } finally {
+      await database.prisma.$disconnect();
+    }
+  });
+
+  it('survives a checked-out connection of the shared pool dying between two of its queries, and reads again', async () => {
+    const url = new URL(inject('databaseUrl'));
+    const name = `${applicationName}-held`;
+    url.searchParams.set('application_name', name);
+    const database = connectDatabase(url.toString(), { poolMax: 1 });
+    try {
+      const client = await database.pool.connect();
+      await client.query('SELECT 1');
+      // Unhandled, the client's 'error' event (no query running, not idle in the pool) would end the process.
+      await terminate(await backendOf(name, `state = 'idle'`));
+      await expect.poll(() => (client as unknown as { _queryable: boolean })._queryable).toBe(false);
+      const failure = await client.query('SELECT 2').then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(isDatabaseUnavailable(failure as Error & { code?: string })).toBe(true);
+      client.release();
+      expect(await database.query({ text: 'SELECT 3' }, [])).toEqual([[3]]);
     } finally {
       await database.prisma.$disconnect();
     }
