@@ -18,7 +18,8 @@ import { api, startTestContext, type TestContext } from '../support/context.ts';
  */
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const schemaPath = path.resolve(root, '../../shared/reference/commercelayer/resources.current.json');
+// Commerce Layer's resources schema 7.9.16, as its SDK's generator reads it: see test/fixtures/commercelayer/README.md.
+const schemaPath = path.resolve(root, 'test/fixtures/commercelayer/resources.json');
 
 type Flag = 'creatable' | 'updatable' | 'filterable' | 'sortable';
 const flags: readonly Flag[] = ['creatable', 'updatable', 'filterable', 'sortable'];
