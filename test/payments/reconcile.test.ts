@@ -131,6 +131,18 @@ describe('a PaymentIntent Stripe says does not exist', () => {
     expect(retrievals()).toBe(before);
     expect(lines.filter((line) => line.stripePaymentId === order.paymentId)).toHaveLength(1);
   });
+
+  it('is reconciled again once a _refresh finds it at Stripe', async () => {
+    const order = await payableOrder(context);
+    await context.db.$executeRaw`UPDATE stripe_payments SET intent_missing_at = now() WHERE id = ${order.paymentId}`;
+    const refreshed = await api(context).patch(`/api/stripe_payments/${order.paymentId}`, {
+      data: { type: 'stripe_payments', id: order.paymentId, attributes: { _refresh: true } },
+    });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.data.attributes.intent_missing_at).toBeNull();
+    await age(order.paymentId);
+    expect((await reconcilePayments(services, { olderThanMs, limit: 500 })).paymentIds).toContain(order.paymentId);
+  });
 });
 
 describe('npm run reconcile', () => {

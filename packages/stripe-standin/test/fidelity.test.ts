@@ -1,5 +1,7 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startStripeStandin } from '../src/server.ts';
 import type { StripeStandin } from '../src/server.ts';
 import { loadContract } from './support/contract.ts';
@@ -16,11 +18,15 @@ let standin: StripeStandin;
 let stripe: Stripe;
 let contract: Contract;
 
+// The compiler resolves the SDK's types lazily, on a test's first check of each: seconds when loaded.
+vi.setConfig({ testTimeout: 60_000 });
+
 beforeAll(async () => {
   contract = loadContract();
   standin = await startStripeStandin({ port: 0 });
   stripe = new Stripe('sk_test_fidelity', { host: '127.0.0.1', port: standin.port, protocol: 'http', telemetry: false, maxNetworkRetries: 0 });
-});
+  // Reading the SDK's declarations is seconds of compiler work, more on a loaded machine.
+}, 120_000);
 
 afterAll(async () => {
   await standin?.close();
@@ -149,6 +155,32 @@ describe('objects the stand-in serves fit the pinned SDK’s declarations', () =
     expectFits('WebhookEndpoint', await stripe.webhookEndpoints.update(created.id, { disabled: true, metadata: { k: 'v' } }));
     expectFits('WebhookEndpointList', await stripe.webhookEndpoints.list());
     expectFits('DeletedWebhookEndpoint', await stripe.webhookEndpoints.del(created.id));
+  });
+
+  it('events as a webhook endpoint receives them, each against its own type’s declaration', async () => {
+    const bodies: unknown[] = [];
+    const receiver = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      req.on('end', () => {
+        bodies.push(JSON.parse(text));
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = receiver.address() as AddressInfo;
+      const endpoint = await stripe.webhookEndpoints.create({ url: `http://127.0.0.1:${port}/hooks`, enabled_events: ['*'] });
+      const pi = await stripe.paymentIntents.create({ amount: 4000, currency: 'eur', capture_method: 'manual', confirm: true, payment_method: 'pm_card_visa', ...CARD_ONLY });
+      await stripe.paymentIntents.capture(pi.id);
+      await stripe.refunds.create({ payment_intent: pi.id, amount: 100 });
+      await standin.webhooksIdle();
+      await stripe.webhookEndpoints.del(endpoint.id);
+    } finally {
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+    expect(bodies.length).toBeGreaterThanOrEqual(5);
+    for (const body of bodies) expectFits('Event', body);
   });
 
   it('every event emitted so far, each against its own type’s declaration, and the list of them', async () => {

@@ -1,6 +1,6 @@
 import qs from 'qs';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FieldInfo, Spec } from '../src/params.ts';
 import { routes } from '../src/router.ts';
 import type { Route } from '../src/router.ts';
@@ -17,6 +17,9 @@ import type { Contract, ParamShape, ParamsName } from './support/contract.ts';
  */
 
 let contract: Contract;
+
+// The compiler resolves the SDK's types lazily, on a test's first check of each: seconds when loaded.
+vi.setConfig({ testTimeout: 60_000 });
 let standin: StripeStandin;
 let stripe: Stripe;
 
@@ -24,7 +27,8 @@ beforeAll(async () => {
   contract = loadContract();
   standin = await startStripeStandin({ port: 0 });
   stripe = new Stripe('sk_test_validation', { host: '127.0.0.1', port: standin.port, protocol: 'http', telemetry: false, maxNetworkRetries: 0 });
-});
+  // Reading the SDK's declarations is seconds of compiler work, more on a loaded machine.
+}, 120_000);
 
 afterAll(async () => {
   await standin?.close();

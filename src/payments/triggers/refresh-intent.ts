@@ -12,7 +12,8 @@ import { applyPaymentIntent } from '../stripe-sync.ts';
 
 /**
  * `_refresh`: reads the PaymentIntent back (a fallback for webhooks) and records its
- * status, payment method, latest charge and amount, whatever its status.
+ * status, payment method, latest charge and amount, whatever its status. Found, a
+ * PaymentIntent once reported missing (`intent_missing_at`) is reconciled again.
  */
 export async function refreshIntent(services: Services, paymentId: string): Promise<void> {
   const payment = await findPayment(services.db, paymentId);
@@ -43,6 +44,11 @@ export async function refreshIntent(services: Services, paymentId: string): Prom
       const amount = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode };
       const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion }, data: amount });
       if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, amount) });
+      if (locked.payment.intentMissingAt !== null) {
+        const found = { intentMissingAt: null };
+        await tx.stripePayment.update({ where: { id: payment.id }, data: found });
+        await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(locked.payment, found) });
+      }
     },
   });
 }
