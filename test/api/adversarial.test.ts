@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deriveKey } from '../../src/crypto/keys.ts';
+import { hashLoad, maxConcurrentHashes, resetHashPeak } from '../../src/crypto/password.ts';
 import { requestFingerprint } from '../../src/plugins/idempotency.ts';
 import { maxBodyDepth } from '../../src/plugins/input-guard.ts';
 import { resources } from '../../src/resources/index.ts';
@@ -439,6 +440,29 @@ describe('secrets never rest in idempotency_keys', () => {
 });
 
 describe('smaller holes', () => {
+  it('bounds the concurrent slow hashes of 40 wrong-secret token requests, and answers a cheap request meanwhile', async () => {
+    resetHashPeak();
+    let finished = 0;
+    const wrongSecrets = Array.from({ length: 40 }, (_, index) =>
+      context.http
+        .post('/oauth/token')
+        .set('Content-Type', 'application/json')
+        .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: `wrong-${index}` })
+        .then((response) => {
+          finished += 1;
+          return response.status;
+        }),
+    );
+    // Once the hashes queue up, a request that needs none is answered while they still run.
+    await vi.waitFor(() => expect(hashLoad().waiting).toBeGreaterThan(0), { timeout: 30_000, interval: 5 });
+    const cheap = await api(context).get(`/api/orders/${ids.orders}`);
+    expect(cheap.status).toBe(200);
+    expect(finished).toBeLessThan(40);
+    expect(await Promise.all(wrongSecrets)).toEqual(Array(40).fill(401));
+    expect(hashLoad().peak).toBe(maxConcurrentHashes);
+    // 40 scrypt checks, two at a time, on a shared machine: a generous limit, not a speed target.
+  }, 120_000);
+
   it("a draft order's payment_status goes back to unpaid when its authorized payment is deleted", async () => {
     const order = await payableOrder(context);
     const intent = await confirm(order);
@@ -482,7 +506,7 @@ describe('smaller holes', () => {
     } finally {
       await behindProxy.close();
     }
-  });
+  }, 30_000);
 
   it("a disabled market's existing storefront tokens stop reading its orders, and work again once it is enabled", async () => {
     const { marketId, token } = await storefront();
