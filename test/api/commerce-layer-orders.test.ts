@@ -277,6 +277,17 @@ describe("the payment side of Commerce Layer's order", () => {
     expect(refused.body.errors[0].source.pointer).toBe('/data/attributes/_approve_and_capture');
   });
 
+  it('moves the money once when _capture and _approve_and_capture race', async () => {
+    const order = await placed();
+    const answers = await Promise.all([patch(order.orderId, { _capture: true }), patch(order.orderId, { _approve_and_capture: true }), patch(order.orderId, { _capture: true })]);
+    // Whoever loses waits its turn (409) or finds the capture made (422 for _capture).
+    for (const answer of answers) expect([200, 409, 422]).toContain(answer.status);
+    const settled = await patch(order.orderId, { _approve_and_capture: true });
+    expect(settled.body.data.attributes).toMatchObject({ status: 'approved', payment_status: 'paid' });
+    expect((await api(context).get(`/api/orders/${order.orderId}/captures`)).body.data).toHaveLength(1);
+    expect((await order.stripe.paymentIntents.retrieve(order.paymentIntentId)).amount_received).toBe(2500);
+  });
+
   it('names _approve_and_capture when the capture it makes is refused', async () => {
     const order = await placed();
     await patch(order.orderId, { _cancel: true });
