@@ -108,16 +108,17 @@ describe("the order read of Commerce Layer's storefront components", () => {
           relationships: { payment_gateway: { data: { type: 'payment_gateways', id: paid.gatewayId } }, ...relationships },
         },
       });
-    const inMarket = await method({ currency_code: 'USD', name: 'market USD' }, { market: { data: { type: 'markets', id: market } } });
-    const everywhere = await method({ currency_code: 'USD', name: 'every market USD' });
-    await method({ currency_code: 'USD', name: 'disabled', _disable: true }, { market: { data: { type: 'markets', id: market } } });
+    // Methods offered in every market count, so the currency is one no other test uses.
+    const inMarket = await method({ currency_code: 'SEK', name: 'market SEK' }, { market: { data: { type: 'markets', id: market } } });
+    const everywhere = await method({ currency_code: 'SEK', name: 'every market SEK' });
+    await method({ currency_code: 'SEK', name: 'disabled', _disable: true }, { market: { data: { type: 'markets', id: market } } });
     await method({ currency_code: 'EUR', name: 'other currency' }, { market: { data: { type: 'markets', id: market } } });
     const otherMarket = await created('/api/markets', { data: { type: 'markets', attributes: { name: 'Elsewhere', code: `els-${Date.now()}` } } });
-    await method({ currency_code: 'USD', name: 'other market' }, { market: { data: { type: 'markets', id: otherMarket } } });
+    await method({ currency_code: 'SEK', name: 'other market' }, { market: { data: { type: 'markets', id: otherMarket } } });
     const orderId = await created('/api/orders', {
       data: {
         type: 'orders',
-        attributes: { currency_code: 'USD' },
+        attributes: { currency_code: 'SEK' },
         relationships: { market: { data: { type: 'markets', id: market } }, payment_method: { data: { type: 'payment_methods', id: inMarket } } },
       },
     });
