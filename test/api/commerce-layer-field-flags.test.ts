@@ -7,8 +7,9 @@ import { api, startTestContext, type TestContext } from '../support/context.ts';
 
 /**
  * Commerce Layer's official field flags (resources.current.json: creatable, updatable,
- * filterable, sortable) against what the server accepts, asked by requests for every
- * field of every served resource that the schema also has. A difference is either in
+ * filterable, sortable; creatable and updatable of relationships) against what the server
+ * accepts, asked by requests for every field and relationship of every served resource
+ * that the schema also has. A difference is either in
  * `exceptions` below, each listed in the README's compatibility table, or a failure.
  *
  * How a request tells: a create or update naming a field the server does not take is a
@@ -34,7 +35,7 @@ interface SchemaField {
 
 interface SchemaResource {
   id: string;
-  attributes: { actions: string[]; fields: Record<string, SchemaField> };
+  attributes: { actions: string[]; fields: Record<string, SchemaField>; relationships: Record<string, { creatable?: boolean; updatable?: boolean }> };
 }
 
 /**
@@ -55,6 +56,11 @@ const exceptions: readonly { type: string; field: string; flags: readonly Flag[]
     { type, field: 'metadata', flags: ['updatable'] as Flag[], why: 'transactions are read-only here' },
   ]),
   { type: 'applications', field: '*', flags, why: "API clients are managed through the API here, Commerce Layer's through its dashboard" },
+  // Relationships.
+  { type: 'orders', field: 'market', flags: ['updatable'], why: "set on create: an order's payment method and a sales channel's reach follow it" },
+  { type: 'orders', field: 'customer', flags: ['updatable'], why: "set on create: a sales channel's reach follows it" },
+  { type: 'orders', field: 'payment_source', flags: ['creatable', 'updatable'], why: 'a stripe payment links itself to its order when created' },
+  { type: 'line_items', field: 'item', flags: ['creatable'], why: 'no SKUs, bundles or gift cards here' },
 ];
 
 const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as SchemaResource[];
@@ -115,6 +121,18 @@ async function accepts(type: string, field: string, fieldType: string, flag: Fla
   }
 }
 
+/** Whether a create or update takes the relationship: linked to a record that does not exist, so nothing is written. */
+async function takesRelationship(type: string, name: string, linkedType: string, flag: 'creatable' | 'updatable'): Promise<boolean> {
+  const relationships = { [name]: { data: { type: linkedType, id: 'flagcheck' } } };
+  const response =
+    flag === 'creatable'
+      ? await api(context).post(`/api/${type}`, { data: { type, relationships } })
+      : await api(context).patch(`/api/${type}/flagcheck`, { data: { type, id: 'flagcheck', relationships } });
+  if (response.status >= 500 || response.status === 201 || response.status === 200) throw new Error(`${type}.${name} ${flag}: ${response.status} ${response.text}`);
+  const refused = response.status === 405 || (response.status === 400 && response.body.errors?.some((error: { code: string; source?: { pointer?: string } }) => error.code === 'PARAM_NOT_ALLOWED' && error.source?.pointer === `/data/relationships/${name}`));
+  return !refused;
+}
+
 function excepted(type: string, field: string, flag: Flag): boolean {
   return exceptions.some((exception) => exception.type === type && (exception.field === field || exception.field === '*') && exception.flags.includes(flag));
 }
@@ -137,6 +155,16 @@ describe("Commerce Layer's field flags", () => {
         const documented = excepted(type, field, flag);
         if (actual !== expected && !documented) differences.push(`${field} ${flag}: schema ${expected}, server ${actual}`);
         if (actual === expected && documented && declaration.type !== 'applications') stale.push(`${field} ${flag}`);
+      }
+    }
+    for (const [name, schemaRelationship] of Object.entries(resource.relationships)) {
+      if (!Object.hasOwn(declaration.relationships, name)) continue;
+      for (const flag of ['creatable', 'updatable'] as const) {
+        const expected = resource.actions.includes(flag === 'creatable' ? 'create' : 'update') && schemaRelationship[flag] === true;
+        const actual = await takesRelationship(type, name, declaration.relationships[name]!.types[0]!, flag);
+        const documented = excepted(type, name, flag);
+        if (actual !== expected && !documented) differences.push(`relationship ${name} ${flag}: schema ${expected}, server ${actual}`);
+        if (actual === expected && documented && declaration.type !== 'applications') stale.push(`relationship ${name} ${flag}`);
       }
     }
     expect(differences, 'differences from the schema that are not documented').toEqual([]);

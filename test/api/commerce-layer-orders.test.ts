@@ -108,16 +108,17 @@ describe("the order read of Commerce Layer's storefront components", () => {
           relationships: { payment_gateway: { data: { type: 'payment_gateways', id: paid.gatewayId } }, ...relationships },
         },
       });
-    const inMarket = await method({ currency_code: 'USD', name: 'market USD' }, { market: { data: { type: 'markets', id: market } } });
-    const everywhere = await method({ currency_code: 'USD', name: 'every market USD' });
-    await method({ currency_code: 'USD', name: 'disabled', _disable: true }, { market: { data: { type: 'markets', id: market } } });
+    // Methods offered in every market count, so the currency is one no other test uses.
+    const inMarket = await method({ currency_code: 'SEK', name: 'market SEK' }, { market: { data: { type: 'markets', id: market } } });
+    const everywhere = await method({ currency_code: 'SEK', name: 'every market SEK' });
+    await method({ currency_code: 'SEK', name: 'disabled', _disable: true }, { market: { data: { type: 'markets', id: market } } });
     await method({ currency_code: 'EUR', name: 'other currency' }, { market: { data: { type: 'markets', id: market } } });
     const otherMarket = await created('/api/markets', { data: { type: 'markets', attributes: { name: 'Elsewhere', code: `els-${Date.now()}` } } });
-    await method({ currency_code: 'USD', name: 'other market' }, { market: { data: { type: 'markets', id: otherMarket } } });
+    await method({ currency_code: 'SEK', name: 'other market' }, { market: { data: { type: 'markets', id: otherMarket } } });
     const orderId = await created('/api/orders', {
       data: {
         type: 'orders',
-        attributes: { currency_code: 'USD' },
+        attributes: { currency_code: 'SEK' },
         relationships: { market: { data: { type: 'markets', id: market } }, payment_method: { data: { type: 'payment_methods', id: inMarket } } },
       },
     });
@@ -275,6 +276,17 @@ describe("the payment side of Commerce Layer's order", () => {
     const refused = await patch(draft.orderId, { _approve_and_capture: true });
     expect(refused.status).toBe(422);
     expect(refused.body.errors[0].source.pointer).toBe('/data/attributes/_approve_and_capture');
+  });
+
+  it('moves the money once when _capture and _approve_and_capture race', async () => {
+    const order = await placed();
+    const answers = await Promise.all([patch(order.orderId, { _capture: true }), patch(order.orderId, { _approve_and_capture: true }), patch(order.orderId, { _capture: true })]);
+    // Whoever loses waits its turn (409) or finds the capture made (422 for _capture).
+    for (const answer of answers) expect([200, 409, 422]).toContain(answer.status);
+    const settled = await patch(order.orderId, { _approve_and_capture: true });
+    expect(settled.body.data.attributes).toMatchObject({ status: 'approved', payment_status: 'paid' });
+    expect((await api(context).get(`/api/orders/${order.orderId}/captures`)).body.data).toHaveLength(1);
+    expect((await order.stripe.paymentIntents.retrieve(order.paymentIntentId)).amount_received).toBe(2500);
   });
 
   it('names _approve_and_capture when the capture it makes is refused', async () => {

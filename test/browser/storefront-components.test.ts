@@ -27,6 +27,7 @@ const chromiumPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((ca
 if (!chromiumPath) console.warn('storefront components test skipped: no chromium (apt-get update && apt-get install -y chromium)');
 
 const apiHost = 'api.storefront.test';
+const currency = 'DKK';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface Seen {
@@ -123,16 +124,17 @@ describe.skipIf(!chromiumPath)("Commerce Layer's storefront components", () => {
     const gateway = await created('/api/stripe_gateways', {
       data: { type: 'stripe_gateways', attributes: { name: 'Stripe', login: `sk_test_${randomBytes(12).toString('hex')}`, publishable_key: 'pk_test_storefront' } },
     });
-    // One method in the market and currency: the components select it by themselves.
+    // One method in the market and currency: the components select it by themselves. Methods
+    // offered in every market are available too, so the currency is one no other test uses.
     paymentMethodId = await created('/api/payment_methods', {
       data: {
         type: 'payment_methods',
-        attributes: { name: 'Card', payment_source_type: 'stripe_payments', currency_code: 'EUR', price_amount_cents: 0 },
+        attributes: { name: 'Card', payment_source_type: 'stripe_payments', currency_code: currency, price_amount_cents: 0 },
         relationships: { payment_gateway: { data: { type: 'payment_gateways', id: gateway } }, market: { data: { type: 'markets', id: market } } },
       },
     });
     orderId = await created('/api/orders', {
-      data: { type: 'orders', attributes: { currency_code: 'EUR', customer_email: 'shopper@example.com' }, relationships: { market: { data: { type: 'markets', id: market } } } },
+      data: { type: 'orders', attributes: { currency_code: currency, customer_email: 'shopper@example.com' }, relationships: { market: { data: { type: 'markets', id: market } } } },
     });
     await created('/api/line_items', {
       data: { type: 'line_items', attributes: { sku_code: 'TSHIRT', name: 'T-shirt', quantity: 2, unit_amount_cents: 1500 }, relationships: { order: { data: { type: 'orders', id: orderId } } } },
