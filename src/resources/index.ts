@@ -6,7 +6,7 @@ import { markets } from './markets.ts';
 import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
-import { authorizations, captures, refunds, voids } from './transactions.ts';
+import { authorizations, captures, refunds, transactions, voids } from './transactions.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
 export const resources = [
@@ -20,6 +20,7 @@ export const resources = [
   captures,
   refunds,
   voids,
+  transactions,
   markets,
   customers,
   applications,

@@ -60,6 +60,8 @@ export const orders = defineResource<Order, Services>()({
     captures: { kind: 'to_many', types: ['captures'], inverseKey: 'orderId' },
     refunds: { kind: 'to_many', types: ['refunds'], inverseKey: 'orderId' },
     voids: { kind: 'to_many', types: ['voids'], inverseKey: 'orderId' },
+    // Every kind, each shown as its own type.
+    transactions: { kind: 'to_many', types: ['transactions'], inverseKey: 'orderId' },
   },
   // Applied after the other fields, in this order; a retry of the request (same Idempotency-Key) resumes what it started.
   triggers: {

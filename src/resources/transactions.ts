@@ -166,3 +166,20 @@ export const refunds = transactionResource('refunds', {
 export const voids = transactionResource('voids', {
   relationships: { reference_authorization: { kind: 'to_one', types: ['authorizations'], foreignKey: 'referenceId' } },
 });
+
+/**
+ * Every kind together, Commerce Layer's `transactions`: each row shown as its kind (an
+ * authorization with its capture balance, a capture with its refund balance, ...).
+ */
+export const transactions = defineResource<TransactionRow, Services>()({
+  type: 'transactions',
+  model: 'transaction',
+  table: 'transactions',
+  actions: ['list', 'retrieve'],
+  visibleWhere: { state: 'recorded' },
+  load: children,
+  shownAs: (row) => row.kind,
+  meta: (row) => ({ mode: row.mode }),
+  attributes: transactionAttributes,
+  relationships: commonRelationships,
+});

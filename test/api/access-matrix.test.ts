@@ -322,6 +322,7 @@ beforeAll(async () => {
     ['captures', { integration: money.captures() }],
     ['refunds', { integration: money.refunds() }],
     ['voids', { integration: voided.voids() }],
+    ['transactions', { integration: money.captures() }],
     ['markets', { integration: marketB }],
     ['applications', { integration: application }],
   ];

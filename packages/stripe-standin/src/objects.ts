@@ -177,7 +177,7 @@ export interface Charge {
   paid: boolean;
   payment_intent: string | null;
   payment_method: string;
-  payment_method_details: { card: CardDetails & { network: string; three_d_secure: null }; type: 'card' };
+  payment_method_details: { card: CardDetails & { checks: PaymentMethod['card']['checks']; network: string; three_d_secure: null }; type: 'card' };
   receipt_email: string | null;
   receipt_number: string | null;
   receipt_url: string | null;
@@ -358,7 +358,8 @@ export function buildCharge(fields: {
     paid: !decline,
     payment_intent: pi.id,
     payment_method: pm.id,
-    payment_method_details: { card: { ...card, network: pm.card.brand, three_d_secure: null }, type: 'card' },
+    // Stripe's charge carries the card's checks as the card network answered them (its fixtures: cvc_check pass).
+    payment_method_details: { card: { ...card, checks: { ...pm.card.checks, cvc_check: 'pass' }, network: pm.card.brand, three_d_secure: null }, type: 'card' },
     receipt_email: pi.receipt_email,
     receipt_number: null,
     receipt_url: decline ? null : `https://pay.stripe.com/receipts/payment/${randomAlphanumeric(48)}`,
