@@ -32,6 +32,9 @@ export const stripePaymentOptionsSchema = z
     statement_descriptor_suffix: z.string().max(22),
     payment_method_types: z.array(z.string().regex(/^[a-z_]+$/)).min(1).max(20),
     automatic_payment_methods: z.object({ enabled: z.boolean() }).strict(),
+    // Connect on the platform's account: the connected account the funds are for, and the group of the transfers that follow.
+    on_behalf_of: z.string().regex(/^acct_\w+$/, 'must be a Stripe account id (acct_...)'),
+    transfer_group: z.string().min(1).max(255),
   })
   .partial()
   .strict();
@@ -128,6 +131,10 @@ export async function createStripePayment(services: Services, columns: NewStripe
       const order = await lockOrder(tx, orderId);
       if (!order) throw invalid(orderField, `orders ${orderId} not found`);
       const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderField);
+      if (options?.on_behalf_of !== undefined && gateway.connectedAccount) {
+        // A direct charge is already the connected account's own: Stripe takes on_behalf_of only for charges on the platform.
+        throw invalid({ attribute: 'options' }, "on_behalf_of is for charges on the platform's account; this gateway charges on its connected_account");
+      }
       const wanted = {
         orderId: order.id,
         paymentGatewayId: gateway.id,
@@ -174,6 +181,8 @@ export async function createStripePayment(services: Services, columns: NewStripe
           clientSecret: intent.client_secret,
           status: intent.status,
           paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
+          onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
+          transferGroup: intent.transfer_group ?? null,
         },
         include: withOrder,
       });

@@ -27,6 +27,9 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
     client_secret: fetched,
     publishable_key: fetched,
     connected_account: fetched,
+    // Connect on the platform's account, as the PaymentIntent has them; set through options.
+    on_behalf_of: fetched,
+    transfer_group: fetched,
     charge_id: fetched,
     options: { type: 'object', creatable: true, updatable: true, input: stripePaymentOptionsSchema },
     payment_method: { type: 'object' },
