@@ -23,8 +23,9 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
   load: { order: { select: { totalAmountCents: true, currencyCode: true } } },
   meta: (payment) => ({ mode: payment.mode }),
   attributes: {
-    stripe_id: fetched,
-    client_secret: fetched,
+    // Given on create, a PaymentIntent made elsewhere is attached instead of created (Commerce Layer's "created if null").
+    stripe_id: { type: 'string', creatable: true, input: z.string().regex(/^pi_\w+$/, 'must be a Stripe PaymentIntent id (pi_...)') },
+    client_secret: { type: 'string', creatable: true, input: z.string().regex(/^pi_\w+_secret_\w+$/, "must be a PaymentIntent's client secret") },
     publishable_key: fetched,
     connected_account: fetched,
     // Connect on the platform's account, as the PaymentIntent has them; set through options.
