@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { Prisma } from '../db/client.ts';
 import type { Order, StripePayment, Transaction } from '../generated/prisma/client.ts';
-import { recordChange } from '../changes.ts';
+import { changedColumns, recordChange } from '../changes.ts';
 import { newId } from '../ids.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -115,7 +115,8 @@ export async function createTransaction(tx: Tx, input: NewTransaction): Promise<
       ...(input.requestKey ? { metadata: { [requestKeyField]: input.requestKey } } : {}),
     },
   });
-  await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create` });
+  const { id: _id, metadata: _metadata, createdAt: _createdAt, updatedAt: _updatedAt, ...shown } = created;
+  await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create`, changes: changedColumns(undefined, shown) });
   return created;
 }
 
@@ -140,20 +141,18 @@ export async function recordOutcome(tx: Tx, transactionId: string, outcome: Outc
   const duplicate = gatewayTransactionId
     ? await tx.transaction.findFirst({ where: { kind: row.kind, gatewayTransactionId, NOT: { id: row.id } }, select: { number: true } })
     : null;
-  const { count } = await tx.transaction.updateMany({
-    where: { id: transactionId, state: 'reserved' },
-    data: duplicate
-      ? { state: 'recorded', succeeded: false, message: `${gatewayTransactionId} is already recorded as ${duplicate.number}` }
-      : {
-          state: 'recorded',
-          succeeded: outcome.succeeded,
-          gatewayTransactionId,
-          message: outcome.message ?? (outcome.succeeded ? 'Success!' : null),
-          errorCode: outcome.errorCode ?? null,
-          errorDetail: outcome.errorDetail ?? null,
-        },
-  });
-  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: { state: { before: 'reserved', after: 'recorded' } } });
+  const data = duplicate
+    ? { state: 'recorded', succeeded: false, message: `${gatewayTransactionId} is already recorded as ${duplicate.number}` }
+    : {
+        state: 'recorded',
+        succeeded: outcome.succeeded,
+        gatewayTransactionId,
+        message: outcome.message ?? (outcome.succeeded ? 'Success!' : null),
+        errorCode: outcome.errorCode ?? null,
+        errorDetail: outcome.errorDetail ?? null,
+      };
+  const { count } = await tx.transaction.updateMany({ where: { id: transactionId, state: 'reserved' }, data });
+  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: changedColumns(row, data) });
   return count > 0 && !duplicate;
 }
 

@@ -7,6 +7,7 @@ import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
 import { authorizations, captures, refunds, transactions, voids } from './transactions.ts';
+import { versions } from './versions.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
 export const resources = [
@@ -21,6 +22,7 @@ export const resources = [
   refunds,
   voids,
   transactions,
+  versions,
   markets,
   customers,
   applications,

@@ -5,6 +5,7 @@ import { createStripePayment, deleteStripePayment, stripePaymentOptionsSchema, u
 import { refreshIntent } from '../payments/triggers/refresh-intent.ts';
 import { updateIntent } from '../payments/triggers/update-intent.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { commonAttributes, throughOrder } from './common.ts';
 
 type StripePaymentRow = StripePayment & { order?: Pick<Order, 'totalAmountCents' | 'currencyCode'> };
@@ -49,6 +50,7 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
   relationships: {
     order: { kind: 'to_one', types: ['orders'], creatable: true, updatable: true, required: true, foreignKey: 'orderId' },
     payment_gateway: { kind: 'to_one', types: ['stripe_gateways'], foreignKey: 'paymentGatewayId' },
+    versions: versionsRelationship,
   },
   triggers: {
     // Send the order's current amount to the PaymentIntent; read it back from Stripe.

@@ -6,6 +6,7 @@ import { formatAmount, toFloat } from '../payments/money.ts';
 import { captureAuthorization, refundCapture, voidAuthorizationTrigger } from '../payments/triggers/transaction-triggers.ts';
 import { requestKeyField, type TransactionKind } from '../payments/transactions.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { amountAttributes, commonAttributes, written } from './common.ts';
 
 /**
@@ -85,6 +86,7 @@ const transactionAttributes: Record<string, AttributeDeclaration<TransactionRow>
 const commonRelationships: Record<string, RelationshipDeclaration<TransactionRow>> = {
   order: { kind: 'to_one', types: ['orders'], foreignKey: 'orderId' },
   payment_source: { kind: 'to_one', types: ['stripe_payments'], foreignKey: 'stripePaymentId' },
+  versions: versionsRelationship,
 };
 
 const children = { referencedBy: { select: { kind: true, amountCents: true, succeeded: true, state: true } } };

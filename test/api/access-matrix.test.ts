@@ -323,6 +323,7 @@ beforeAll(async () => {
     ['refunds', { integration: money.refunds() }],
     ['voids', { integration: voided.voids() }],
     ['transactions', { integration: money.captures() }],
+    ['versions', { integration: (await context.db.version.findFirstOrThrow({ where: { resourceId: integrationOrder.orderId } })).id }],
     ['markets', { integration: marketB }],
     ['applications', { integration: application }],
   ];
