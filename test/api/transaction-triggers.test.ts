@@ -170,4 +170,50 @@ describe('_capture and _void on an authorization, _refund on a capture', () => {
     expect(retry.status).toBe(200);
     expect((await api(context).get(`/api/captures/${capture!.id}/refunds`)).body.data).toHaveLength(1);
   });
+
+  it('_refund sent at once to the capture and to the order: one refund at Stripe', async () => {
+    const order = await placed();
+    expect((await trigger(context, order.orderId, { _capture: true })).status).toBe(200);
+    const [capture] = await capturesOf(order.orderId);
+    context.standin.injectFaults({ kind: 'delay', ms: 700, times: 1, match: { method: 'POST', pathPrefix: '/v1/refunds' } });
+    const refundsBefore = context.standin.requestLog().filter((entry) => entry.method === 'POST' && entry.path === '/v1/refunds').length;
+    const answers = await Promise.all([
+      patch('captures', capture!.id, { _refund: true }).then((response) => response),
+      trigger(context, order.orderId, { _refund: true }).then((response) => response),
+    ]);
+    const statuses = answers.map((answer) => answer.status).sort();
+    expect(statuses[0], answers.map((answer) => answer.text).join(' ')).toBe(200);
+    expect([409, 422]).toContain(statuses[1]);
+    const refunds = context.standin.requestLog().filter((entry) => entry.method === 'POST' && entry.path === '/v1/refunds');
+    expect(refunds.length - refundsBefore).toBe(1);
+    expect((await api(context).get(`/api/captures/${capture!.id}/refunds`)).body.data).toHaveLength(1);
+  }, 30_000);
+
+  it('_void on the authorization racing _cancel on the order: one cancellation at Stripe', async () => {
+    const order = await placed();
+    context.standin.injectFaults({ kind: 'delay', ms: 700, times: 1, match: { method: 'POST', pathPrefix: `/v1/payment_intents/${order.paymentIntentId}/cancel` } });
+    const answers = await Promise.all([
+      patch('authorizations', order.authorizationId, { _void: true }).then((response) => response),
+      trigger(context, order.orderId, { _cancel: true }).then((response) => response),
+    ]);
+    expect(answers.map((answer) => answer.status), answers.map((answer) => answer.text).join(' ')).toContain(200);
+    expect(stripeCalls(order, '/cancel')).toHaveLength(1);
+    expect((await api(context).get(`/api/orders/${order.orderId}/voids`)).body.data).toHaveLength(1);
+  }, 30_000);
+
+  it('a _capture whose answer was lost is retried with the same Idempotency-Key: one capture at Stripe', async () => {
+    const order = await placed();
+    // Stripe captures, then the connection drops before the answer; the SDK's retries carry the same key.
+    context.standin.injectFaults({ kind: 'drop_after_processing', times: 1, match: { method: 'POST', pathPrefix: `/v1/payment_intents/${order.paymentIntentId}/capture` } });
+    const key = `lost-${order.authorizationId}`;
+    const first = await patch('authorizations', order.authorizationId, { _capture: true, _capture_amount_cents: 1200 }, { 'Idempotency-Key': key });
+    const retry = first.status === 200 ? first : await patch('authorizations', order.authorizationId, { _capture: true, _capture_amount_cents: 1200 }, { 'Idempotency-Key': key });
+    expect(retry.status, retry.text).toBe(200);
+    const intent = context.standin.paymentIntents().find((pi) => pi.id === order.paymentIntentId)!;
+    expect(intent.amount_received).toBe(1200);
+    const idempotencyKeys = new Set(stripeCalls(order, '/capture').map((entry) => entry.idempotencyKey));
+    expect(idempotencyKeys.size).toBe(1);
+    const captures = await capturesOf(order.orderId);
+    expect(captures.map((capture) => capture.attributes.amount_cents)).toEqual([1200]);
+  }, 30_000);
 });
