@@ -1,3 +1,4 @@
+import { useChangeAuthors } from './plugins/change-authors.ts';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { SigningKeys } from './auth/signing-keys.ts';
@@ -90,6 +91,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await useSecurityHeaders(app);
   await useCors(app, config);
   await useRateLimit(app, config);
+  useChangeAuthors(app);
 
   registerRootRoute(app);
   await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);

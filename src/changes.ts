@@ -1,5 +1,6 @@
 import type { Prisma } from './db/client.ts';
 import { markKeyCommitted } from './keyed-writes.ts';
+import { recordVersion } from './versions.ts';
 
 /**
  * The one place a committed change is described: every write of a resource's record, by
@@ -10,10 +11,9 @@ import { markKeyCommitted } from './keyed-writes.ts';
  * claim, a gateway's webhook endpoint registered at Stripe, Idempotency-Key records), and
  * an order's payment source, which follows the stripe payment whose change is described.
  *
- * Today it records nothing. It is where two features will write their rows: Commerce
- * Layer's `versions` (an audit record of each create, update and destroy with the changed
- * fields) and an outbox of events (`orders.place`, `captures.create`, ...) delivered after
- * the commit. Neither may hold a secret: `changes` carries column values as written, so a
+ * It is where two features write their rows: Commerce Layer's `versions` (an audit record
+ * of each create, update and destroy with the changed fields: src/versions.ts) and an
+ * outbox of events (`orders.place`, `captures.create`, ...) delivered after the commit. Neither may hold a secret: `changes` carries column values as written, so a
  * writer of versions must leave out the sealed and hashed columns (`loginEncrypted`,
  * `secretHash`, `passwordHash`, ...).
  */
@@ -31,6 +31,7 @@ export interface Change {
 export async function recordChange(tx: Prisma.TransactionClient, change: Change): Promise<void> {
   // The request's Idempotency-Key commits with its write (src/keyed-writes.ts).
   await markKeyCommitted(tx, change);
+  await recordVersion(tx, change);
 }
 
 /** The columns of `after` whose values differ from `before` (a created record: every column, from undefined). */

@@ -53,10 +53,12 @@ export function accessTokenClaims(subject: TokenSubject): AccessTokenClaims {
 export function accessOf(claims: AccessTokenClaims): Access {
   const clientId = claims.application.client_id;
   const tokenId = claims.jti;
-  if (claims.application.kind !== 'sales_channel') return { clientId, tokenId };
+  const application = { id: claims.application.id, kind: claims.application.kind, public: claims.application.public };
+  const who = { application, ...(claims.owner ? { owner: { id: claims.owner.id, type: claims.owner.type } } : {}) };
+  if (claims.application.kind !== 'sales_channel') return { clientId, tokenId, ...who };
   const marketId = claims.market?.id[0];
   // A sales channel token without a market reaches nothing: the token endpoint never issues one.
-  return { clientId, tokenId, storefront: { marketId: marketId ?? '', customerId: claims.owner?.id ?? null } };
+  return { clientId, tokenId, ...who, storefront: { marketId: marketId ?? '', customerId: claims.owner?.id ?? null } };
 }
 
 function isClaims(value: Record<string, unknown>): value is Record<string, unknown> & AccessTokenClaims {

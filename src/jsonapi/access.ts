@@ -10,6 +10,9 @@ export interface Access {
   tokenId: string;
   /** Absent for integrations, which reach everything. */
   storefront?: { marketId: string; customerId: string | null };
+  /** The token's application and owner, as Commerce Layer's claims (and a version's `who`) name them. */
+  application?: { id: string; kind: string; public: boolean };
+  owner?: { id: string; type: string };
 }
 
 export type Purpose = 'read' | 'write';

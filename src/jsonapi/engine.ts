@@ -3,7 +3,7 @@ import { accessWhere, assertMayInclude, assertMayTake, mayTake, scopeWriteInput,
 import { parseWriteDocument } from './document.ts';
 import { forbidden, methodNotAllowed, recordNotFound, validationError } from './errors.ts';
 import type { RowCondition } from '../db/sql/conditions.ts';
-import { compound } from './include.ts';
+import { compound, shownDeclaration } from './include.ts';
 import { matchCondition } from './matching.ts';
 import { mediaType } from './media-type.ts';
 import { parseQuery, type ListQuery } from './query.ts';
@@ -92,7 +92,10 @@ export class ResourceEngine<Services extends EngineServices> {
 
   /** A document for rows of one type, with `included` when the query asks for it. */
   private async document(declaration: AnyResource, rows: Row[], query: ListQuery, apiBase: string, access: Access | undefined) {
-    const nodes = rows.map((row) => ({ declaration, row, object: serializeResource(declaration, row, apiBase, query.fields.get(declaration.type)) }));
+    const nodes = rows.map((row) => {
+      const shown = shownDeclaration(this.store.registry, declaration, row);
+      return { declaration: shown, row, object: serializeResource(shown, row, apiBase, query.fields.get(shown.type)) };
+    });
     // Included rows stay within the caller's reach, as if fetched one by one (a customer's orders of other markets are not shown).
     const reach = (target: AnyResource) => this.reach(target, access);
     const included = query.include.size > 0 ? await compound(this.store, nodes, query.include, query.fields, apiBase, reach) : [];
@@ -230,7 +233,8 @@ export class ResourceEngine<Services extends EngineServices> {
               : relationship.inverseKey
                 ? await this.store.findBy(targetType, relationship.inverseKey, [owner.id])
                 : [];
-            return send(reply, 200, { data: rows.map((row) => ({ type: targetType, id: row.id })), links });
+            const target = this.store.declaration(targetType);
+            return send(reply, 200, { data: rows.map((row) => ({ type: shownDeclaration(this.store.registry, target, row).type, id: row.id })), links });
           }
           const linkage = this.linkageOf(declaration, name, owner);
           const target = linkage ? this.store.declaration(linkage.type) : undefined;

@@ -49,8 +49,14 @@ export function parseInclude(value: string, declaration: AnyResource, registry: 
 /** The reads an include needs (ResourceStore's); declared here so that this module does not import the store. */
 export interface IncludeSource {
   declaration(type: string): AnyResource;
+  readonly registry: ReadonlyMap<string, AnyResource>;
   findBy(type: string, field: string, values: readonly string[], access?: RowCondition): Promise<Row[]>;
   findWhere(type: string, condition: RowCondition, access?: RowCondition): Promise<Row[]>;
+}
+
+/** The declaration a row is shown as: its own, or for a polymorphic collection the one of the row's kind. */
+export function shownDeclaration(registry: ReadonlyMap<string, AnyResource>, declaration: AnyResource, row: Row): AnyResource {
+  return declaration.shownAs ? (registry.get(declaration.shownAs(row)) ?? declaration) : declaration;
 }
 
 interface Node {
@@ -76,7 +82,8 @@ export async function compound(
   const seen = new Map<string, ResourceObject>(primary.map((node) => [`${node.object.type}:${node.object.id}`, node.object]));
   const included: ResourceObject[] = [];
 
-  const place = (declaration: AnyResource, row: Row): Node => {
+  const place = (collection: AnyResource, row: Row): Node => {
+    const declaration = shownDeclaration(store.registry, collection, row);
     const key = `${declaration.type}:${row.id}`;
     let object = seen.get(key);
     if (!object) {

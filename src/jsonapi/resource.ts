@@ -217,6 +217,11 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   /** Related data that computed attributes read (a Prisma `include`), loaded with every row. */
   load?: Record<string, unknown>;
   meta?: (row: Row) => Record<string, unknown>;
+  /**
+   * A polymorphic collection (`transactions`): the type each row is shown as, a declaration
+   * over the same table (`authorizations`, `captures`, ...) whose fields and links it gets.
+   */
+  shownAs?: (row: Row) => string;
   /** Writes whose domain step calls Stripe: their routes can also answer 502, 503, 504 and 409. */
   callsStripe?: readonly ('create' | 'update' | 'delete')[];
   /**

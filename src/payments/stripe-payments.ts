@@ -3,13 +3,13 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import type { Prisma, PrismaClient } from '../db/client.ts';
-import { invalid, notFound, type ErrorField } from '../domain-error.ts';
+import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
 import { inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
-import { toStripeAmount } from './money.ts';
+import { formatAmount, fromStripeAmount, toStripeAmount } from './money.ts';
 import { editableStatuses } from './orders.ts';
 import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
 import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
@@ -33,6 +33,9 @@ export const stripePaymentOptionsSchema = z
     statement_descriptor_suffix: z.string().max(22),
     payment_method_types: z.array(z.string().regex(/^[a-z_]+$/)).min(1).max(20),
     automatic_payment_methods: z.object({ enabled: z.boolean() }).strict(),
+    // Connect on the platform's account: the connected account the funds are for, and the group of the transfers that follow.
+    on_behalf_of: z.string().regex(/^acct_\w+$/, 'must be a Stripe account id (acct_...)'),
+    transfer_group: z.string().min(1).max(255),
   })
   .partial()
   .strict();
@@ -129,7 +132,9 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
  * being down) reuses it, so Stripe answers with the PaymentIntent it already made.
  */
 export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<StripePaymentWithOrder> {
-  const { orderId, options, returnUrl, receiptEmail, ...annotations } = columns;
+  const { orderId, options, returnUrl, receiptEmail, stripeId, clientSecret, ...annotations } = columns;
+  if (typeof stripeId === 'string') return attachStripePayment(services, { ...columns, stripeId });
+  if (clientSecret !== undefined && clientSecret !== null) throw invalid(clientSecretField, 'is only taken with the stripe_id of the PaymentIntent it belongs to');
   let superseded: string[] = [];
   const created = await withReservation(services, {
     field: orderField,
@@ -140,6 +145,10 @@ export async function createStripePayment(services: Services, columns: NewStripe
       const order = await lockOrder(tx, orderId);
       if (!order) throw invalid(orderField, `orders ${orderId} not found`);
       const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderField);
+      if (options?.on_behalf_of !== undefined && gateway.connectedAccount) {
+        // A direct charge is already the connected account's own: Stripe takes on_behalf_of only for charges on the platform.
+        throw invalid({ attribute: 'options' }, "on_behalf_of is for charges on the platform's account; this gateway charges on its connected_account");
+      }
       const wanted = {
         orderId: order.id,
         paymentGatewayId: gateway.id,
@@ -191,11 +200,13 @@ export async function createStripePayment(services: Services, columns: NewStripe
           clientSecret: intent.client_secret,
           status: intent.status,
           paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
+          onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
+          transferGroup: intent.transfer_group ?? null,
         },
         include: withOrder,
       });
       await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id } });
-      await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id }) });
+      await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id, clientSecret: intent.client_secret }) });
       superseded = await replaceSource(tx, order.id, row.id);
       return created;
     },
@@ -221,6 +232,94 @@ async function replaceSource(tx: Tx, orderId: string, paymentId: string): Promis
   const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: ['authorized', 'voided'] } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
   if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
   return superseded;
+}
+
+const stripeIdField: ErrorField = { attribute: 'stripe_id' };
+const clientSecretField: ErrorField = { attribute: 'client_secret' };
+
+/**
+ * Commerce Layer's "created if null": a stripe payment for a PaymentIntent made elsewhere
+ * (the storefront's own backend). Nothing is created at Stripe; the PaymentIntent is read
+ * on the account of the order's gateway, and attached only when it exists there, is not
+ * another payment's (here, or named by another payment's metadata), is not canceled, and is
+ * for the order's total in its currency. The checks run again under the order's lock with
+ * what Stripe said; the unique stripe_id settles two attaches of one PaymentIntent at once.
+ */
+async function attachStripePayment(services: Services, columns: NewStripePayment & { stripeId: string }): Promise<StripePaymentWithOrder> {
+  const { orderId, options, returnUrl, receiptEmail, stripeId, clientSecret, ...annotations } = columns;
+  const { gateway } = await inTransaction(services.db, async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    if (!order) throw invalid(orderField, `orders ${orderId} not found`);
+    return checkOrderPayable(tx, order, orderField);
+  });
+  let superseded: string[] = [];
+  try {
+    const created = await readFromStripe(services, {
+      field: stripeIdField,
+      failure: 'PaymentIntent retrieval before it is attached failed',
+      logged: { orderId, paymentIntentId: stripeId },
+      read: () => {
+        const { client, requestOptions } = gatewayAccount(services, gateway, gateway.connectedAccount);
+        return client.paymentIntents.retrieve(stripeId, {}, requestOptions);
+      },
+      async record(tx, intent: Stripe.PaymentIntent) {
+        const order = await lockOrder(tx, orderId);
+        if (!order) throw invalid(orderField, `orders ${orderId} not found`);
+        const payable = await checkOrderPayable(tx, order, orderField);
+        if (payable.gateway.id !== gateway.id || payable.gateway.connectedAccount !== gateway.connectedAccount) {
+          throw conflict(orderField, "the order's payment method changed while the PaymentIntent was being checked; retry");
+        }
+        if (clientSecret !== undefined && clientSecret !== null && clientSecret !== intent.client_secret) {
+          throw invalid(clientSecretField, `is not the client secret of ${stripeId}`);
+        }
+        const attached = await tx.stripePayment.findUnique({ where: { stripeId }, select: { id: true } });
+        const named = intent.metadata?.stripe_payment_id;
+        if (attached || named) throw invalid(stripeIdField, `${stripeId} is already attached to stripe payment ${attached?.id ?? named}`);
+        if (intent.status === 'canceled') throw invalid(stripeIdField, `${stripeId} is canceled`, { stripe_status: intent.status });
+        const currencyCode = intent.currency.toUpperCase();
+        const amountCents = fromStripeAmount(intent.amount, currencyCode);
+        if (currencyCode !== payable.currencyCode || amountCents !== order.totalAmountCents) {
+          throw invalid(
+            stripeIdField,
+            `${stripeId} is for ${formatAmount(amountCents, currencyCode)}, the order total is ${formatAmount(order.totalAmountCents, payable.currencyCode)}`,
+          );
+        }
+        const row = {
+          id: newId(),
+          orderId: order.id,
+          paymentGatewayId: gateway.id,
+          amountCents,
+          currencyCode,
+          options: options ?? {},
+          returnUrl: returnUrl ?? null,
+          receiptEmail: receiptEmail ?? null,
+          connectedAccount: gateway.connectedAccount,
+          publishableKey: gateway.publishableKey,
+          mode: gateway.mode,
+          intentState: 'created',
+          stripeId,
+          clientSecret: intent.client_secret,
+          status: intent.status,
+          onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
+          transferGroup: intent.transfer_group ?? null,
+          ...(typeof intent.payment_method === 'string' ? { paymentMethod: { id: intent.payment_method } } : {}),
+          ...annotations,
+        };
+        const created = await tx.stripePayment.create({ data: row, include: withOrder });
+        await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: created.id } });
+        await recordChange(tx, { type: 'stripe_payments', id: created.id, event: 'create', changes: changedColumns(undefined, { ...columns, clientSecret: intent.client_secret }) });
+        // An attached PaymentIntent replaces the order's source like a created one: at most one live per order.
+        superseded = await replaceSource(tx, order.id, created.id);
+        return created;
+      },
+    });
+    await releaseSupersededQuietly(services, superseded);
+    return created;
+  } catch (error) {
+    // The same PaymentIntent attached by a concurrent request that committed first.
+    if ((error as { code?: unknown }).code === 'P2002') throw invalid(stripeIdField, `${stripeId} is already attached to another stripe payment`);
+    throw error;
+  }
 }
 
 /** Only created payments exist for the API; a reservation is a PaymentIntent still being made. */

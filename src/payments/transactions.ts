@@ -1,6 +1,7 @@
+import type Stripe from 'stripe';
 import type { Prisma } from '../db/client.ts';
 import type { Order, StripePayment, Transaction } from '../generated/prisma/client.ts';
-import { recordChange } from '../changes.ts';
+import { changedColumns, recordChange } from '../changes.ts';
 import { newId } from '../ids.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -31,6 +32,41 @@ async function nextNumber(tx: Tx, order: Pick<Order, 'id' | 'number'>, kind: Tra
   return `${order.number}/${letters[kind]}/${count + 1}`;
 }
 
+/** What Stripe says of the charge behind a transaction: Commerce Layer's transaction attributes a gateway fills. */
+export interface ChargeDetails {
+  paymentMethodType: string | null;
+  cvvCode: string | null;
+  cvvMessage: string | null;
+  avsCode: string | null;
+  avsMessage: string | null;
+  fraudReview: string | null;
+}
+
+const detailFields = { paymentMethodType: true, cvvCode: true, cvvMessage: true, avsCode: true, avsMessage: true, fraudReview: true } as const;
+
+/**
+ * The details of a PaymentIntent's latest charge (expanded, or the expanded payment method
+ * alone): the method's type, the card's CVC check (cvv) and address checks (avs: the postal
+ * code's, the street line's in the message), and Radar's risk level as the fraud review.
+ */
+export function chargeDetails(intent: Pick<Stripe.PaymentIntent, 'latest_charge' | 'payment_method'>): ChargeDetails {
+  const charge = typeof intent.latest_charge === 'object' ? intent.latest_charge : null;
+  const method = typeof intent.payment_method === 'object' ? intent.payment_method : null;
+  const checks = charge?.payment_method_details?.card?.checks ?? method?.card?.checks ?? null;
+  const check = (value: string | null | undefined) => value ?? null;
+  return {
+    paymentMethodType: charge?.payment_method_details?.type ?? method?.type ?? null,
+    cvvCode: check(checks?.cvc_check),
+    cvvMessage: checks?.cvc_check ? `CVC check: ${checks.cvc_check}` : null,
+    avsCode: check(checks?.address_postal_code_check),
+    avsMessage:
+      checks && (checks.address_postal_code_check || checks.address_line1_check)
+        ? `postal code check: ${checks.address_postal_code_check ?? 'not sent'}, address line 1 check: ${checks.address_line1_check ?? 'not sent'}`
+        : null,
+    fraudReview: charge?.outcome?.risk_level ?? null,
+  };
+}
+
 export interface NewTransaction {
   kind: TransactionKind;
   order: Pick<Order, 'id' | 'number'>;
@@ -41,6 +77,8 @@ export interface NewTransaction {
   recorded?: { succeeded: boolean; gatewayTransactionId?: string | null; message?: string | null };
   /** The digest of the Idempotency-Key of the request that asked for it, to find it again when that request is retried. */
   requestKey?: string;
+  /** Absent: those of the transaction it references (a capture's are its authorization's: one charge). */
+  details?: ChargeDetails;
 }
 
 /** Where a transaction keeps the digest of its request's Idempotency-Key. */
@@ -55,6 +93,8 @@ export async function transactionOfRequest(tx: Tx, orderId: string, kind: Transa
 /** Creates a transaction; call with the order locked. */
 export async function createTransaction(tx: Tx, input: NewTransaction): Promise<Transaction> {
   const { recorded } = input;
+  const details =
+    input.details ?? (input.referenceId ? await tx.transaction.findUnique({ where: { id: input.referenceId }, select: detailFields }) : null) ?? {};
   const created = await tx.transaction.create({
     data: {
       id: newId(),
@@ -71,10 +111,12 @@ export async function createTransaction(tx: Tx, input: NewTransaction): Promise<
       token: input.payment.stripeId,
       gatewayTransactionId: recorded?.gatewayTransactionId ?? null,
       mode: input.payment.mode,
+      ...details,
       ...(input.requestKey ? { metadata: { [requestKeyField]: input.requestKey } } : {}),
     },
   });
-  await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create` });
+  const { id: _id, metadata: _metadata, createdAt: _createdAt, updatedAt: _updatedAt, ...shown } = created;
+  await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create`, changes: changedColumns(undefined, shown) });
   return created;
 }
 
@@ -99,20 +141,18 @@ export async function recordOutcome(tx: Tx, transactionId: string, outcome: Outc
   const duplicate = gatewayTransactionId
     ? await tx.transaction.findFirst({ where: { kind: row.kind, gatewayTransactionId, NOT: { id: row.id } }, select: { number: true } })
     : null;
-  const { count } = await tx.transaction.updateMany({
-    where: { id: transactionId, state: 'reserved' },
-    data: duplicate
-      ? { state: 'recorded', succeeded: false, message: `${gatewayTransactionId} is already recorded as ${duplicate.number}` }
-      : {
-          state: 'recorded',
-          succeeded: outcome.succeeded,
-          gatewayTransactionId,
-          message: outcome.message ?? (outcome.succeeded ? 'Success!' : null),
-          errorCode: outcome.errorCode ?? null,
-          errorDetail: outcome.errorDetail ?? null,
-        },
-  });
-  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: { state: { before: 'reserved', after: 'recorded' } } });
+  const data = duplicate
+    ? { state: 'recorded', succeeded: false, message: `${gatewayTransactionId} is already recorded as ${duplicate.number}` }
+    : {
+        state: 'recorded',
+        succeeded: outcome.succeeded,
+        gatewayTransactionId,
+        message: outcome.message ?? (outcome.succeeded ? 'Success!' : null),
+        errorCode: outcome.errorCode ?? null,
+        errorDetail: outcome.errorDetail ?? null,
+      };
+  const { count } = await tx.transaction.updateMany({ where: { id: transactionId, state: 'reserved' }, data });
+  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: changedColumns(row, data) });
   return count > 0 && !duplicate;
 }
 

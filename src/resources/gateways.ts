@@ -3,6 +3,7 @@ import type { StripeGateway } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import { deleteWebhookEndpoint, registerWebhookEndpoint } from '../payments/stripe-webhook-endpoints.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { modeOfKey } from '../stripe/client.ts';
 import { commonAttributes, written } from './common.ts';
 
@@ -76,6 +77,7 @@ export const stripeGateways = defineResource<StripeGateway, Services>()({
   relationships: {
     payment_methods: { kind: 'to_many', types: ['payment_methods'], inverseKey: 'paymentGatewayId' },
     stripe_payments: { kind: 'to_many', types: ['stripe_payments'], inverseKey: 'paymentGatewayId' },
+    versions: versionsRelationship,
   },
 
   // The row first: a gateway still used by payment methods stays, and so does its endpoint.
@@ -92,5 +94,6 @@ export const paymentGateways = defineResource<StripeGateway, Services>()({
   attributes: gatewayAttributes,
   relationships: {
     payment_methods: { kind: 'to_many', types: ['payment_methods'], inverseKey: 'paymentGatewayId' },
+    versions: versionsRelationship,
   },
 });

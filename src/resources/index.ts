@@ -6,7 +6,8 @@ import { markets } from './markets.ts';
 import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
-import { authorizations, captures, refunds, voids } from './transactions.ts';
+import { authorizations, captures, refunds, transactions, voids } from './transactions.ts';
+import { versions } from './versions.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
 export const resources = [
@@ -20,6 +21,8 @@ export const resources = [
   captures,
   refunds,
   voids,
+  transactions,
+  versions,
   markets,
   customers,
   applications,

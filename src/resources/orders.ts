@@ -8,6 +8,7 @@ import { cancelOrder } from '../payments/triggers/cancel.ts';
 import { captureOrder } from '../payments/triggers/capture.ts';
 import { refundOrder } from '../payments/triggers/refund.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { amountAttributes, commonAttributes, currencyCodeInput, written } from './common.ts';
 
 const money = (cents: (order: Order) => number) => (order: Order) => ({ cents: cents(order), currencyCode: order.currencyCode });
@@ -77,6 +78,9 @@ export const orders = defineResource<Order, Services>()({
     captures: { kind: 'to_many', types: ['captures'], inverseKey: 'orderId' },
     refunds: { kind: 'to_many', types: ['refunds'], inverseKey: 'orderId' },
     voids: { kind: 'to_many', types: ['voids'], inverseKey: 'orderId' },
+    // Every kind, each shown as its own type.
+    transactions: { kind: 'to_many', types: ['transactions'], inverseKey: 'orderId' },
+    versions: versionsRelationship,
   },
   // Applied after the other fields, in this order; a retry of the request (same Idempotency-Key) resumes what it started.
   triggers: {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { PaymentMethod } from '../generated/prisma/client.ts';
 import { defineResource } from '../jsonapi/resource.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { amountAttributes, commonAttributes, currencyCodeInput, disableTriggers } from './common.ts';
 
 const money = (cents: (method: PaymentMethod) => number | null) => (method: PaymentMethod) => ({
@@ -56,6 +57,7 @@ export const paymentMethods = defineResource<PaymentMethod, Services>()({
     },
     // Unset: offered in every market.
     market: { kind: 'to_one', types: ['markets'], creatable: true, updatable: true, foreignKey: 'marketId' },
+    versions: versionsRelationship,
   },
   triggers: disableTriggers,
 });

@@ -5,6 +5,7 @@ import { createStripePayment, deleteStripePayment, stripePaymentOptionsSchema, u
 import { refreshIntent } from '../payments/triggers/refresh-intent.ts';
 import { updateIntent } from '../payments/triggers/update-intent.ts';
 import type { Services } from '../services.ts';
+import { versionsRelationship } from './versions.ts';
 import { commonAttributes, throughOrder } from './common.ts';
 
 type StripePaymentRow = StripePayment & { order?: Pick<Order, 'totalAmountCents' | 'currencyCode'> };
@@ -23,10 +24,14 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
   load: { order: { select: { totalAmountCents: true, currencyCode: true } } },
   meta: (payment) => ({ mode: payment.mode }),
   attributes: {
-    stripe_id: fetched,
-    client_secret: fetched,
+    // Given on create, a PaymentIntent made elsewhere is attached instead of created (Commerce Layer's "created if null").
+    stripe_id: { type: 'string', creatable: true, input: z.string().regex(/^pi_\w+$/, 'must be a Stripe PaymentIntent id (pi_...)') },
+    client_secret: { type: 'string', creatable: true, input: z.string().regex(/^pi_\w+_secret_\w+$/, "must be a PaymentIntent's client secret") },
     publishable_key: fetched,
     connected_account: fetched,
+    // Connect on the platform's account, as the PaymentIntent has them; set through options.
+    on_behalf_of: fetched,
+    transfer_group: fetched,
     charge_id: fetched,
     options: { type: 'object', creatable: true, updatable: true, input: stripePaymentOptionsSchema },
     payment_method: { type: 'object' },
@@ -48,6 +53,7 @@ export const stripePayments = defineResource<StripePaymentRow, Services>()({
     order: { kind: 'to_one', types: ['orders'], creatable: true, updatable: true, required: true, foreignKey: 'orderId' },
     // Commerce Layer's generic gateway type, as /api/payment_gateways/:id shows the same record.
     payment_gateway: { kind: 'to_one', types: ['payment_gateways'], foreignKey: 'paymentGatewayId' },
+    versions: versionsRelationship,
   },
   triggers: {
     // Send the order's current amount to the PaymentIntent; read it back from Stripe.

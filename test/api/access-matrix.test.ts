@@ -330,6 +330,8 @@ beforeAll(async () => {
     ['captures', { integration: money.captures() }],
     ['refunds', { integration: money.refunds() }],
     ['voids', { integration: voided.voids() }],
+    ['transactions', { integration: money.captures() }],
+    ['versions', { integration: (await context.db.version.findFirstOrThrow({ where: { resourceId: integrationOrder.orderId } })).id }],
     ['markets', { integration: spareMarket }],
     ['applications', { integration: application }],
   ];

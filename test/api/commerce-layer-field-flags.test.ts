@@ -47,14 +47,12 @@ const exceptions: readonly { type: string; field: string; flags: readonly Flag[]
   { type: 'orders', field: 'currency_code', flags: ['creatable', 'updatable'], why: 'no price lists: the order, not its market, has the currency' },
   { type: 'line_items', field: 'currency_code', flags: ['filterable', 'sortable'], why: "the order's, not stored on the line item" },
   { type: 'stripe_gateways', field: 'webhook_endpoint_secret', flags: ['creatable', 'updatable'], why: "write-only here; this server registers the gateway's endpoint itself" },
-  { type: 'stripe_payments', field: 'stripe_id', flags: ['creatable'], why: 'a PaymentIntent made elsewhere cannot be attached yet' },
-  { type: 'stripe_payments', field: 'client_secret', flags: ['creatable'], why: 'a PaymentIntent made elsewhere cannot be attached yet' },
-  ...['authorizations', 'captures', 'refunds', 'voids'].flatMap((type) => [
-    { type, field: 'succeeded', flags: ['updatable'] as Flag[], why: 'transactions are read-only here' },
-    { type, field: 'reference', flags: ['updatable'] as Flag[], why: 'transactions are read-only here' },
-    { type, field: 'reference_origin', flags: ['updatable'] as Flag[], why: 'transactions are read-only here' },
-    { type, field: 'metadata', flags: ['updatable'] as Flag[], why: 'transactions are read-only here' },
-  ]),
+  ...['authorizations', 'captures', 'refunds', 'voids'].map((type) => ({
+    type,
+    field: 'succeeded',
+    flags: ['updatable'] as Flag[],
+    why: "set from Stripe's answer, not by a client",
+  })),
   { type: 'applications', field: '*', flags, why: "API clients are managed through the API here, Commerce Layer's through its dashboard" },
   // Relationships.
   { type: 'orders', field: 'market', flags: ['updatable'], why: "set on create: an order's payment method and a sales channel's reach follow it" },

@@ -1,6 +1,7 @@
 import { CommerceLayer, type CommerceLayerBundle } from '@commercelayer/sdk/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+import { confirm, payableOrder, paymentStatusAfterWebhooks } from '../support/payments.ts';
 
 let context: TestContext;
 let cl: CommerceLayerBundle;
@@ -73,5 +74,49 @@ describe('the official @commercelayer/sdk against our server', () => {
     await cl.stripe_payments.delete(payment.id);
     await expect(cl.stripe_payments.retrieve(payment.id)).rejects.toMatchObject({ status: 404 });
     expect(context.standin.paymentIntents().find((pi) => pi.id === payment.stripe_id)?.status).toBe('canceled');
+  });
+
+  it('captures part of an authorization, refunds the capture, lists transactions and reads versions', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
+    await cl.orders._place(order.orderId);
+    const [authorization] = await cl.orders.authorizations(order.orderId);
+    const captured = await cl.authorizations.update({ id: authorization!.id, _capture: true, _capture_amount_cents: 2000 });
+    expect(captured.capture_balance_cents).toBe(500);
+    const [capture] = await cl.authorizations.captures(authorization!.id);
+    expect(capture!.amount_cents).toBe(2000);
+    const refunded = await cl.captures.update({ id: capture!.id, _refund: true, _refund_amount_cents: 700 });
+    expect(refunded.refund_balance_cents).toBe(1300);
+    await cl.captures._refund(capture!.id);
+    expect((await cl.captures.retrieve(capture!.id)).refund_balance_cents).toBe(0);
+    const withReference = await cl.captures.update({ id: capture!.id, reference: 'sdk-capture', metadata: { erp: 'C-1' } });
+    expect(withReference).toMatchObject({ reference: 'sdk-capture', metadata: { erp: 'C-1' } });
+
+    const transactions = await cl.transactions.list({ filters: { token_eq: order.paymentIntentId }, sort: { created_at: 'asc' } });
+    expect([...transactions].map((transaction) => transaction.type)).toEqual(['authorizations', 'captures', 'refunds', 'refunds']);
+    expect(transactions.recordCount).toBe(4);
+    const one = await cl.transactions.retrieve(capture!.id);
+    expect(one).toMatchObject({ type: 'captures', reference: 'sdk-capture' });
+
+    // Versions through include: this SDK release has no versions resource of its own.
+    const withVersions = (await cl.captures.retrieve(capture!.id, { include: ['versions'] })) as unknown as { versions?: { event: string; changes: Record<string, unknown>; who: Record<string, unknown> }[] };
+    const events = (withVersions.versions ?? []).map((version) => version.event).sort();
+    expect(events).toEqual(['create', 'update', 'update']);
+    expect(withVersions.versions!.find((version) => 'reference' in version.changes)?.changes.reference).toEqual([null, 'sdk-capture']);
+  });
+
+  it('voids an authorization', async () => {
+    const order = await payableOrder(context);
+    await confirm(order);
+    expect(await paymentStatusAfterWebhooks(context, order.orderId)).toBe('authorized');
+    await cl.orders._place(order.orderId);
+    const [authorization] = await cl.orders.authorizations(order.orderId);
+    const voided = await cl.authorizations._void(authorization!.id);
+    expect(voided.void_balance_cents).toBe(0);
+    const [voidRecord] = await cl.authorizations.voids(authorization!.id);
+    expect(voidRecord!.amount_cents).toBe(2500);
+    expect((await cl.orders.retrieve(order.orderId)).payment_status).toBe('voided');
+    expect(context.standin.paymentIntents().find((pi) => pi.id === order.paymentIntentId)!.status).toBe('canceled');
   });
 });

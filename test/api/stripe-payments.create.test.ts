@@ -49,7 +49,7 @@ describe('POST /api/stripe_payments', () => {
     expect(data.meta).toEqual({ mode: 'test' });
     expect(Object.keys(data.attributes).sort()).toEqual(
       [
-        'stripe_id', 'client_secret', 'publishable_key', 'connected_account', 'charge_id', 'options', 'payment_method',
+        'stripe_id', 'client_secret', 'publishable_key', 'connected_account', 'on_behalf_of', 'transfer_group', 'charge_id', 'options', 'payment_method',
         'mismatched_amounts', 'return_url', 'receipt_email', 'payment_instrument', 'intent_missing_at', 'id', 'created_at', 'updated_at',
         'reference', 'reference_origin', 'metadata',
       ].filter((name) => name !== 'id').sort(),

@@ -387,7 +387,8 @@ export function buildCharge(fields: {
         ...card,
         amount_authorized: decline ? null : pi.amount,
         authorization_code: decline ? null : String(randomInt(100_000, 1_000_000)),
-        checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: decline ? null : 'pass' },
+        // The card's checks as the network answered them (Stripe's fixtures: cvc_check pass).
+        checks: { ...pm.card.checks, cvc_check: decline ? null : 'pass' },
         electronic_commerce_indicator: null,
         installments: null,
         mandate: null,

@@ -57,6 +57,7 @@ export const UPDATE = {
   customer: string(),
   payment_method: string(),
   setup_future_usage: oneOf(SETUP_FUTURE_USAGES),
+  transfer_group: string(),
   expand: stringList(),
 };
 
@@ -194,6 +195,10 @@ export const updatePaymentIntent: Handler = (ctx) => {
       );
     }
   }
+  // Stripe: "You can only provide transfer_group if it hasn't been set."
+  if (p.transfer_group !== undefined && pi.transfer_group !== null && p.transfer_group !== pi.transfer_group) {
+    throw invalidRequest('You can only provide transfer_group if it has not been set.', { param: 'transfer_group' });
+  }
   const amount = p.amount ?? pi.amount;
   const newCurrency = p.currency ?? pi.currency;
   if (p.amount !== undefined || p.currency !== undefined) checkAmount(amount, newCurrency);
@@ -207,6 +212,7 @@ export const updatePaymentIntent: Handler = (ctx) => {
   if (p.receipt_email !== undefined) pi.receipt_email = p.receipt_email;
   if (p.customer !== undefined) pi.customer = p.customer;
   if (p.setup_future_usage !== undefined) pi.setup_future_usage = p.setup_future_usage;
+  if (p.transfer_group !== undefined) pi.transfer_group = p.transfer_group;
   if (pm) {
     // A new method needs a new confirmation, even mid-authentication.
     pi.payment_method = pm.id;

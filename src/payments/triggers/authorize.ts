@@ -10,7 +10,7 @@ import { advancePaymentStatus, authorizedIntentStatuses, intentStatusRank } from
 import { readFromStripe } from '../reservation.ts';
 import { paymentAccount } from '../stripe-account.ts';
 import { applyPaymentIntent } from '../stripe-sync.ts';
-import { createTransaction, orderMoney, transactionOfRequest } from '../transactions.ts';
+import { chargeDetails, createTransaction, orderMoney, transactionOfRequest } from '../transactions.ts';
 import { captureOrder } from './capture.ts';
 import type { TriggerRequest } from './transaction-call.ts';
 
@@ -96,6 +96,7 @@ async function authorize(services: Services, orderId: string, place: boolean, re
           amountCents,
           recorded: { succeeded: true, gatewayTransactionId: typeof intent.latest_charge === 'string' ? intent.latest_charge : (intent.latest_charge?.id ?? null) },
           requestKey: request.requestKey,
+          details: chargeDetails(intent),
         });
       }
       // Now that the authorization exists, a succeeded PaymentIntent records its capture too.

@@ -12,8 +12,6 @@ import { applyPaymentIntent } from '../stripe-sync.ts';
 import { createTransaction, orderMoney, recordOutcome } from '../transactions.ts';
 import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type TriggerRequest } from './transaction-call.ts';
 
-const field: ErrorField = { trigger: '_cancel' };
-
 async function markCancelled(tx: Tx, order: Pick<Order, 'id' | 'status'>) {
   await tx.order.update({ where: { id: order.id }, data: { status: 'cancelled', cancelledAt: new Date() } });
   await recordChange(tx, { type: 'orders', id: order.id, event: 'orders.cancel', changes: { status: { before: order.status, after: 'cancelled' } } });
@@ -25,6 +23,26 @@ async function markCancelled(tx: Tx, order: Pick<Order, 'id' | 'status'>) {
  * fully refunded cannot be cancelled.
  */
 export function cancelOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
+  return releaseAuthorization(services, orderId, request, { trigger: '_cancel', cancel: true });
+}
+
+/**
+ * `_void` on an authorization: releases it (cancels its PaymentIntent, recorded as a void)
+ * while nothing of it is captured; the order stays as it is, its payment_status voided.
+ */
+export function voidAuthorization(services: Services, orderId: string, authorizationId: string, request: TriggerRequest = {}): Promise<void> {
+  return releaseAuthorization(services, orderId, request, { trigger: '_void', cancel: false, authorizationId });
+}
+
+interface Release {
+  trigger: '_cancel' | '_void';
+  /** Cancels the order too (`_cancel`); a `_void` leaves it. */
+  cancel: boolean;
+  authorizationId?: string;
+}
+
+function releaseAuthorization(services: Services, orderId: string, request: TriggerRequest, release: Release): Promise<void> {
+  const field: ErrorField = { trigger: release.trigger };
   return withTransactionCall<Stripe.PaymentIntent>(services, {
     orderId,
     kind: 'voids',
@@ -34,19 +52,25 @@ export function cancelOrder(services: Services, orderId: string, request: Trigge
 
     // The void was recorded (maybe by the webhook, which leaves the order as it is): finish the cancellation.
     async finishOwn(tx, order) {
-      if (order.status !== 'cancelled') await markCancelled(tx, order);
+      if (release.cancel && order.status !== 'cancelled') await markCancelled(tx, order);
     },
 
     async reserve(tx, order) {
-      if (!placedStatuses.has(order.status)) throw invalid(field, `order is ${order.status}; only a placed order can be cancelled`);
+      if (release.cancel && !placedStatuses.has(order.status)) throw invalid(field, `order is ${order.status}; only a placed order can be cancelled`);
       const money = await orderMoney(tx, order.id);
+      if (release.authorizationId !== undefined) {
+        if (money.authorization?.id !== release.authorizationId) throw invalid(field, "this authorization is no longer the order's authorization");
+        if (money.void || order.paymentStatus === 'voided') throw invalid(field, 'the authorization is already voided');
+      }
       if (money.reserved.some((row) => row.kind === 'captures' || row.kind === 'refunds')) {
         throw conflict(field, 'a capture or refund of this order is in progress');
       }
+      if (!release.cancel && money.capture) throw invalid(field, 'the authorization is captured; refund its capture instead');
       if (money.capturedCents - money.refundedCents > 0) throw invalid(field, 'the order is captured; refund it in full before cancelling');
       const inFlight = money.reserved.find((row) => row.kind === 'voids');
       // Nothing authorized is left to release (refunded in full, or voided already): cancel the order alone.
       if (!inFlight && (money.capture || money.void || order.paymentStatus === 'voided' || !money.authorization?.stripePaymentId)) {
+        if (!release.cancel) throw invalid(field, 'the order has no authorization to void');
         await markCancelled(tx, order);
         return new Finished(undefined);
       }
@@ -80,7 +104,7 @@ export function cancelOrder(services: Services, orderId: string, request: Trigge
       await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: intent.id });
       if (intentStatusRank(intent.status) >= intentStatusRank(locked.payment.status)) await applyPaymentIntent(tx, locked, intent);
       await advancePaymentStatus(tx, locked.order.id, 'voided');
-      await markCancelled(tx, locked.order);
+      if (release.cancel) await markCancelled(tx, locked.order);
     },
   });
 }

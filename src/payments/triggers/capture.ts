@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { conflict, invalid, type ErrorField } from '../../domain-error.ts';
 import type { Services } from '../../services.ts';
-import { toStripeAmount } from '../money.ts';
+import { formatAmount, toStripeAmount } from '../money.ts';
 import { placedStatuses } from '../orders.ts';
 import { advancePaymentStatus, intentStatusRank } from '../payment-status.ts';
 import { applyPaymentIntent, captureMetadataKey } from '../stripe-sync.ts';
@@ -9,9 +9,20 @@ import { createTransaction, orderMoney, recordOutcome } from '../transactions.ts
 import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type TriggerRequest } from './transaction-call.ts';
 
 const field: ErrorField = { trigger: '_capture' };
+const amountField: ErrorField = { attribute: '_capture_amount_cents' };
 
-/** `_capture`: captures the authorized amount of a placed order, once. */
-export function captureOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
+/** What `_capture` on an authorization adds: which authorization, and how much of it (default all). */
+export interface CaptureRequest extends TriggerRequest {
+  /** Sent to the authorization: it must still be the order's authorization. */
+  authorizationId?: string;
+  amountCents?: number | undefined;
+}
+
+/**
+ * `_capture`: captures the authorized amount (or `amountCents` of it: Stripe releases the
+ * rest) of a placed order, once, whether sent to the order or to its authorization.
+ */
+export function captureOrder(services: Services, orderId: string, request: CaptureRequest = {}): Promise<void> {
   return withTransactionCall<Stripe.PaymentIntent>(services, {
     orderId,
     kind: 'captures',
@@ -25,6 +36,13 @@ export function captureOrder(services: Services, orderId: string, request: Trigg
       if (money.capture) throw invalid(field, 'the order is already captured');
       if (money.void || order.paymentStatus === 'voided') throw invalid(field, "the order's authorization is voided");
       if (!money.authorization?.stripePaymentId) throw invalid(field, 'the order has no authorization to capture');
+      if (request.authorizationId !== undefined && request.authorizationId !== money.authorization.id) {
+        throw invalid(field, "this authorization is no longer the order's authorization");
+      }
+      const amountCents = request.amountCents ?? money.authorization.amountCents;
+      if (amountCents > money.authorization.amountCents) {
+        throw invalid(amountField, `cannot exceed ${formatAmount(money.authorization.amountCents, money.authorization.currencyCode)}, the authorized amount`);
+      }
       const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: money.authorization.stripePaymentId } })) as ReservedTransaction['payment'];
       const inFlight = money.reserved.find((row) => row.kind === 'captures' || row.kind === 'voids');
       if (inFlight?.kind === 'voids') throw conflict(field, 'a cancellation of this order is in progress');
@@ -33,7 +51,7 @@ export function captureOrder(services: Services, orderId: string, request: Trigg
         kind: 'captures',
         order,
         payment,
-        amountCents: money.authorization.amountCents,
+        amountCents,
         referenceId: money.authorization.id,
         requestKey: request.requestKey,
       });

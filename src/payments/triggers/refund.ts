@@ -14,6 +14,8 @@ const amountField: ErrorField = { attribute: '_refund_amount_cents' };
 /** `_refund`'s parameter: how much to refund (not Commerce Layer's, whose partial refunds go through a capture); default all. */
 export interface RefundRequest extends TriggerRequest {
   parameters?: { _refund_amount_cents?: number | null | undefined };
+  /** Sent to a capture: it must be the order's capture. */
+  captureId?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export function refundOrder(services: Services, orderId: string, request: Refund
       }
       const money = await orderMoney(tx, order.id);
       if (!money.capture?.stripePaymentId) throw invalid(refundField, 'the order has no capture to refund');
+      if (request.captureId !== undefined && request.captureId !== money.capture.id) throw invalid(refundField, "this capture is not the order's capture");
       const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: money.capture.stripePaymentId } })) as ReservedTransaction['payment'];
       const inFlight = money.reserved.filter((row) => row.kind === 'refunds');
       const sameRequest = (row: Transaction) => amountCents === undefined || row.amountCents === amountCents;

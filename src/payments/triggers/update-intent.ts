@@ -57,6 +57,8 @@ export async function updateIntent(services: Services, paymentId: string): Promi
         ...(options.payment_method !== undefined ? { payment_method: options.payment_method } : {}),
         ...(options.setup_future_usage !== undefined ? { setup_future_usage: options.setup_future_usage } : {}),
         ...(options.description !== undefined ? { description: options.description } : {}),
+        // Stripe takes a transfer group until one is set; on_behalf_of only at creation.
+        ...(options.transfer_group !== undefined && !payment.transferGroup ? { transfer_group: options.transfer_group } : {}),
         ...(payment.receiptEmail ? { receipt_email: payment.receiptEmail } : {}),
       };
       const { client, requestOptions } = await paymentAccount(services, payment);
@@ -66,7 +68,7 @@ export async function updateIntent(services: Services, paymentId: string): Promi
     async record(tx, { payment }, intent) {
       await lockPaymentWithOrder(tx, payment.id);
       const currencyCode = intent.currency.toUpperCase();
-      const data = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode, status: intent.status };
+      const data = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode, status: intent.status, transferGroup: intent.transfer_group ?? null };
       const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion }, data });
       if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
     },
