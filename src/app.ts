@@ -8,7 +8,7 @@ import { connectDatabase } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
-import { periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
+import { periodicJobs, useJobs, type JobQueueOptions, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
@@ -34,6 +34,8 @@ export interface BuildOptions {
    * the reconciliation job for missed deliveries, off when absent (src/plugins/jobs.ts).
    */
   stripeWebhooks?: StripeWebhookOptions & { reconcile?: ReconcileJobOptions };
+  /** How often the job queue polls and checks its schedules (tests shorten them). */
+  jobQueue?: Pick<JobQueueOptions, 'pollingIntervalSeconds' | 'cronMonitorIntervalSeconds'>;
 }
 
 declare module 'fastify' {
@@ -92,6 +94,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }));
+  useJobs(app, {
+    databaseUrl: config.databaseUrl,
+    jobs: periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }),
+    ...(options.stripeWebhooks?.reconcile ? {} : { retiredJobs: ['reconciliation run'] }),
+    ...options.jobQueue,
+  });
   return app;
 }
