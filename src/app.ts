@@ -20,6 +20,8 @@ import { registerOAuthRoutes } from './routes/oauth.ts';
 import { registerRootRoute } from './routes/root.ts';
 import { registerStripeWebhookRoutes, type StripeWebhookOptions } from './routes/stripe-webhooks.ts';
 import type { Services } from './services.ts';
+import { setWebhookApiBase } from './webhooks/render.ts';
+import { defaultDeliveryOptions, WebhookDelivery, type WebhookDeliveryOptions } from './webhooks/worker.ts';
 import { StripeClients } from './stripe/client.ts';
 
 export interface BuildOptions {
@@ -36,6 +38,8 @@ export interface BuildOptions {
   stripeWebhooks?: StripeWebhookOptions & { reconcile?: ReconcileJobOptions };
   /** How often the job queue polls and checks its schedules (tests shorten them). */
   jobQueue?: Pick<JobQueueOptions, 'pollingIntervalSeconds' | 'cronMonitorIntervalSeconds'>;
+  /** Outgoing webhook delivery settings (tests shorten the retry delay); src/webhooks/worker.ts. */
+  webhookDelivery?: Partial<WebhookDeliveryOptions>;
 }
 
 declare module 'fastify' {
@@ -94,9 +98,19 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
+  // Webhook payloads link to the API where clients reach it: the public URL, or where this server listens.
+  app.addHook('onListen', async () => {
+    const address = app.server.address();
+    const local = address && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : undefined;
+    const base = options.stripeWebhooks?.publicUrl ?? local;
+    if (base) setWebhookApiBase(`${base.replace(/\/+$/, '')}/api`);
+  });
+  const delivery = new WebhookDelivery(services, config.databaseUrl, { ...defaultDeliveryOptions(), ...options.webhookDelivery });
+  const webhookJobs = delivery.jobs();
   useJobs(app, {
     databaseUrl: config.databaseUrl,
-    jobs: periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }),
+    jobs: [...periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), ...webhookJobs.jobs],
+    workers: webhookJobs.workers,
     ...(options.stripeWebhooks?.reconcile ? {} : { retiredJobs: ['reconciliation run'] }),
     ...options.jobQueue,
   });

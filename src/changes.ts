@@ -1,4 +1,5 @@
 import type { Prisma } from './db/client.ts';
+import { recordWebhookEvents } from './webhooks/outbox.ts';
 
 /**
  * The one place a committed change is described: every write of a resource's record, by
@@ -9,9 +10,9 @@ import type { Prisma } from './db/client.ts';
  * claim, a gateway's webhook endpoint registered at Stripe, Idempotency-Key records), and
  * an order's payment source, which follows the stripe payment whose change is described.
  *
- * Today it records nothing. It is where two features will write their rows: Commerce
- * Layer's `versions` (an audit record of each create, update and destroy with the changed
- * fields) and an outbox of events (`orders.place`, `captures.create`, ...) delivered after
+ * It is where two features write their rows: Commerce Layer's `versions` (an audit record
+ * of each create, update and destroy with the changed fields) and the outbox of webhook
+ * events (`orders.place`, `captures.create`, ...: src/webhooks/outbox.ts) delivered after
  * the commit. Neither may hold a secret: `changes` carries column values as written, so a
  * writer of versions must leave out the sealed and hashed columns (`loginEncrypted`,
  * `secretHash`, `passwordHash`, ...).
@@ -27,7 +28,10 @@ export interface Change {
   changes?: Record<string, { before: unknown; after: unknown }>;
 }
 
-export async function recordChange(_tx: Prisma.TransactionClient, _change: Change): Promise<void> {}
+export async function recordChange(tx: Prisma.TransactionClient, change: Change): Promise<void> {
+  // Outgoing webhooks: the events this change fires, in its transaction (src/webhooks/outbox.ts).
+  await recordWebhookEvents(tx, change);
+}
 
 /** The columns of `after` whose values differ from `before` (a created record: every column, from undefined). */
 export function changedColumns(before: Record<string, unknown> | undefined, after: Record<string, unknown>): Change['changes'] {

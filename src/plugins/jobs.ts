@@ -36,8 +36,8 @@ export interface QueueWorker {
   /** A job still active after this long is taken as lost (its instance died) and retried. */
   expireInSeconds?: number;
   handle: (data: Record<string, unknown>) => Promise<void>;
-  /** Called once the worker runs, with what lets others send it jobs and wake it. */
-  started?: (queue: StartedQueue) => Promise<void> | void;
+  /** Called once the worker runs, with what lets others send it jobs and wake it; what it returns runs at close. */
+  started?: (queue: StartedQueue) => Promise<(() => Promise<void>) | void>;
 }
 
 export interface StartedQueue {
@@ -100,6 +100,7 @@ export interface JobQueueOptions {
 /** Runs the jobs and workers on pg-boss while the app listens. */
 export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
   let boss: PgBoss | undefined;
+  const stops: (() => Promise<void>)[] = [];
 
   // The message only: a driver's or Stripe's error object can carry more than a log line should.
   const failed = (name: string, error: unknown) => app.log.warn({ job: name, err: { message: (error as Error).message } }, `${name} failed`);
@@ -140,7 +141,8 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
         }
       });
       const started = boss;
-      await worker.started?.({ boss: started, wake: () => started.notifyWorker(id) });
+      const stop = await worker.started?.({ boss: started, wake: () => started.notifyWorker(id) });
+      if (stop) stops.push(stop);
     }
   });
   // Before the database closes: no new run starts, and a run in progress finishes.
@@ -148,6 +150,7 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
     const stopping = boss;
     boss = undefined;
     if (!stopping) return;
+    for (const stop of stops.splice(0)) await stop();
     await stopping.stop({ graceful: true, wait: true, timeout: 10_000 });
   });
 }

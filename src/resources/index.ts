@@ -7,6 +7,7 @@ import { orders } from './orders.ts';
 import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
 import { authorizations, captures, refunds, voids } from './transactions.ts';
+import { eventCallbacks, webhooks } from './webhooks.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
 export const resources = [
@@ -23,4 +24,6 @@ export const resources = [
   markets,
   customers,
   applications,
+  webhooks,
+  eventCallbacks,
 ] as const;

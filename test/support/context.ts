@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { ensureIntegrationApplication } from '../../src/auth/applications.ts';
 import type { AppConfig } from '../../src/config.ts';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
@@ -30,7 +30,7 @@ export interface TestContext {
  */
 export type ConfigOverrides = Omit<Partial<AppConfig>, 'stripe'> & { stripe?: Partial<AppConfig['stripe']> };
 
-export async function startTestContext(overrides: ConfigOverrides = {}, options: { onDatabaseQuery?: (sql: string) => void } = {}): Promise<TestContext> {
+export async function startTestContext(overrides: ConfigOverrides = {}, options: Pick<BuildOptions, 'onDatabaseQuery' | 'webhookDelivery' | 'jobQueue'> = {}): Promise<TestContext> {
   const standin = await startStripeStandin({ port: 0 });
   const logs: string[] = [];
   const logStream = new Writable({
