@@ -152,7 +152,12 @@ export class WebhookDelivery {
         if (!lock?.locked) return { next: 'busy' } as const;
         const event = await tx.webhookEvent.findFirst({ where: { lane, status: 'pending' }, orderBy: { seq: 'asc' }, include: { webhook: true } });
         if (!event) return { next: 'done' } as const;
-        const webhook = event.webhook;
+        let webhook = event.webhook;
+        if (webhook.circuitFailureCount > 0) {
+          // A failing webhook's lanes take turns, so that its circuit opens at exactly the threshold.
+          await tx.$queryRawUnsafe('SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 1))', webhook.id);
+          webhook = await tx.webhook.findUniqueOrThrow({ where: { id: webhook.id } });
+        }
         // Held, not dropped: `_reset_circuit` or `_enable` sends them.
         if (webhook.circuitState !== 'closed' || webhook.disabledAt) return { next: 'done' } as const;
         const waitMs = event.nextAttemptAt.getTime() - Date.now();

@@ -57,7 +57,8 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     // Stripe settings merge, so a test can shorten the timeout and keep its stand-in.
     stripe: { apiUrl: new URL(standin.url), timeoutMs: 5_000, maxNetworkRetries: 2, ...overrides.stripe },
   };
-  const app = await buildApp(config, { logStream, ...options });
+  const retryBaseMs = Number(process.env.WEBHOOK_RETRY_BASE_MS ?? 10);
+  const app = await buildApp(config, { logStream, ...options, webhookDelivery: { retryBaseMs, ...options.webhookDelivery } });
   // Listening on a fixed port keeps the links in responses stable across requests.
   await app.listen({ port: 0, host: '127.0.0.1' });
   const db = createPrismaClient(config.databaseUrl, { poolMax: 2 });

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface ReceivedEvent {
+  path: string;
   topic: string;
   deliveryId: string;
   /** The signature checked as callbacks-security.md says: HMAC-SHA256 of the raw body with the shared secret, base64. */
@@ -12,7 +13,7 @@ export interface ReceivedEvent {
 
 /**
  * A webhook receiver, as a merchant's back office runs one: a real HTTP server on loopback
- * that checks each signature with the shared secret registered for its path, answers
+ * that checks each signature with the shared secret registered for its path and topic, answers
  * `status()` (or never, for 'hang'), and can be taken down and brought back on its port.
  */
 export async function startReceiver() {
@@ -30,7 +31,8 @@ export async function startReceiver() {
     request.on('end', () => {
       const raw = Buffer.concat(chunks);
       requests.push(request.url ?? '');
-      const secret = secrets.get(request.url ?? '');
+      // One URL may serve the webhooks of several topics: the topic header tells whose secret signs.
+      const secret = secrets.get(`${request.url ?? ''} ${String(request.headers['x-commercelayer-topic'])}`);
       const expected = secret ? createHmac('sha256', secret).update(raw).digest('base64') : '';
       const given = String(request.headers['x-commercelayer-signature'] ?? '');
       const signatureValid = expected.length > 0 && expected.length === given.length && timingSafeEqual(Buffer.from(expected), Buffer.from(given));
@@ -38,6 +40,7 @@ export async function startReceiver() {
       if (answer === 'hang') return;
       if (answer >= 200 && answer < 300) {
         received.push({
+          path: request.url ?? '',
           topic: String(request.headers['x-commercelayer-topic']),
           deliveryId: String(request.headers['x-delivery-id']),
           signatureValid,
@@ -71,8 +74,8 @@ export async function startReceiver() {
     /** Every request's path, answered or not. */
     requests,
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
-    register(path: string, secret: string) {
-      secrets.set(path, secret);
+    register(path: string, topic: string, secret: string) {
+      secrets.set(`${path} ${topic}`, secret);
     },
     answer(next: () => number | 'hang') {
       status = next;
