@@ -163,8 +163,16 @@ export class WebhookDelivery {
         const waitMs = event.nextAttemptAt.getTime() - Date.now();
         if (waitMs > 0) return { next: 'later', waitMs } as const;
 
+        let sharedSecret: string;
+        try {
+          sharedSecret = secretBox.open(webhook.sharedSecretEncrypted);
+        } catch {
+          // Sealed with another ENCRYPTION_KEY than this instance's (a misconfigured instance): left to the others.
+          this.services.logger.warn({ webhook: webhook.id }, 'webhook shared secret cannot be opened with this ENCRYPTION_KEY');
+          return { next: 'busy' } as const;
+        }
         const result = await deliver(
-          { url: webhook.callbackUrl, body: event.body, topic: event.topic, deliveryId: event.id, sharedSecret: secretBox.open(webhook.sharedSecretEncrypted) },
+          { url: webhook.callbackUrl, body: event.body, topic: event.topic, deliveryId: event.id, sharedSecret },
           options.policy,
           options.timeoutMs,
         );
