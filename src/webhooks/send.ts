@@ -27,7 +27,7 @@ export interface DeliveryResult {
 }
 
 /** Resolves as the connection would and refuses an address the callback URL rule forbids (a name pointing inside). */
-function guardedLookup(policy: CallbackUrlPolicy) {
+export function guardedLookup(policy: CallbackUrlPolicy) {
   return (hostname: string, options: dns.LookupOptions, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) => {
     dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '');
