@@ -111,7 +111,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     databaseUrl: config.databaseUrl,
     jobs: [...periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), ...webhookJobs.jobs],
     workers: webhookJobs.workers,
-    ...(options.stripeWebhooks?.reconcile ? {} : { retiredJobs: ['reconciliation run'] }),
     ...options.jobQueue,
   });
   return app;

@@ -20,6 +20,9 @@ import { purgeExpiredIdempotencyKeys } from './idempotency.ts';
  *   SELECT name, state, started_on, completed_on, output FROM pgboss.job
  *     WHERE name = 'reconciliation-run' ORDER BY created_on DESC;
  * (finished jobs move to `pgboss.archive` after a day); `pgboss.schedule` lists the schedules.
+ * Schedules are shared by the instances: give them all the same configuration. One an
+ * instance no longer declares (the reconciliation turned off) stays until deleted from
+ * `pgboss.schedule`; its jobs are then worked only by instances that still declare it.
  */
 export interface PeriodicJob {
   /** Names the job in log lines: "<name> failed"; its queue is the name with dashes. */
@@ -89,8 +92,6 @@ export interface JobQueueOptions {
   databaseUrl: string;
   jobs: readonly PeriodicJob[];
   workers?: readonly QueueWorker[];
-  /** Schedules are jobs that were periodic here once and are no longer (the reconciliation turned off). */
-  retiredJobs?: readonly string[];
   /** How often an idle worker looks for jobs; pg-boss's minimum is 0.5 s. */
   pollingIntervalSeconds?: number;
   /** How often an instance checks the schedules (1 to 45 s; pg-boss's default 30). */
@@ -129,7 +130,6 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
       });
       await boss.schedule(queue, cronOf(job.intervalMs));
     }
-    for (const name of options.retiredJobs ?? []) await boss.unschedule(queueOf({ name }));
     for (const worker of options.workers ?? []) {
       await boss.createQueue(worker.queue, { name: worker.queue, policy: worker.policy ?? 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: worker.expireInSeconds ?? 60 });
       const id = await boss.work<Record<string, unknown>>(worker.queue, { pollingIntervalSeconds: 0.5 }, async ([job]) => {
