@@ -38,6 +38,8 @@ export interface QueueWorker {
   policy?: 'standard' | 'short';
   /** A job still active after this long is taken as lost (its instance died) and retried. */
   expireInSeconds?: number;
+  /** Jobs fetched and handled at once by this instance (each on its own); 1 when absent. */
+  batchSize?: number;
   handle: (data: Record<string, unknown>) => Promise<void>;
   /** Called once the worker runs, with what lets others send it jobs and wake it; what it returns runs at close. */
   started?: (queue: StartedQueue) => Promise<(() => Promise<void>) | void>;
@@ -132,15 +134,14 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
     }
     for (const worker of options.workers ?? []) {
       await boss.createQueue(worker.queue, { name: worker.queue, policy: worker.policy ?? 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: worker.expireInSeconds ?? 60 });
-      const id = await boss.work<Record<string, unknown>>(worker.queue, { pollingIntervalSeconds: 0.5 }, async ([job]) => {
-        try {
-          await worker.handle(job!.data);
-        } catch (error) {
-          failed(worker.queue, error);
-          throw error;
-        }
-      });
       const started = boss;
+      const batchSize = worker.batchSize ?? 1;
+      const id: string = await boss.work<Record<string, unknown>>(worker.queue, { pollingIntervalSeconds: 0.5, batchSize }, async (jobs) => {
+        // Each job on its own: one failing (logged; the worker's own sweep takes it up again) fails no other.
+        await Promise.all(jobs.map((job) => worker.handle(job.data).catch((error: unknown) => failed(worker.queue, error))));
+        // A full batch means more may be waiting: fetch again at once rather than after the polling interval.
+        if (jobs.length === batchSize) started.notifyWorker(id);
+      });
       const stop = await worker.started?.({ boss: started, wake: () => started.notifyWorker(id) });
       if (stop) stops.push(stop);
     }

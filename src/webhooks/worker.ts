@@ -72,6 +72,8 @@ export class WebhookDelivery {
           // One queued job per lane: more would find nothing to do.
           policy: 'short',
           expireInSeconds: 60,
+          // Lanes in parallel, each holding a pool connection while it posts: a few, so requests keep theirs.
+          batchSize: 4,
           handle: (data) => this.deliverLane(String(data.lane)),
           started: (queue) => this.start(queue),
         },
