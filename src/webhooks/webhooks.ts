@@ -62,6 +62,8 @@ export async function resetCircuit(services: Services, id: string): Promise<void
   await services.db.$transaction(async (tx) => {
     const before = await tx.webhook.findUniqueOrThrow({ where: { id } });
     await tx.webhook.update({ where: { id }, data: { circuitState: 'closed', circuitFailureCount: 0 } });
+    // Its waiting events go now, not at the retry time their last failure set.
+    await tx.webhookEvent.updateMany({ where: { webhookId: id, status: 'pending' }, data: { nextAttemptAt: new Date() } });
     await recordChange(tx, {
       type: 'webhooks',
       id,

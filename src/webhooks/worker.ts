@@ -21,8 +21,8 @@ import { deliver } from './send.ts';
  * circuit opens and the webhook's events wait, pending, until `_reset_circuit`.
  *
  * Workers learn of new events from the commit's NOTIFY; `webhook-sweep` (every minute, and
- * at start) queues every lane with pending events, for what a notification missed (an
- * instance that died before sending the job).
+ * at start) queues every lane with an event due, for what a notification missed (an
+ * instance that died before sending the job) and for retries more than a minute away.
  */
 export interface WebhookDeliveryOptions {
   /** The first retry's delay; each next one doubles it (capped at an hour). */
@@ -45,6 +45,7 @@ export const laneQueue = 'webhook-lane';
 const maxBackoffMs = 3_600_000;
 /** A lane job hands over to a fresh job after this long, so one busy record cannot hold a worker. */
 const laneBudgetMs = 30_000;
+const sweepIntervalMs = 60_000;
 
 type Step = { next: 'done' } | { next: 'busy' } | { next: 'more' } | { next: 'later'; waitMs: number };
 
@@ -78,7 +79,7 @@ export class WebhookDelivery {
           started: (queue) => this.start(queue),
         },
       ],
-      jobs: [{ name: 'webhook sweep', intervalMs: 60_000, run: () => this.sweep() }],
+      jobs: [{ name: 'webhook sweep', intervalMs: sweepIntervalMs, run: () => this.sweep() }],
     };
   }
 
@@ -118,15 +119,15 @@ export class WebhookDelivery {
     if (afterMs === 0) this.queue?.wake();
   }
 
-  /** Queues every lane with events due (of one webhook, or all) whose webhook may send. */
+  /** Queues every lane with an event due now (of one webhook, or all) whose webhook may send. */
   async sweep(webhookId?: string): Promise<void> {
-    const lanes = await this.services.db.$queryRawUnsafe<{ lane: string; due: Date }[]>(
-      `SELECT e.lane, MIN(e.next_attempt_at) AS due FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id
-        WHERE e.status = 'pending' AND w.circuit_state = 'closed' AND w.disabled_at IS NULL AND ($1::text IS NULL OR w.id = $1)
-        GROUP BY e.lane`,
+    const lanes = await this.services.db.$queryRawUnsafe<{ lane: string }[]>(
+      `SELECT DISTINCT e.lane FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id
+        WHERE e.status = 'pending' AND e.next_attempt_at <= now() AT TIME ZONE 'UTC'
+          AND w.circuit_state = 'closed' AND w.disabled_at IS NULL AND ($1::text IS NULL OR w.id = $1)`,
       webhookId ?? null,
     );
-    for (const { lane, due } of lanes) await this.enqueue(lane, Math.max(0, new Date(due).getTime() - Date.now()));
+    for (const { lane } of lanes) await this.enqueue(lane);
   }
 
   /** Delivers a lane's pending events in order, until none is due or the budget is spent. */
@@ -137,6 +138,8 @@ export class WebhookDelivery {
       if (step.next === 'done') return;
       if (step.next === 'busy') return this.enqueue(lane, 1_000);
       if (step.next === 'later') {
+        // A delayed job holds the lane's one queued place: only for short waits; the sweep takes up longer ones when due.
+        if (step.waitMs > sweepIntervalMs) return;
         if (step.waitMs > 1_000) return this.enqueue(lane, step.waitMs);
         await sleep(step.waitMs);
       }
