@@ -11,7 +11,7 @@ import { useErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
 import { useGracefulClose } from './plugins/graceful-close.ts';
 import { useInputGuard } from './plugins/input-guard.ts';
-import { claimJobRun, periodicJobs, useJobs, type ReconcileJobOptions } from './plugins/jobs.ts';
+import { periodicJobs, useJobs, type JobQueueOptions, type ReconcileJobOptions } from './plugins/jobs.ts';
 import { loggingOptions, useRequestIdHeader } from './plugins/logging.ts';
 import { useRateLimit } from './plugins/rate-limit.ts';
 import { useSecurityHeaders } from './plugins/security-headers.ts';
@@ -23,6 +23,8 @@ import { registerOAuthRoutes } from './routes/oauth.ts';
 import { registerRootRoute } from './routes/root.ts';
 import { registerStripeWebhookRoutes, type StripeWebhookOptions } from './routes/stripe-webhooks.ts';
 import type { Services } from './services.ts';
+import { setWebhookApiBase } from './webhooks/render.ts';
+import { defaultDeliveryOptions, WebhookDelivery, type WebhookDeliveryOptions } from './webhooks/worker.ts';
 import { StripeClients } from './stripe/client.ts';
 
 export interface BuildOptions {
@@ -37,6 +39,10 @@ export interface BuildOptions {
    * the reconciliation job for missed deliveries, off when absent (src/plugins/jobs.ts).
    */
   stripeWebhooks?: StripeWebhookOptions & { reconcile?: ReconcileJobOptions };
+  /** How often the job queue polls and checks its schedules (tests shorten them). */
+  jobQueue?: Pick<JobQueueOptions, 'pollingIntervalSeconds' | 'cronMonitorIntervalSeconds'>;
+  /** Outgoing webhook delivery settings (tests shorten the retry delay); src/webhooks/worker.ts. */
+  webhookDelivery?: Partial<WebhookDeliveryOptions>;
 }
 
 declare module 'fastify' {
@@ -100,6 +106,20 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  useJobs(app, periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), claimJobRun(db));
+  // Webhook payloads link to the API where clients reach it: the public URL, or where this server listens.
+  app.addHook('onListen', async () => {
+    const address = app.server.address();
+    const local = address && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : undefined;
+    const base = config.publicUrl ? `${config.publicUrl.origin}${config.publicUrl.pathname}` : (options.stripeWebhooks?.publicUrl ?? local);
+    if (base) setWebhookApiBase(`${base.replace(/\/+$/, '')}/api`);
+  });
+  const delivery = new WebhookDelivery(services, config.databaseUrl, { ...defaultDeliveryOptions(), ...options.webhookDelivery });
+  const webhookJobs = delivery.jobs();
+  useJobs(app, {
+    databaseUrl: config.databaseUrl,
+    jobs: [...periodicJobs(services, { reconcile: options.stripeWebhooks?.reconcile }), ...webhookJobs.jobs],
+    workers: webhookJobs.workers,
+    ...options.jobQueue,
+  });
   return app;
 }

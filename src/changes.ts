@@ -1,6 +1,7 @@
 import type { Prisma } from './db/client.ts';
 import { markKeyCommitted } from './keyed-writes.ts';
 import { recordVersion } from './versions.ts';
+import { recordWebhookEvents } from './webhooks/outbox.ts';
 
 /**
  * The one place a committed change is described: every write of a resource's record, by
@@ -13,8 +14,9 @@ import { recordVersion } from './versions.ts';
  *
  * It is where two features write their rows: Commerce Layer's `versions` (an audit record
  * of each create, update and destroy with the changed fields: src/versions.ts) and an
- * outbox of events (`orders.place`, `captures.create`, ...) delivered after the commit. Neither may hold a secret: `changes` carries column values as written, so a
- * writer of versions must leave out the sealed and hashed columns (`loginEncrypted`,
+ * outbox of events (`orders.place`, `captures.create`, ...: src/webhooks/outbox.ts)
+ * delivered after the commit. Neither may hold a secret: `changes` carries column values
+ * as written, so a writer of versions must leave out the sealed and hashed columns (`loginEncrypted`,
  * `secretHash`, `passwordHash`, ...).
  */
 
@@ -32,6 +34,8 @@ export async function recordChange(tx: Prisma.TransactionClient, change: Change)
   // The request's Idempotency-Key commits with its write (src/keyed-writes.ts).
   await markKeyCommitted(tx, change);
   await recordVersion(tx, change);
+  // Outgoing webhooks: the events this change fires, in its transaction (src/webhooks/outbox.ts).
+  await recordWebhookEvents(tx, change);
 }
 
 /** The columns of `after` whose values differ from `before` (a created record: every column, from undefined). */

@@ -77,6 +77,8 @@ export const environmentSchema = z
     ),
     /** Re-read PaymentIntents left pending (missed webhooks) this often; 0 turns the timer off. */
     RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+    /** The first retry delay of a failed webhook delivery; each next retry doubles it (10 retries). */
+    WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(10_000),
     /** How long an Idempotency-Key is remembered (Stripe: 24 hours). */
     IDEMPOTENCY_KEY_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(86_400),
     /** Trust X-Forwarded-* headers (behind a proxy) when building links. */

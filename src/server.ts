@@ -168,6 +168,7 @@ async function start(env: Environment): Promise<void> {
   }
 
   const app = await buildApp(config, {
+    webhookDelivery: { retryBaseMs: env.WEBHOOK_RETRY_BASE_MS },
     stripeWebhooks: {
       ...(env.PUBLIC_URL ? { publicUrl: env.PUBLIC_URL } : {}),
       ...(env.RECONCILE_INTERVAL_SECONDS > 0 ? { reconcile: { intervalMs: env.RECONCILE_INTERVAL_SECONDS * 1000 } } : {}),

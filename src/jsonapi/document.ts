@@ -18,6 +18,7 @@ const defaultInputs: Record<AttributeType, z.ZodType> = {
   object: z.record(z.string().max(200), z.unknown()).refine((value) => JSON.stringify(value).length <= 16_384, {
     message: 'is too large (16 KB at most)',
   }),
+  array: z.array(z.string().max(200)).max(50),
   datetime: z.iso.datetime({ offset: true }),
 };
 

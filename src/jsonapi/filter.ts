@@ -86,7 +86,7 @@ function isLeapYear(year: number): boolean {
 }
 
 /** How a filter value of each scalar type is parsed. */
-const scalarTypes: Record<Exclude<AttributeType, 'object'>, { expected: string; parse(raw: string): unknown }> = {
+const scalarTypes: Record<Exclude<AttributeType, 'object' | 'array'>, { expected: string; parse(raw: string): unknown }> = {
   string: { expected: 'text', parse: (raw) => (isText(raw) ? raw : undefined) },
   integer: {
     expected: 'an integer',
@@ -282,7 +282,7 @@ class FilterParser {
       return [json];
     }
     // Predicate types exclude objects from everything but jcont.
-    const scalarType = scalarTypes[type as Exclude<AttributeType, 'object'>];
+    const scalarType = scalarTypes[type as Exclude<AttributeType, 'object' | 'array'>];
     return values.map((raw) => {
       let value = scalarType.parse(raw);
       if (value === undefined) throw filterError(key, 'INVALID_FILTER_VALUE', `${shown(raw)} is not ${scalarType.expected}`);

@@ -9,7 +9,8 @@ import { z } from 'zod';
  * and the domain only adds rules (create/update/remove) where a resource has them.
  */
 
-export type AttributeType = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'datetime';
+/** `array`: a list of strings (a webhook's include_resources); neither filterable nor sortable. */
+export type AttributeType = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'array' | 'datetime';
 export type Action = 'list' | 'retrieve' | 'create' | 'update' | 'delete';
 
 /** Database fields and their values, as a write stores them. */
@@ -64,6 +65,8 @@ export interface TriggerContext<Parameters = Record<string, unknown>> {
   requestKey: string | undefined;
   /** The trigger's parameters the request gave (`_refund_amount_cents`). */
   parameters: Parameters;
+  /** Shows `value` as the row's `field` in this response only (a regenerated secret); never stored. */
+  show(field: string, value: unknown): void;
 }
 
 /**
@@ -246,7 +249,7 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
 // declaration does not write (or of another type) does not compile.
 
 type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
-type TypeValues = { string: string; integer: number; float: number; boolean: boolean; object: Record<string, unknown>; datetime: string };
+type TypeValues = { string: string; integer: number; float: number; boolean: boolean; object: Record<string, unknown>; array: string[]; datetime: string };
 
 /** The value of a declared field: what its input schema gives, or its type's. */
 export type ValueOf<D> = D extends { input: z.ZodType<infer Output> } ? Output : D extends { type: infer T extends AttributeType } ? TypeValues[T] : never;

@@ -149,7 +149,7 @@ export class Writes {
       );
     });
     for (const effect of effects) await effect(created as Row);
-    await this.runTriggers(declaration, created.id, input, request);
+    await this.runTriggers(declaration, created.id, input, request, shown);
     return this.readBack(declaration, created.id, shown);
   }
 
@@ -174,7 +174,7 @@ export class Writes {
       });
       for (const effect of effects) await effect(row);
     }
-    await this.runTriggers(declaration, row.id, input, request);
+    await this.runTriggers(declaration, row.id, input, request, shown);
     return this.readBack(declaration, row.id, shown);
   }
 
@@ -198,11 +198,14 @@ export class Writes {
   }
 
   /** Each trigger sent as `true` runs its step, in the declaration's order: a failing one leaves the earlier ones applied. */
-  private async runTriggers(declaration: AnyResource, id: string, input: WriteInput, request: RequestContext): Promise<void> {
+  private async runTriggers(declaration: AnyResource, id: string, input: WriteInput, request: RequestContext, shown: Record<string, unknown>): Promise<void> {
+    const show = (field: string, value: unknown) => {
+      shown[field] = value;
+    };
     for (const [name, trigger] of Object.entries(declaration.triggers)) {
       if (!trigger.run || input.attributes[name] !== true) continue;
       const parameters = Object.fromEntries(Object.keys(trigger.parameters ?? {}).filter((parameter) => input.attributes[parameter] !== undefined).map((parameter) => [parameter, input.attributes[parameter]]));
-      await answering(() => trigger.run!(this.services, id, { requestKey: request.requestKey, parameters }));
+      await answering(() => trigger.run!(this.services, id, { requestKey: request.requestKey, parameters, show }));
     }
   }
 

@@ -33,6 +33,7 @@ const responseTypes: Record<AttributeType, JsonSchema> = {
   float: { type: ['number', 'null'] },
   boolean: { type: ['boolean', 'null'] },
   object: { type: ['object', 'null'] },
+  array: { type: ['array', 'null'], items: { type: 'string' } },
   datetime: { type: ['string', 'null'], format: 'date-time' },
 };
 

@@ -1,27 +1,54 @@
 import type { FastifyInstance } from 'fastify';
+import PgBoss from 'pg-boss';
 import { purgeExpiredTokenRecords } from '../auth/tokens.ts';
-import type { PrismaClient } from '../db/client.ts';
-import { newId } from '../ids.ts';
 import { reconcilePayments, type ReconcileOptions } from '../payments/reconcile.ts';
 import type { Services } from '../services.ts';
 import { purgeExpiredIdempotencyKeys } from './idempotency.ts';
 
 /**
- * Every periodic job of a server, in one table, and the one place that runs them. A job is
- * a plain function run every `intervalMs`: started when the server listens (an app built
- * for injected requests runs none), never two runs of one job at once in this instance,
- * each failure logged and retried at the next tick, and stopped before the database closes,
- * a run in progress allowed to finish. Timers never keep the process alive.
+ * Every periodic job of a server, in one table, run on pg-boss (a job queue kept in
+ * PostgreSQL, in its own schema `pgboss`), so that however many instances share the
+ * database each scheduled run happens once: pg-boss's cron monitor lets one instance per
+ * minute turn schedules into jobs (a singleton per job name and minute), and each job is
+ * fetched by one worker (`FOR UPDATE SKIP LOCKED`). Started when the server listens (an app
+ * built for injected requests runs none), each failure logged with the job's name, stopped
+ * before the database closes, a run in progress allowed to finish.
  *
- * Several instances share the work: each tick first claims the job's current interval in
- * `job_runs` (`claimJobRun`), and only the instance that claimed it runs the job, so a job
- * runs once per interval whatever the number of instances, and still runs when one dies.
+ * Job names (the pg-boss queue of each): `idempotency-key-purge`, `token-record-purge`,
+ * `reconciliation-run`, `webhook-sweep` (src/webhooks/worker.ts), and the queue
+ * `webhook-lane` of outgoing webhook deliveries. Runs can be inspected in SQL:
+ *   SELECT name, state, started_on, completed_on, output FROM pgboss.job
+ *     WHERE name = 'reconciliation-run' ORDER BY created_on DESC;
+ * (finished jobs move to `pgboss.archive` after a day); `pgboss.schedule` lists the schedules.
+ * Schedules are shared by the instances: give them all the same configuration. One an
+ * instance no longer declares (the reconciliation turned off) stays until deleted from
+ * `pgboss.schedule`; its jobs are then worked only by instances that still declare it.
  */
 export interface PeriodicJob {
-  /** Names the job in log lines: "<name> failed". */
+  /** Names the job in log lines: "<name> failed"; its queue is the name with dashes. */
   name: string;
+  /** Rounded to whole minutes (pg-boss schedules are cron expressions), at least one. */
   intervalMs: number;
   run: () => Promise<unknown>;
+}
+
+/** A queue the server works besides its schedules (webhook deliveries). */
+export interface QueueWorker {
+  queue: string;
+  policy?: 'standard' | 'short';
+  /** A job still active after this long is taken as lost (its instance died) and retried. */
+  expireInSeconds?: number;
+  /** Jobs fetched and handled at once by this instance (each on its own); 1 when absent. */
+  batchSize?: number;
+  handle: (data: Record<string, unknown>) => Promise<void>;
+  /** Called once the worker runs, with what lets others send it jobs and wake it; what it returns runs at close. */
+  started?: (queue: StartedQueue) => Promise<(() => Promise<void>) | void>;
+}
+
+export interface StartedQueue {
+  boss: PgBoss;
+  /** Wakes this instance's worker at once instead of at its next poll. */
+  wake(): void;
 }
 
 /** Re-read PaymentIntents left pending (missed webhooks) every `intervalMs`. */
@@ -30,19 +57,11 @@ export type ReconcileJobOptions = Partial<ReconcileOptions> & { intervalMs: numb
 /** Expired rows are removed this often; each purge is one indexed DELETE. */
 const purgeIntervalMs = 10 * 60_000;
 
-/** How long the record of a job's run is kept. */
-const jobRunRetentionMs = 86_400_000;
-
 /** The server's jobs: the purges always, the reconciliation when asked for. */
 export function periodicJobs(services: Services, options: { reconcile?: ReconcileJobOptions | undefined }): PeriodicJob[] {
   const jobs: PeriodicJob[] = [
     { name: 'idempotency key purge', intervalMs: purgeIntervalMs, run: () => purgeExpiredIdempotencyKeys(services.db) },
     { name: 'token record purge', intervalMs: purgeIntervalMs, run: () => purgeExpiredTokenRecords(services.db) },
-    {
-      name: 'job run purge',
-      intervalMs: purgeIntervalMs,
-      run: () => services.db.jobRun.deleteMany({ where: { startedAt: { lt: new Date(Date.now() - jobRunRetentionMs) } } }),
-    },
   ];
   if (options.reconcile) {
     const { intervalMs, ...reconcile } = options.reconcile;
@@ -58,47 +77,81 @@ export function periodicJobs(services: Services, options: { reconcile?: Reconcil
   return jobs;
 }
 
-/**
- * Whether this instance runs `job` in the interval of `now`: true for the one whose row for
- * that interval was inserted first.
- */
-export type JobClaim = (job: PeriodicJob, now: Date) => Promise<boolean>;
-
-/** Claims through `job_runs`, one row per job and interval (its primary key). */
-export function claimJobRun(db: PrismaClient, instance = newId()): JobClaim {
-  return async (job, now) => {
-    const slotStart = new Date(Math.floor(now.getTime() / job.intervalMs) * job.intervalMs);
-    const { count } = await db.jobRun.createMany({ data: [{ job: job.name, slotStart, instance }], skipDuplicates: true });
-    return count === 1;
-  };
+/** The pg-boss queue of a job: its name with dashes. */
+export function queueOf(job: Pick<PeriodicJob, 'name'>): string {
+  return job.name.replace(/\s+/g, '-');
 }
 
-/** Runs the jobs while the app listens; with `claim`, only in the intervals this instance claims. */
-export function useJobs(app: FastifyInstance, jobs: readonly PeriodicJob[], claim?: JobClaim): void {
-  const timers: NodeJS.Timeout[] = [];
-  const running = new Map<string, Promise<void>>();
+/** A cron expression running every `intervalMs`, in whole minutes (at least one). */
+export function cronOf(intervalMs: number): string {
+  const minutes = Math.max(1, Math.round(intervalMs / 60_000));
+  if (minutes < 60) return minutes === 1 ? '* * * * *' : `*/${minutes} * * * *`;
+  const hours = Math.min(24, Math.round(minutes / 60));
+  return hours >= 24 ? '0 0 * * *' : `0 */${hours} * * *`;
+}
 
-  const tick = (job: PeriodicJob) => {
-    if (running.has(job.name)) return;
-    const claimed = claim ? claim(job, new Date()) : Promise.resolve(true);
-    const run = claimed
-      .then((mine) => (mine ? job.run() : undefined))
-      .then(
-        () => undefined,
-        // The message only: a driver's or Stripe's error object can carry more than a log line should.
-        (error: unknown) => app.log.warn({ job: job.name, err: { message: (error as Error).message } }, `${job.name} failed`),
-      )
-      .finally(() => running.delete(job.name));
-    running.set(job.name, run);
-  };
+export interface JobQueueOptions {
+  databaseUrl: string;
+  jobs: readonly PeriodicJob[];
+  workers?: readonly QueueWorker[];
+  /** How often an idle worker looks for jobs; pg-boss's minimum is 0.5 s. */
+  pollingIntervalSeconds?: number;
+  /** How often an instance checks the schedules (1 to 45 s; pg-boss's default 30). */
+  cronMonitorIntervalSeconds?: number;
+}
+
+/** Runs the jobs and workers on pg-boss while the app listens. */
+export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
+  let boss: PgBoss | undefined;
+  const stops: (() => Promise<void>)[] = [];
+
+  // The message only: a driver's or Stripe's error object can carry more than a log line should.
+  const failed = (name: string, error: unknown) => app.log.warn({ job: name, err: { message: (error as Error).message } }, `${name} failed`);
 
   app.addHook('onListen', async () => {
-    if (timers.length > 0) return;
-    for (const job of jobs) timers.push(setInterval(() => tick(job), job.intervalMs).unref());
+    if (boss) return;
+    boss = new PgBoss({
+      connectionString: options.databaseUrl,
+      max: 4,
+      schema: 'pgboss',
+      ...(options.cronMonitorIntervalSeconds ? { cronMonitorIntervalSeconds: options.cronMonitorIntervalSeconds } : {}),
+    });
+    boss.on('error', (error) => app.log.warn({ err: { message: error.message } }, 'job queue error'));
+    await boss.start();
+    const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
+    for (const job of options.jobs) {
+      const queue = queueOf(job);
+      // A run that fails is logged and not retried: the next scheduled run comes soon enough.
+      await boss.createQueue(queue, { name: queue, retryLimit: 0, expireInSeconds: 15 * 60 });
+      await boss.work(queue, { pollingIntervalSeconds }, async () => {
+        try {
+          await job.run();
+        } catch (error) {
+          failed(job.name, error);
+        }
+      });
+      await boss.schedule(queue, cronOf(job.intervalMs));
+    }
+    for (const worker of options.workers ?? []) {
+      await boss.createQueue(worker.queue, { name: worker.queue, policy: worker.policy ?? 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: worker.expireInSeconds ?? 60 });
+      const started = boss;
+      const batchSize = worker.batchSize ?? 1;
+      const id: string = await boss.work<Record<string, unknown>>(worker.queue, { pollingIntervalSeconds: 0.5, batchSize }, async (jobs) => {
+        // Each job on its own: one failing (logged; the worker's own sweep takes it up again) fails no other.
+        await Promise.all(jobs.map((job) => worker.handle(job.data).catch((error: unknown) => failed(worker.queue, error))));
+        // A full batch means more may be waiting: fetch again at once rather than after the polling interval.
+        if (jobs.length === batchSize) started.notifyWorker(id);
+      });
+      const stop = await worker.started?.({ boss: started, wake: () => started.notifyWorker(id) });
+      if (stop) stops.push(stop);
+    }
   });
   // Before the database closes: no new run starts, and a run in progress finishes.
   app.addHook('preClose', async () => {
-    for (const timer of timers.splice(0)) clearInterval(timer);
-    await Promise.all(running.values());
+    const stopping = boss;
+    boss = undefined;
+    if (!stopping) return;
+    for (const stop of stops.splice(0)) await stop();
+    await stopping.stop({ graceful: true, wait: true, timeout: 10_000 });
   });
 }

@@ -8,6 +8,7 @@ import { paymentMethods } from './payment-methods.ts';
 import { stripePayments } from './stripe-payments.ts';
 import { authorizations, captures, refunds, transactions, voids } from './transactions.ts';
 import { versions } from './versions.ts';
+import { eventCallbacks, webhooks } from './webhooks.ts';
 
 /** Every resource the API serves; the JSON:API engine builds routes from this list. */
 export const resources = [
@@ -26,4 +27,6 @@ export const resources = [
   markets,
   customers,
   applications,
+  webhooks,
+  eventCallbacks,
 ] as const;

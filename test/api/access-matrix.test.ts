@@ -317,6 +317,11 @@ beforeAll(async () => {
   tokens.customer = (await passwordGrant(`market:code:${marketACode}`)).access_token;
   Object.assign(ids, { marketA, customer1, customer2, guestOrder: orders.guestA!.orderId, customerOrder: orders.customerA!.orderId, marketBOrder: orders.guestB!.orderId });
 
+  // Disabled: it records no events for the writes of the matrix and other tests.
+  const webhook = await created('webhooks', { topic: 'customers.create', callback_url: 'https://example.com/hook', _disable: true });
+  const eventCallback = newId();
+  await context.db.eventCallback.create({ data: { id: eventCallback, webhookId: webhook, eventId: newId(), callbackUrl: 'https://example.com/hook', payload: {}, responseCode: '200', responseMessage: 'OK' } });
+
   const ofOrders = (pick: (order: FixtureOrder) => string) => Object.fromEntries(Object.entries(orders).map(([key, order]) => [key, pick(order)]));
   const entries: [string, TypeFixtures][] = [
     ['orders', { integration: spareOrder, byKey: ofOrders((order) => order.orderId) }],
@@ -334,6 +339,8 @@ beforeAll(async () => {
     ['versions', { integration: (await context.db.version.findFirstOrThrow({ where: { resourceId: integrationOrder.orderId } })).id }],
     ['markets', { integration: spareMarket }],
     ['applications', { integration: application }],
+    ['webhooks', { integration: webhook }],
+    ['event_callbacks', { integration: eventCallback }],
   ];
   for (const [type, entry] of entries) fixtures.set(type, entry);
 
@@ -360,6 +367,7 @@ beforeAll(async () => {
   createBodies.set('customers', () => body('customers', { email: `new-${unique()}@example.com`, password: customerCredentials.password }));
   createBodies.set('markets', () => body('markets', { name: 'Another', code: `m-${unique()}` }));
   createBodies.set('applications', () => body('applications', { name: 'Another', kind: 'sales_channel' }));
+  createBodies.set('webhooks', () => body('webhooks', { topic: 'orders.place', callback_url: 'https://example.com/another', _disable: true }));
 }, 60_000);
 
 afterAll(async () => {

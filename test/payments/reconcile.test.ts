@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -166,12 +166,14 @@ describe('npm run reconcile', () => {
   }, 30_000);
 });
 
-describe('the server timer', () => {
-  it('reconciles on its own when BuildOptions ask for it', async () => {
+describe('the scheduled job', () => {
+  // A schedule of the job queue, which turns it into one job a minute for all the instances of
+  // the run: any of them (they share the encryption key) may be the one that reconciles.
+  it('reconciles on its own when BuildOptions ask for it', { timeout: 150_000 }, async () => {
     const standin = await startStripeStandin({ port: 0 });
     const app = await buildApp(
-      { ...context.config, stripe: { ...context.config.stripe, apiUrl: new URL(standin.url) }, encryptionKey: randomBytes(32) },
-      { logStream: { write: () => true } as never, stripeWebhooks: { reconcile: { intervalMs: 50, olderThanMs } } },
+      { ...context.config, stripe: { ...context.config.stripe, apiUrl: new URL(standin.url) } },
+      { logStream: { write: () => true } as never, stripeWebhooks: { reconcile: { intervalMs: 60_000, olderThanMs } }, jobQueue: { cronMonitorIntervalSeconds: 1 } },
     );
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
@@ -186,7 +188,7 @@ describe('the server timer', () => {
       const order = await payableOrder(other);
       await confirm(order);
       await age(order.paymentId);
-      await expect.poll(async () => (await getOrder(other, order.orderId)).data.attributes.payment_status, { timeout: 5000 }).toBe('authorized');
+      await expect.poll(async () => (await getOrder(other, order.orderId)).data.attributes.payment_status, { timeout: 140_000, interval: 500 }).toBe('authorized');
     } finally {
       await app.close();
       await standin.close();

@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
-import { claimJobRun, periodicJobs, useJobs, type JobClaim, type PeriodicJob } from '../../src/plugins/jobs.ts';
+import { cronOf, periodicJobs, queueOf, useJobs, type PeriodicJob } from '../../src/plugins/jobs.ts';
 import type { Services } from '../../src/services.ts';
 
 const apps: FastifyInstance[] = [];
@@ -13,8 +13,8 @@ afterEach(async () => {
   for (const app of apps.splice(0)) await app.close();
 });
 
-/** A bare server running `jobs`, its log lines captured. */
-function serverWith(jobs: PeriodicJob[], claim?: JobClaim) {
+/** A bare server running `jobs` on the job queue of the test database, its log lines captured. */
+function serverWith(jobs: PeriodicJob[]) {
   const logs: { msg: string; job?: string; err?: { message: string } }[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
@@ -23,7 +23,7 @@ function serverWith(jobs: PeriodicJob[], claim?: JobClaim) {
     },
   });
   const app = Fastify({ logger: { level: 'info', stream } });
-  useJobs(app, jobs, claim);
+  useJobs(app, { databaseUrl: inject('databaseUrl'), jobs, pollingIntervalSeconds: 0.5, cronMonitorIntervalSeconds: 1 });
   apps.push(app);
   return { app, logs };
 }
@@ -32,105 +32,37 @@ const listen = (app: FastifyInstance) => app.listen({ port: 0, host: '127.0.0.1'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('the periodic jobs', () => {
-  it('run only once the server listens', async () => {
-    let runs = 0;
-    const { app } = serverWith([{ name: 'counting', intervalMs: 10, run: async () => void (runs += 1) }]);
-    await app.ready();
-    await sleep(100);
-    expect(runs).toBe(0);
-    await listen(app);
-    await expect.poll(() => runs, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+  it('turn intervals into cron schedules of whole minutes', () => {
+    expect(cronOf(10)).toBe('* * * * *');
+    expect(cronOf(60_000)).toBe('* * * * *');
+    expect(cronOf(10 * 60_000)).toBe('*/10 * * * *');
+    expect(cronOf(2 * 3_600_000)).toBe('0 */2 * * *');
+    expect(queueOf({ name: 'idempotency key purge' })).toBe('idempotency-key-purge');
   });
 
-  it('log each failure with the job name and run again at the next tick', async () => {
-    let runs = 0;
-    const { app, logs } = serverWith([
-      {
-        name: 'flaky purge',
-        intervalMs: 10,
-        run: async () => {
-          runs += 1;
-          if (runs === 1) throw new Error('database unreachable');
-        },
+  it('run once per scheduled minute with two instances on one database, each failure logged with its name', { timeout: 150_000 }, async () => {
+    const name = `counting ${randomBytes(4).toString('hex')}`;
+    const runs: { instance: number; minute: number }[] = [];
+    const job = (instance: number): PeriodicJob => ({
+      name,
+      intervalMs: 60_000,
+      run: async () => {
+        runs.push({ instance, minute: Math.floor(Date.now() / 60_000) });
+        if (runs.length === 1) throw new Error('database unreachable');
       },
-    ]);
-    await listen(app);
-    await expect.poll(() => runs, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
-    const failures = logs.filter((line) => line.msg === 'flaky purge failed');
-    expect(failures).toEqual([expect.objectContaining({ job: 'flaky purge', err: expect.objectContaining({ message: 'database unreachable' }) })]);
-  });
-
-  it('never run one job twice at once, and close waits for the run in progress', async () => {
-    let active = 0;
-    let mostActive = 0;
-    let started = 0;
-    let finished = 0;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const { app } = serverWith([
-      {
-        name: 'slow',
-        intervalMs: 10,
-        run: async () => {
-          started += 1;
-          active += 1;
-          mostActive = Math.max(mostActive, active);
-          await released;
-          active -= 1;
-          finished += 1;
-        },
-      },
-    ]);
-    await listen(app);
-    await expect.poll(() => started, { timeout: 5_000 }).toBe(1);
-    // Many ticks pass while the first run is still going.
-    await sleep(100);
-    expect(started).toBe(1);
-
-    apps.splice(apps.indexOf(app), 1);
-    let closed = false;
-    const closing = app.close().then(() => (closed = true));
-    await sleep(50);
-    expect(closed).toBe(false);
-    release();
-    await closing;
-    expect(finished).toBe(1);
-    expect(mostActive).toBe(1);
-    // Stopped: no run starts after close.
-    await sleep(50);
-    expect(started).toBe(1);
-  });
-});
-
-describe('the periodic jobs of several instances', () => {
-  const db = createPrismaClient(inject('databaseUrl'), { poolMax: 4 });
-  afterAll(() => db.$disconnect());
-
-  it('run once per interval between them, by whichever instance claims it first', async () => {
-    const name = `shared-${randomBytes(4).toString('hex')}`;
-    const intervalMs = 100;
-    const runs: { instance: string }[] = [];
-    const job = (instance: string): PeriodicJob => ({ name, intervalMs, run: async () => void runs.push({ instance }) });
-    // Started together, their timers tick in the same intervals.
-    const first = serverWith([job('first')], claimJobRun(db, 'first'));
-    const second = serverWith([job('second')], claimJobRun(db, 'second'));
+    });
+    const first = serverWith([job(1)]);
+    const second = serverWith([job(2)]);
+    await first.app.ready();
+    await sleep(1_500);
+    // Not listening: no queue, no run.
+    expect(runs).toEqual([]);
     await Promise.all([listen(first.app), listen(second.app)]);
-    await expect.poll(async () => db.jobRun.count({ where: { job: name } }), { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
-    await first.app.close();
-    await second.app.close();
-
-    const claimed = await db.jobRun.findMany({ where: { job: name }, orderBy: { slotStart: 'asc' } });
-    // One run per claimed interval (the key of job_runs), not one per instance and tick.
-    expect(runs).toHaveLength(claimed.length);
-    expect(runs.map((run) => run.instance).sort()).toEqual(claimed.map((row) => row.instance).sort());
-  });
-
-  it('purge the records of runs older than a day', async () => {
-    const old = { job: `old-${randomBytes(4).toString('hex')}`, slotStart: new Date(Date.now() - 2 * 86_400_000), instance: 'gone', startedAt: new Date(Date.now() - 2 * 86_400_000) };
-    const recent = { ...old, slotStart: new Date(), startedAt: new Date() };
-    await db.jobRun.createMany({ data: [old, recent] });
-    await periodicJobs({ db } as unknown as Services, {}).find((entry) => entry.name === 'job run purge')!.run();
-    expect(await db.jobRun.count({ where: { job: old.job } })).toBe(1);
+    await expect.poll(() => runs.length, { timeout: 140_000, interval: 500 }).toBeGreaterThanOrEqual(2);
+    const minutes = runs.map((run) => run.minute);
+    expect(new Set(minutes).size).toBe(minutes.length);
+    const failures = [...first.logs, ...second.logs].filter((line) => line.msg === `${name} failed`);
+    expect(failures).toEqual([expect.objectContaining({ job: name, err: expect.objectContaining({ message: 'database unreachable' }) })]);
   });
 });
 

@@ -14,7 +14,7 @@ const jsonApi = 'application/vnd.api+json';
 let standin: StripeStandin;
 const db = createPrismaClient(inject('databaseUrl'), { poolMax: 2 });
 const credentials = { id: `crash-${randomBytes(4).toString('hex')}`, secret: randomBytes(24).toString('base64url') };
-const secrets = { signing: randomBytes(32).toString('hex'), encryption: randomBytes(32).toString('base64') };
+const secrets = { signing: randomBytes(32).toString('hex') };
 let server: ChildProcess | undefined;
 let base = '';
 
@@ -44,7 +44,8 @@ async function startServer(): Promise<void> {
       API_CLIENT_ID: credentials.id,
       API_CLIENT_SECRET: credentials.secret,
       TOKEN_SIGNING_SECRET: secrets.signing,
-      ENCRYPTION_KEY: secrets.encryption,
+      // Shared with the run's other servers: they share its job queue, and open each other's secrets.
+      ENCRYPTION_KEY: inject('encryptionKey'),
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { ensureIntegrationApplication } from '../../src/auth/applications.ts';
 import type { AppConfig } from '../../src/config.ts';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
@@ -30,7 +30,7 @@ export interface TestContext {
  */
 export type ConfigOverrides = Omit<Partial<AppConfig>, 'stripe'> & { stripe?: Partial<AppConfig['stripe']> };
 
-export async function startTestContext(overrides: ConfigOverrides = {}, options: { onDatabaseQuery?: (sql: string) => void } = {}): Promise<TestContext> {
+export async function startTestContext(overrides: ConfigOverrides = {}, options: Pick<BuildOptions, 'onDatabaseQuery' | 'webhookDelivery' | 'jobQueue'> = {}): Promise<TestContext> {
   const standin = await startStripeStandin({ port: 0 });
   const logs: string[] = [];
   const logStream = new Writable({
@@ -57,7 +57,8 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     // Stripe settings merge, so a test can shorten the timeout and keep its stand-in.
     stripe: { apiUrl: new URL(standin.url), timeoutMs: 5_000, maxNetworkRetries: 2, ...overrides.stripe },
   };
-  const app = await buildApp(config, { logStream, ...options });
+  const retryBaseMs = Number(process.env.WEBHOOK_RETRY_BASE_MS ?? 10);
+  const app = await buildApp(config, { logStream, ...options, webhookDelivery: { retryBaseMs, ...options.webhookDelivery } });
   // Listening on a fixed port keeps the links in responses stable across requests.
   await app.listen({ port: 0, host: '127.0.0.1' });
   const db = createPrismaClient(config.databaseUrl, { poolMax: 2 });

@@ -12,7 +12,7 @@ export interface Sql {
 }
 
 /** The types a declared field can have (the declarations' AttributeType), as SQL compares them. */
-export type ValueType = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'datetime';
+export type ValueType = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'array' | 'datetime';
 
 /** The cast of a parameter compared with a column of each type (bigint, not int4, so an out-of-range number compares instead of erroring). */
 export const parameterCasts: Readonly<Record<ValueType, string>> = {
@@ -22,6 +22,7 @@ export const parameterCasts: Readonly<Record<ValueType, string>> = {
   boolean: '::boolean',
   datetime: '::timestamp',
   object: '::jsonb',
+  array: '::jsonb',
 };
 
 /** PostgreSQL's wire protocol numbers parameters up to $65535. */
