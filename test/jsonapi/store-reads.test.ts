@@ -34,6 +34,15 @@ beforeAll(async () => {
     const created = await api(context).post(`/api/${type}`, { data: { type, attributes } });
     expect(created.status, created.text).toBe(201);
   }
+  // A webhook and one delivery attempt of it (event_callbacks are written by deliveries
+  // only), so that these types have rows whatever other test files ran before.
+  const webhook = await api(context).post('/api/webhooks', {
+    data: { type: 'webhooks', attributes: { topic: 'orders.place', callback_url: 'http://127.0.0.1:9/hooks', metadata: { via: 'reads' } } },
+  });
+  expect(webhook.status, webhook.text).toBe(201);
+  await context.db.eventCallback.create({
+    data: { id: `reads-${Date.now()}`, webhookId: webhook.body.data.id, eventId: `event-${Date.now()}`, callbackUrl: 'http://127.0.0.1:9/hooks', payload: { data: { id: 'x' } }, responseCode: '500', responseMessage: 'reads' },
+  });
   // A payment whose PaymentIntent is still being created: a row the API never shows.
   reservedId = `reserved-${Date.now()}`;
   await context.db.$executeRawUnsafe(
