@@ -20,6 +20,14 @@ describe('parseEnvironment', () => {
     expect(() => parseEnvironment(source)).toThrowError(message);
   });
 
+  it('names every missing production variable at once, with the invalid ones, in one line', () => {
+    expect(() => parseEnvironment({ NODE_ENV: 'production', PORT: 'eighty' })).toThrowError(
+      new ConfigError(
+        'Invalid configuration: PORT Invalid input: expected number, received NaN (got "eighty"); DATABASE_URL is required when NODE_ENV=production; ENCRYPTION_KEY is required when NODE_ENV=production; STRIPE_API_URL is required when NODE_ENV=production',
+      ),
+    );
+  });
+
   it('never echoes a secret value in its message', () => {
     try {
       parseEnvironment({ ENCRYPTION_KEY: 'tooshort-secret' });
