@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { createTestDatabase, type TestDatabase } from '../src/db/test-database.ts';
 
@@ -63,6 +63,9 @@ function startServer(env: Record<string, string>, options: { nodeOptions?: strin
     stop: () => child.kill('SIGTERM'),
   };
 }
+
+// Each test starts a server process: on a loaded machine that takes more than 5 s.
+vi.setConfig({ testTimeout: 60_000 });
 
 let dataDir: string;
 beforeAll(async () => {
