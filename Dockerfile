@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: full install (the Prisma CLI generates the client, tsc compiles the server
 # to dist/), then only the production dependencies are kept.
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The workspace packages (the Stripe stand-in): npm ci links them, and the build
@@ -26,7 +26,7 @@ RUN npm run build \
 
 # Runtime stage: the compiled server, production dependencies and the migrations; no
 # TypeScript, no embedded PostgreSQL, no Stripe stand-in.
-FROM node:20.20.2-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 # tini as PID 1 forwards the stop signal to node and reaps orphaned processes, whatever
 # runs the container (`docker run --init` and compose's `init: true` do the same).
 RUN apt-get update \

@@ -111,18 +111,25 @@ export async function useRateLimit(app: FastifyInstance, config: Pick<AppConfig,
 
   const nameSpace = config.rateLimit.redisPrefix ?? 'payments-api-rate-limit:';
   const connection = redis;
+  const onSwitch = (toLocal: boolean, error?: Error) =>
+    toLocal
+      ? app.log.warn({ err: error ? { message: error.message } : undefined }, 'Redis is unreachable: rate limits are counted per instance until it is back')
+      : app.log.info('Redis is back: rate limits are shared again');
+  // The plugin instantiates `store` with its settings.
   const sharedStore = (shared: Redis) =>
-    class {
+    class SharedWithFallback implements Store {
+      private readonly store: Store;
       constructor(params: { continueExceeding: boolean; exponentialBackoff: boolean }) {
-        return fallbackStore(
+        this.store = fallbackStore(
           new RedisStore(params.continueExceeding, params.exponentialBackoff, shared, nameSpace),
           new LocalStore(params.continueExceeding, params.exponentialBackoff),
           shared,
-          (toLocal, error) =>
-            toLocal
-              ? app.log.warn({ err: error ? { message: error.message } : undefined }, 'Redis is unreachable: rate limits are counted per instance until it is back')
-              : app.log.info('Redis is back: rate limits are shared again'),
+          onSwitch,
         );
+      }
+      incr: Incr = (...args) => this.store.incr(...args);
+      child(routeOptions: unknown): Store {
+        return this.store.child(routeOptions);
       }
     };
   await app.register(rateLimit, {

@@ -6,7 +6,10 @@ import path from 'node:path';
 
 /** Whether a `redis-server` binary is installed: the Redis tests start their own, needing no running Redis. */
 export const redisServerInstalled = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-export const noRedisMessage = 'redis-server is not installed: the tests of the shared (Redis) rate limit are skipped';
+export const noRedisMessage = 'redis-server is not installed (and TEST_REDIS_URL is unset): the tests of the shared (Redis) rate limit are skipped';
+
+/** A running Redis to use instead (CI's service container); tests that stop Redis still need redis-server. */
+export const testRedisUrl = process.env.TEST_REDIS_URL || undefined;
 
 export interface RedisServer {
   url: string;
