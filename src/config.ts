@@ -15,6 +15,8 @@ const requiredMessage = 'is required when NODE_ENV=production';
 /** The environment variables the server reads, all of them, validated once at start. */
 export const environmentSchema = z
   .object({
+    /** Read before the others: a file of KEY=value lines; unset: `.env` when present; empty: none. Variables already set win. */
+    ENV_FILE: z.string().optional(),
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),

@@ -232,8 +232,25 @@ function stopWith(error: unknown): never {
   process.exit(1);
 }
 
+/**
+ * Variables from `.env` in the folder npm start runs in (ENV_FILE names another file; an
+ * empty ENV_FILE reads none), with Node's own parser. A variable set in the environment
+ * wins over the file, so a deployment's settings are never overridden by a stray file.
+ */
+function loadEnvFile(): void {
+  const file = process.env.ENV_FILE ?? '.env';
+  if (file === '') return;
+  try {
+    process.loadEnvFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && process.env.ENV_FILE === undefined) return;
+    throw new ConfigError(`Cannot read the environment file ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix ENV_FILE, or unset it to read .env when present`);
+  }
+}
+
 let environment: Environment;
 try {
+  loadEnvFile();
   environment = parseEnvironment(process.env);
 } catch (error) {
   stopWith(error);

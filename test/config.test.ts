@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseEnvironment } from '../src/config.ts';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, environmentSchema, parseEnvironment } from '../src/config.ts';
 
 describe('parseEnvironment', () => {
   it('gives working defaults for an empty environment', () => {
@@ -36,5 +37,16 @@ describe('parseEnvironment', () => {
       expect((error as Error).message).toMatch(/ENCRYPTION_KEY/);
       expect((error as Error).message).not.toContain('tooshort-secret');
     }
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable the server reads, and no other', async () => {
+    const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const documented = [...example.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect(new Set(documented).size).toBe(documented.length);
+    expect([...documented].sort()).toEqual(Object.keys(environmentSchema.shape).sort());
+    // Every line parses as Node's loadEnvFile reads it: nothing is set until uncommented.
+    expect(example.split('\n').filter((line) => line !== '' && !line.startsWith('#'))).toEqual([]);
   });
 });

@@ -49,7 +49,7 @@ function startServer(env: Record<string, string>, options: { nodeOptions?: strin
   const args = options.compiled ? [...nodeOptions, options.compiled] : ['--import', 'tsx', ...nodeOptions, 'src/server.ts'];
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ENV_FILE: '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFile, chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,26 @@ describe('before anything starts', slow, () => {
     expect(await failure(server)).toBe(
       'Invalid configuration: DATABASE_URL is required when NODE_ENV=production; ENCRYPTION_KEY is required when NODE_ENV=production; STRIPE_API_URL is required when NODE_ENV=production',
     );
+  });
+});
+
+describe('.env', slow, () => {
+  it('is read when present, and the environment wins over it', async () => {
+    const dir = await folder('payments-startup-env-');
+    const file = path.join(dir, '.env');
+    await writeFile(file, 'NODE_ENV=production\n');
+    const fromFile = spawnServer({ ENV_FILE: file });
+    expect(await failure(fromFile)).toMatch(/^Invalid configuration: DATABASE_URL is required when NODE_ENV=production/);
+
+    const taken = createServer();
+    const port = await listen(taken);
+    try {
+      // NODE_ENV from the environment: development, so the start goes on, to the port check.
+      const overridden = spawnServer({ ENV_FILE: file, NODE_ENV: 'development', PORT: String(port), DATA_DIR: dir });
+      expect(await failure(overridden)).toMatch(/^Port \d+ on 127\.0\.0\.1 is already in use/);
+    } finally {
+      taken.close();
+    }
   });
 });
 
