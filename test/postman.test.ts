@@ -72,6 +72,7 @@ describe('the Postman collection', () => {
     // Every raw body is marked JSON, and every request has a saved example response.
     for (const request of requests) {
       if (request.request.body) expect(request.request.body.options?.raw?.language, request.name).toBe('json');
+      expect(request.response, request.name).toHaveLength(1);
     }
     const address = context.app.server.address() as { port: number };
     const summary = await new Promise<NewmanRunSummary>((resolve, reject) =>
