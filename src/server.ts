@@ -135,6 +135,10 @@ async function startServer(env: Environment, dataDir: string, cleanups: (() => P
     const embedded = await embeddedPostgres.startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), log });
     databaseUrl = embedded.databaseUrl;
     cleanups.push(embedded.stop);
+    // Without its password, which stays in the data folder: `npm run db:psql` reads it.
+    const shown = new URL(databaseUrl);
+    shown.password = '';
+    say(`Embedded PostgreSQL: ${shown.toString()} (npm run db:psql opens psql on it; the password is in ${path.join(dataDir, 'postgres', 'embedded-postgres.json')})`);
   } else {
     databaseUrl = env.DATABASE_URL!;
     await waitForDatabase(databaseUrl, { timeoutMs: env.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000, log: say });
@@ -210,7 +214,8 @@ async function startServer(env: Environment, dataDir: string, cleanups: (() => P
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
   try {
-    await app.listen({ port: env.PORT, host: env.HOST });
+    const address = await app.listen({ port: env.PORT, host: env.HOST });
+    say(`API docs (Swagger UI): ${address}/docs · OpenAPI: ${address}/openapi.json`);
   } catch (error) {
     await app.close();
     // Taken between the check and now.

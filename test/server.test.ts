@@ -168,6 +168,26 @@ describe('in a terminal', () => {
     expect(line).not.toMatch(/^\{/);
   });
 
+  it('prints one line per request, with the error code of a 4xx', async () => {
+    const server = startServer(
+      { DATABASE_URL: database.databaseUrl, STRIPE_API_URL: standin.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      { nodeOptions: ['--import', inATerminal] },
+    );
+    try {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      const origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      expect(server.stdout()).toContain(`API docs (Swagger UI): ${origin}/docs`);
+      expect((await fetch(`${origin}/api/orders?marker=one-line`)).status).toBe(401);
+      await expect.poll(() => server.stdout(), { timeout: 10_000, interval: 100 }).toContain('marker=one-line');
+      const lines = server.stdout().split('\n').filter((line) => line.includes('marker=one-line'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/INFO.*GET \/api\/orders\?marker=one-line 401 [A-Z_]+ \d+ ms/);
+    } finally {
+      server.stop();
+      await server.exitCode;
+    }
+  });
+
   it('prints JSON lines when pino-pretty is not installed', async () => {
     const [line] = await logLinesOf(['--import', withoutDevelopmentParts]);
     expect(JSON.parse(line!)).toMatchObject({ level: 30, msg: expect.stringMatching(/^Server listening at /) });

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertPostgresUserCanReach, EmbeddedPostgresError } from '../src/db/embedded.ts';
-import { listeningOrigin, spawnServer, type ServerProcess } from './support/server-process.ts';
+import { listeningOrigin, projectRoot, spawnServer, type ServerProcess } from './support/server-process.ts';
 
 // Every way `npm start` can fail before it serves: one line on stderr saying what failed
 // and what to do, exit code 1, no stack trace, and nothing started or printed before.
@@ -129,6 +129,21 @@ describe('the embedded database', slow, () => {
   afterAll(async () => {
     first?.stop();
     await first?.exitCode;
+  });
+
+  it('says where the docs and the database are, without the password; npm run db:psql connects', async () => {
+    const origin = listeningOrigin(first.stdout())!;
+    expect(first.stdout()).toContain(`API docs (Swagger UI): ${origin}/docs`);
+    expect(first.stdout()).toContain(`Embedded PostgreSQL: postgresql://postgres@127.0.0.1:${postgres.port}/payments (npm run db:psql opens psql on it;`);
+    expect(first.stdout()).not.toContain(postgres.password);
+    if (spawnSync('psql', ['--version']).status !== 0) return console.warn('psql is not installed: npm run db:psql is not tried');
+    const psql = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/db-psql.ts', '-tAc', 'SELECT count(*) FROM _prisma_migrations'], {
+      cwd: projectRoot,
+      env: { PATH: process.env.PATH ?? '', ENV_FILE: '/nonexistent', DATA_DIR: dataDir },
+      encoding: 'utf8',
+    });
+    expect(psql.stderr).toBe('');
+    expect(Number(psql.stdout.trim())).toBeGreaterThan(0);
   });
 
   it('refuses a second server on the same data folder', async () => {
