@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: full install (the Prisma CLI generates the client, tsc compiles the server
 # to dist/), then only the production dependencies are kept.
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The workspace packages (the Stripe stand-in): npm ci links them, and the build
@@ -27,7 +27,7 @@ RUN npm run build \
 # The Stripe stand-in on its own (docker-compose.yml's default Stripe backend): the
 # workspace package and its dependencies only, run from its sources by tsx. Not part of
 # the API image, which is the last stage and the default target.
-FROM node:20.20.2-bookworm-slim AS stripe-standin
+FROM node:24.21.0-bookworm-slim AS stripe-standin
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages ./packages
@@ -40,7 +40,7 @@ CMD ["node", "packages/stripe-standin/bin/stripe-standin.js", "--host", "0.0.0.0
 
 # Runtime stage: the compiled server, production dependencies and the migrations; no
 # TypeScript, no embedded PostgreSQL, no Stripe stand-in.
-FROM node:20.20.2-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 # tini as PID 1 forwards the stop signal to node and reaps orphaned processes, whatever
 # runs the container (`docker run --init` and compose's `init: true` do the same).
 RUN apt-get update \

@@ -96,11 +96,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   useInputGuard(app);
   await useSecurityHeaders(app);
   await useCors(app, config);
-  await useRateLimit(app, config);
+  const rateLimit = await useRateLimit(app, config);
   useChangeAuthors(app);
 
   registerRootRoute(app);
-  await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir);
+  await registerHealthRoutes(app, db, options.migrationsDir ?? defaultMigrationsDir, rateLimit);
   await registerDocsRoutes(app, resources);
   await registerOAuthRoutes(app, { db, signingKeys, tokenTtlSeconds: config.tokenTtlSeconds, tokenChecks });
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });

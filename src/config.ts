@@ -8,9 +8,15 @@ const optionalString = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+/** Production needs them: development starts an embedded database, a stand-in and generated secrets instead. */
+const requiredInProduction = ['DATABASE_URL', 'ENCRYPTION_KEY', 'STRIPE_API_URL'] as const;
+const requiredMessage = 'is required when NODE_ENV=production';
+
 /** The environment variables the server reads, all of them, validated once at start. */
 export const environmentSchema = z
   .object({
+    /** Read before the others: a file of KEY=value lines; unset: `.env` when present; empty: none. Variables already set win. */
+    ENV_FILE: z.string().optional(),
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
@@ -26,6 +32,8 @@ export const environmentSchema = z
     DATABASE_POOLER: z.enum(['none', 'transaction']).default('none'),
     /** Where migrations run at start (they hold a session advisory lock): the database itself when DATABASE_URL is a pooler. Unset: DATABASE_URL. */
     DATABASE_DIRECT_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+    /** How long start-up waits for an unreachable database (containers start in any order), retrying with backoff. */
+    DATABASE_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(600).default(30),
     /** How long one list statement may run before PostgreSQL stops it (the list answers 503); unset: 5000. */
     LIST_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).optional(),
     DATA_DIR: z.string().min(1).default('.data'),
@@ -96,9 +104,9 @@ export const environmentSchema = z
       });
     }
     if (env.NODE_ENV === 'production') {
-      for (const name of ['DATABASE_URL', 'ENCRYPTION_KEY', 'STRIPE_API_URL'] as const) {
+      for (const name of requiredInProduction) {
         if (env[name] === undefined) {
-          ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
+          ctx.addIssue({ code: 'custom', path: [name], message: requiredMessage });
         }
       }
     }
@@ -148,17 +156,27 @@ export function parseCorsOrigins(value: string): '*' | string[] {
   return value.split(',').map((origin) => origin.trim()).filter(Boolean);
 }
 
+/** A start-up failure the user fixes: its message is one line saying what failed and what to do. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+/**
+ * Parses the environment; throws a ConfigError whose message is one line naming every
+ * invalid or missing variable, so a deployment is fixed in one round.
+ */
 export function parseEnvironment(source: Record<string, string | undefined>): Environment {
   const result = environmentSchema.safeParse(source);
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const name = String(issue.path[0] ?? 'environment');
-  const received = source[name];
-  const shown = received === undefined || /SECRET|KEY|PASSWORD|URL/.test(name) ? '' : ` (got "${received}")`;
-  throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const received = source[name];
+    const shown = received === undefined || /SECRET|KEY|PASSWORD|URL/.test(name) ? '' : ` (got "${received}")`;
+    return `${name} ${issue.message}${shown}`;
+  });
+  // The schema's refinements run only once every field parses: name the missing ones anyway.
+  if (source.NODE_ENV?.trim() === 'production') {
+    for (const name of requiredInProduction) if (!source[name]?.trim()) problems.push(`${name} ${requiredMessage}`);
+  }
+  throw new ConfigError(`Invalid configuration: ${[...new Set(problems)].join('; ')}`);
 }

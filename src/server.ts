@@ -7,7 +7,9 @@ import { buildApp } from './app.ts';
 import { ensureIntegrationApplication } from './auth/applications.ts';
 import { ConfigError, parseCorsOrigins, parseEnvironment, type AppConfig, type Environment } from './config.ts';
 import { createPrismaClient } from './db/client.ts';
+import { waitForDatabase } from './db/connect.ts';
 import { applyMigrations } from './db/migrations.ts';
+import { createServer } from 'node:net';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,10 +86,40 @@ function banner(lines: string[]): void {
   process.stdout.write(`\n${rule}\n${lines.map((line) => `| ${line.padEnd(width)} |`).join('\n')}\n${rule}\n\n`);
 }
 
+function portInUse(port: number, host: string): ConfigError {
+  return new ConfigError(`Port ${port} on ${host} is already in use: stop the program listening there (another npm start?), or set PORT to a free port`);
+}
+
+/** Whether HOST:PORT can be listened on now: asked before anything starts, so a taken port costs nothing. */
+function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      fail(error.code === 'EADDRINUSE' ? portInUse(port, host) : new ConfigError(`Cannot listen on ${host}:${port} (${error.code ?? error.message}): set HOST and PORT to an address of this machine`)),
+    );
+    probe.listen(port, host, () => probe.close(() => done()));
+  });
+}
+
 async function start(env: Environment): Promise<void> {
   const dataDir = path.resolve(projectRoot, env.DATA_DIR);
   const cleanups: (() => Promise<void>)[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
+  // Whatever started before a failure is stopped again, so a failed start leaves no server behind.
+  const stopStarted = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    await startServer(env, dataDir, cleanups, say);
+  } catch (error) {
+    await stopStarted();
+    throw error;
+  }
+}
+
+async function startServer(env: Environment, dataDir: string, cleanups: (() => Promise<void>)[], say: (line: string) => void): Promise<void> {
+  await assertPortFree(env.PORT, env.HOST);
 
   // Imported before anything starts, so that a missing one stops the server before it does anything.
   const embeddedPostgres = env.DATABASE_URL ? undefined : await importEmbeddedPostgres();
@@ -103,8 +135,13 @@ async function start(env: Environment): Promise<void> {
     const embedded = await embeddedPostgres.startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), log });
     databaseUrl = embedded.databaseUrl;
     cleanups.push(embedded.stop);
+    // Without its password, which stays in the data folder: `npm run db:psql` reads it.
+    const shown = new URL(databaseUrl);
+    shown.password = '';
+    say(`Embedded PostgreSQL: ${shown.toString()} (npm run db:psql opens psql on it; the password is in ${path.join(dataDir, 'postgres', 'embedded-postgres.json')})`);
   } else {
     databaseUrl = env.DATABASE_URL!;
+    await waitForDatabase(databaseUrl, { timeoutMs: env.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000, log: say });
   }
 
   const { applied } = await applyMigrations(env.DATABASE_DIRECT_URL ?? databaseUrl, {
@@ -182,15 +219,51 @@ async function start(env: Environment): Promise<void> {
     await app.close();
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
-  await app.listen({ port: env.PORT, host: env.HOST });
+  try {
+    const address = await app.listen({ port: env.PORT, host: env.HOST });
+    say(`API docs (Swagger UI): ${address}/docs · OpenAPI: ${address}/openapi.json`);
+  } catch (error) {
+    await app.close();
+    // Taken between the check and now.
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(env.PORT, env.HOST);
+    throw error;
+  }
 }
 
-try {
-  await start(parseEnvironment(process.env));
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exit(1);
-  }
-  throw error;
+/**
+ * Every start-up failure is one line on stderr and exit code 1: the failures a user
+ * fixes say what to do; anything else is named by its first line (LOG_LEVEL=debug
+ * prints the whole error).
+ */
+function stopWith(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  const known = error instanceof ConfigError || error instanceof Error && error.name === 'EmbeddedPostgresError';
+  process.stderr.write(known ? `${message}\n` : `Start-up failed: ${message.split('\n')[0]}\n`);
+  if (!known && /^(debug|trace)$/.test(process.env.LOG_LEVEL ?? '')) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
+  process.exit(1);
 }
+
+/**
+ * Variables from `.env` in the folder npm start runs in (ENV_FILE names another file; an
+ * empty ENV_FILE reads none), with Node's own parser. A variable set in the environment
+ * wins over the file, so a deployment's settings are never overridden by a stray file.
+ */
+function loadEnvFile(): void {
+  const file = process.env.ENV_FILE ?? '.env';
+  if (file === '') return;
+  try {
+    process.loadEnvFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && process.env.ENV_FILE === undefined) return;
+    throw new ConfigError(`Cannot read the environment file ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix ENV_FILE, or unset it to read .env when present`);
+  }
+}
+
+let environment: Environment;
+try {
+  loadEnvFile();
+  environment = parseEnvironment(process.env);
+} catch (error) {
+  stopWith(error);
+}
+await start(environment).catch(stopWith);

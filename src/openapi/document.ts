@@ -1,3 +1,4 @@
+import { requestExamples, revokeRequestExample, tokenRequestExample } from './examples.ts';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { revokeRequestSchema, tokenRequestSchema } from '../auth/oauth.ts';
@@ -237,7 +238,11 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
   const { type } = declaration;
   const name = label(type);
   const tags = [type];
-  const security = [{ bearerAuth: [] }];
+  // Either scheme: a token pasted in (bearerAuth) or one Swagger UI fetches itself (oauth2).
+  const security = [{ bearerAuth: [] }, { oauth2: [] }];
+  const examples = requestExamples[type] ?? {};
+  const withExample = (content: { content: Record<string, Record<string, unknown>> }, example: unknown) =>
+    example === undefined ? content : { content: { [mediaType]: { ...content.content[mediaType], example } } };
   const includable = includableTypes(registry, type);
   const single = jsonApiContent(singleDocumentSchema(ref(schemaNames.resource(type)), includable));
 
@@ -267,7 +272,7 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
             ...access('create'),
             summary: `Create ${name.one}`,
             parameters: parametersFor(registry, type, 'write'),
-            requestBody: { required: true, ...jsonApiContent(ref(schemaNames.create(type))) },
+            requestBody: { required: true, ...withExample(jsonApiContent(ref(schemaNames.create(type))), examples.create) },
           },
           success: {
             description: `The created ${name.singular}.`,
@@ -287,7 +292,7 @@ function resourcePaths(registry: ReadonlyMap<string, AnyResource>, declaration: 
             ...access('update'),
             summary: `Update ${name.one}`,
             parameters: [parameterRef('id'), ...parametersFor(registry, type, 'write')],
-            requestBody: { required: true, ...jsonApiContent(ref(schemaNames.update(type))) },
+            requestBody: { required: true, ...withExample(jsonApiContent(ref(schemaNames.update(type))), examples.update) },
           },
           success: { description: 'The updated resource.', ...single },
         };
@@ -428,7 +433,10 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
         security: [],
         requestBody: {
           required: true,
-          content: { 'application/json': { schema: ref('token_request') }, 'application/x-www-form-urlencoded': { schema: ref('token_request') } },
+          content: {
+            'application/json': { schema: ref('token_request'), example: tokenRequestExample },
+            'application/x-www-form-urlencoded': { schema: ref('token_request'), example: tokenRequestExample },
+          },
         },
         responses: {
           '200': { description: 'A bearer token.', headers: { 'Cache-Control': { schema: { const: 'no-store' } } }, ...jsonContent(ref('token_response')) },
@@ -450,7 +458,10 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
         security: [],
         requestBody: {
           required: true,
-          content: { 'application/json': { schema: ref('revoke_request') }, 'application/x-www-form-urlencoded': { schema: ref('revoke_request') } },
+          content: {
+            'application/json': { schema: ref('revoke_request'), example: revokeRequestExample },
+            'application/x-www-form-urlencoded': { schema: ref('revoke_request'), example: revokeRequestExample },
+          },
         },
         responses: {
           '200': { description: "Revoked; also the answer for an unknown token or another client's (RFC 7009).", ...jsonContent({ type: 'object' }) },
@@ -492,6 +503,8 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
   return {
     openapi: '3.1.0',
     info: { title: 'Stripe payments API', version: packageVersion, description },
+    // Relative: the server that serves this document, wherever it is deployed.
+    servers: [{ url: '/', description: 'This server' }],
     tags: [
       { name: 'auth', description: 'Access tokens.' },
       ...[...registry.values()].map((declaration) => ({ name: declaration.type, description: `Actions: ${declaration.actions.join(', ')}.` })),
@@ -506,6 +519,13 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
       responses,
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from POST /oauth/token.' },
+        // Swagger UI's Authorize button gets its own token with these (client_id and
+        // client_secret, sent as HTTP Basic or in the body).
+        oauth2: {
+          type: 'oauth2',
+          description: 'Client credentials of an integration application (printed at first start).',
+          flows: { clientCredentials: { tokenUrl: '/oauth/token', scopes: {} } },
+        },
       },
     },
   };

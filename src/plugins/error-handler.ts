@@ -39,10 +39,12 @@ export function useErrorHandler(app: FastifyInstance): void {
       request.log.error({ err: error }, 'unhandled error');
     }
     const type = request.url.startsWith('/oauth') ? 'application/json' : mediaType;
+    if (jsonApiError.errors[0]?.code) request.errorCode = jsonApiError.errors[0].code;
     return reply.code(jsonApiError.status).headers(jsonApiError.headers).type(type).send({ errors: jsonApiError.errors });
   });
   app.setNotFoundHandler((request, reply) => {
     const error = routeNotFound(request.method, request.url);
+    if (error.errors[0]?.code) request.errorCode = error.errors[0].code;
     return reply.code(404).type(mediaType).send({ errors: error.errors });
   });
 }

@@ -17,6 +17,7 @@ import { JsonApiError } from '../jsonapi/errors.ts';
 export const maxBodyDepth = 32;
 
 // A NUL, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a NUL is what this pattern looks for
 const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export type InputProblem = { kind: 'text' | 'depth'; path: string[] };

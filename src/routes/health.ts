@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { PrismaClient } from '../db/client.ts';
+import type { RateLimitStatus } from '../plugins/rate-limit.ts';
 
 /** prisma/migrations beside src/, where the Dockerfile and the repository keep it. */
 export const defaultMigrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'prisma', 'migrations');
@@ -19,6 +20,12 @@ export const healthSchemas = {
     database: z.enum(['ok', 'unreachable']),
     migrations: z.enum(['ok', 'pending', 'unknown']).describe('unknown: the database is unreachable or the migrations folder could not be read.'),
     pending_migrations: z.array(z.string()).optional().describe('Migrations in prisma/migrations not recorded as finished in _prisma_migrations.'),
+    redis: z
+      .enum(['ok', 'unreachable'])
+      .optional()
+      .describe(
+        'With REDIS_URL only. unreachable: rate limits are counted per instance until Redis is back; the instance still serves, so status stays ok.',
+      ),
   }),
 };
 
@@ -44,7 +51,7 @@ async function migrationNames(migrationsDir: string): Promise<string[]> {
  * at start: a build's migrations do not change while it runs, so a probe costs two small
  * queries. Neither route needs a token, and neither counts against the rate limit.
  */
-export async function registerHealthRoutes(app: FastifyInstance, db: PrismaClient, migrationsDir: string): Promise<void> {
+export async function registerHealthRoutes(app: FastifyInstance, db: PrismaClient, migrationsDir: string, rateLimit?: RateLimitStatus): Promise<void> {
   const expected = await migrationNames(migrationsDir).catch((error: Error) => {
     app.log.error({ err: { message: error.message }, migrationsDir }, 'cannot read the migrations folder: /health/ready will answer 503');
     return undefined;
@@ -85,6 +92,10 @@ export async function registerHealthRoutes(app: FastifyInstance, db: PrismaClien
       result.migrations = 'unknown';
     }
     if (result.database !== 'ok' || result.migrations !== 'ok') result.status = 'unavailable';
+    // Said, but not a reason to take the instance out: its own limits still hold, and
+    // every instance would be out at once.
+    const redis = rateLimit?.redis();
+    if (redis !== undefined) result.redis = redis;
     return reply
       .code(result.status === 'ok' ? 200 : 503)
       .header('cache-control', 'no-store')

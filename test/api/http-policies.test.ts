@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
+import { noRedisMessage, redisServerInstalled, startRedisServer, testRedisUrl, type RedisServer } from '../support/redis.ts';
 
 const contexts: TestContext[] = [];
 async function start(...args: Parameters<typeof startTestContext>) {
@@ -70,11 +71,19 @@ describe('rate limiting', () => {
     expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
   });
 
-  it('shares the budget between instances through Redis', async () => {
+  if (!redisServerInstalled && !testRedisUrl) console.warn(noRedisMessage);
+  let redis: RedisServer | undefined;
+  afterAll(async () => {
+    await redis?.kill();
+  });
+
+  it.skipIf(!redisServerInstalled && !testRedisUrl)('shares the budget between instances through Redis', async () => {
+    // A redis-server of its own unless one is given: the test needs no Redis running on the machine.
+    if (!testRedisUrl) redis = await startRedisServer();
     const shared = { rateLimit: {
         max: 3,
         windowSeconds: 60,
-        redisUrl: 'redis://127.0.0.1:6379',
+        redisUrl: testRedisUrl ?? redis!.url,
         // A fresh namespace: the token requests of earlier runs must not count here.
         redisPrefix: `rate-limit-test-${randomBytes(4).toString('hex')}:`,
       },

@@ -33,6 +33,43 @@ describe('POST /oauth/token', () => {
     expect(claims.exp - claims.iat).toBe(60);
   });
 
+  it('takes the client credentials as HTTP Basic (RFC 6749 §2.3.1), form-encoded inside, as OAuth 2 helpers send them', async () => {
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+    const { clientId, clientSecret } = context.credentials;
+    const form = await context.http.post('/oauth/token').set('Authorization', basic(clientId, clientSecret)).type('form').send({ grant_type: 'client_credentials' });
+    expect(form.status).toBe(200);
+    expect(form.body.token_type).toBe('bearer');
+    const json = await context.http.post('/oauth/token').set('Authorization', basic(clientId, clientSecret)).set('Content-Type', 'application/json').send({ grant_type: 'client_credentials' });
+    expect(json.status).toBe(200);
+
+    const wrong = await context.http.post('/oauth/token').set('Authorization', basic(clientId, 'wrong')).type('form').send({ grant_type: 'client_credentials' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.errors[0].code).toBe('INVALID_CLIENT');
+    const twice = await context.http
+      .post('/oauth/token')
+      .set('Authorization', basic(clientId, clientSecret))
+      .type('form')
+      .send({ grant_type: 'client_credentials', client_secret: clientSecret });
+    expect(twice.status).toBe(400);
+    expect(twice.body.errors[0]).toMatchObject({ code: 'INVALID_REQUEST', detail: expect.stringMatching(/not both/) });
+  });
+
+  it('says what to send when a JSON body comes without a JSON Content-Type', async () => {
+    const body = JSON.stringify({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+    // curl -d '{...}' without -H: JSON labelled as a form.
+    const asForm = await context.http.post('/oauth/token').set('Content-Type', 'application/x-www-form-urlencoded').send(body);
+    expect(asForm.status).toBe(400);
+    expect(asForm.body.errors[0]).toMatchObject({ code: 'INVALID_REQUEST', detail: expect.stringContaining('add the header Content-Type: application/json') });
+    // fetch(url, { method: 'POST', body: string }): text/plain.
+    const asText = await fetch(`http://127.0.0.1:${(context.app.server.address() as { port: number }).port}/oauth/token`, { method: 'POST', body });
+    expect(asText.status).toBe(400);
+    expect(((await asText.json()) as { errors: { detail: string }[] }).errors[0]!.detail).toMatch(/^Content-Type text\/plain;charset=UTF-8 is not read here: send Content-Type: application\/json/);
+    // No Content-Type at all.
+    const unlabelled = await context.app.inject({ method: 'POST', url: '/oauth/token', payload: body, headers: { 'content-type': undefined as never } });
+    expect(unlabelled.statusCode).toBe(400);
+    expect(unlabelled.json().errors[0].detail).toMatch(/^The body has no Content-Type: send Content-Type: application\/json/);
+  });
+
   it('answers 401 for a wrong secret or unknown client, 400 for an unsupported grant', async () => {
     const wrong = await context.http
       .post('/oauth/token')

@@ -74,6 +74,22 @@ describe('include', () => {
   });
 });
 
+describe('counting statements', () => {
+  it('never counts a request whose warm-up failed: its one-time reads would move into the count', async () => {
+    // Under load the warm-up request once failed (a statement timeout); the table
+    // catalogue reads it had not kept (3, one per table) then landed in the counted one.
+    // A database that does not exist: every request answers 503.
+    const missing = new URL(context.config.databaseUrl);
+    missing.pathname = '/payments_missing_database';
+    const counting = await countingApp({ ...context.config, databaseUrl: missing.toString() });
+    try {
+      await expect(counting.get('/api/stripe_payments', context.token)).rejects.toThrowError(/^warm-up of \/api\/stripe_payments answered 503 3 times/);
+    } finally {
+      await counting.close();
+    }
+  });
+});
+
 describe('fields', () => {
   it('applies sparse fieldsets to primary and included resources', async () => {
     const response = await api(context).get(

@@ -126,7 +126,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
       const before = await proxied.db.lineItem.count({ where: { orderId } });
       const key = `cut-${randomBytes(6).toString('hex')}`;
       const post = () => api(proxied).post('/api/line_items', lineItem(orderId)).set('Idempotency-Key', key);
-      const cut = proxy.cutRequest(/UPDATE "public"\."idempotency_keys" SET[^]*"response_status"/);
+      const cut = proxy.cutRequest(/UPDATE "public"\."idempotency_keys" SET[\s\S]*"response_status"/);
       const response = await post();
       await cut;
 

@@ -103,7 +103,10 @@ export function loadContract(): Contract {
   function check(value: unknown, type: ts.Type, at: string, out: string[]): void {
     const flags = type.flags;
     if (flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return;
-    if (type.isUnion()) return checkUnion(value, type, at, out);
+    if (type.isUnion()) {
+      checkUnion(value, type, at, out);
+      return;
+    }
     if (flags & ts.TypeFlags.Null) {
       if (value !== null) out.push(`${at}: expected null, got ${show(value)}`);
       return;
@@ -143,10 +146,13 @@ export function loadContract(): Contract {
         return;
       }
       const [element] = checker.getTypeArguments(type as ts.TypeReference);
-      if (element) value.forEach((item, i) => check(item, element, `${at}[${i}]`, out));
+      if (element) for (const [i, item] of value.entries()) check(item, element, `${at}[${i}]`, out);
       return;
     }
-    if (isObjectLike(type)) return checkObject(value, type, at, out);
+    if (isObjectLike(type)) {
+      checkObject(value, type, at, out);
+      return;
+    }
     out.push(`${at}: the contract's type ${describeType(type)} is not understood by this checker`);
   }
 
