@@ -159,6 +159,43 @@ describe('the storefront journey', () => {
   });
 });
 
+describe('orders approved and deleted', () => {
+  it('fire orders.approve on _approve and _approve_and_capture, and orders.destroy on the DELETE of a draft order', { timeout: 60_000 }, async () => {
+    await removeWebhooks();
+    await createWebhook('orders.approve', '/approved');
+    await createWebhook('orders.destroy', '/destroyed', { include_resources: ['line_items'] });
+    const placed = async () => {
+      const order = await payableOrder(context);
+      const confirmed = await confirm(order);
+      expect('status' in confirmed && confirmed.status).toBe('requires_capture');
+      expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
+      return order.orderId;
+    };
+    const approved = await placed();
+    expect((await trigger(context, approved, { _approve: true })).status).toBe(200);
+    const captured = await placed();
+    expect((await trigger(context, captured, { _approve_and_capture: true })).status).toBe(200);
+    const draft = await createCheckout(context);
+    expect((await api(context).delete(`/api/orders/${draft.orderId}`)).status).toBe(204);
+
+    await expect.poll(() => about([approved, captured], '/approved').length, { timeout: 20_000 }).toBe(2);
+    for (const { topic, event } of about([approved, captured], '/approved')) {
+      expect(topic).toBe('orders.approve');
+      expect(event.signatureValid).toBe(true);
+      expect(event.body.data.attributes.status).toBe('approved');
+    }
+    await expect.poll(() => about([draft.orderId], '/destroyed').length, { timeout: 20_000 }).toBe(1);
+    const destroyed = about([draft.orderId], '/destroyed')[0]!;
+    expect(destroyed.topic).toBe('orders.destroy');
+    expect(destroyed.event.signatureValid).toBe(true);
+    // The order as it was when deleted, with the line items that went with it.
+    expect(destroyed.event.body.data).toMatchObject({ type: 'orders', id: draft.orderId, attributes: { status: 'draft' } });
+    expect(destroyed.event.body.included?.map((resource: { type: string }) => resource.type)).toEqual(['line_items']);
+    // Only the deleted order was sent to the destroy webhook, and no approval to it.
+    expect(about([approved, captured], '/destroyed')).toEqual([]);
+  });
+});
+
 /** Deletes the webhooks made so far: later tests count only their own deliveries and failures. */
 async function removeWebhooks() {
   for (const id of created.splice(0)) expect((await api(context).delete(`/api/webhooks/${id}`)).status).toBe(204);
