@@ -258,3 +258,25 @@ describe('the circuit breaker', () => {
     await expect.poll(async () => (await callbacksTo('/failing')).length, { timeout: 10_000 }).toBe(30 + waiting.length + 1);
   });
 });
+
+describe('behind a proxy', () => {
+  it('links payloads to PUBLIC_URL when it is set', { timeout: 60_000 }, async () => {
+    await removeWebhooks();
+    const proxied = await startTestContext({ publicUrl: new URL('https://shop.example.com/payments/') });
+    try {
+      const response = await api(proxied).post('/api/webhooks', {
+        data: { type: 'webhooks', attributes: { topic: 'orders.create', callback_url: receiver.url('/public'), include_resources: ['line_items'] } },
+      });
+      expect(response.status, response.text).toBe(201);
+      created.push(response.body.data.id);
+      receiver.register('/public', 'orders.create', response.body.data.attributes.shared_secret);
+      const checkout = await createCheckout(proxied);
+      await expect.poll(() => about([checkout.orderId], '/public').length, { timeout: 20_000 }).toBe(1);
+      const { event } = about([checkout.orderId], '/public')[0]!;
+      const links = (event.body.data as { links?: { self?: string } }).links;
+      expect(links?.self).toBe(`https://shop.example.com/payments/api/orders/${checkout.orderId}`);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
