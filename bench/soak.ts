@@ -667,16 +667,35 @@ async function killAndRestart(instances: Instance[], statsSocket: string, restar
   }
 }
 
-/** How often each periodic job ran, from job_runs: one row per run. */
-async function jobRuns(databaseUrl: string, since: Date): Promise<{ job: string; runs: number; intervals: number; instances: number }[]> {
+/** The pg-boss queues of the periodic jobs (src/plugins/jobs.ts). */
+const periodicQueues = ['idempotency-key-purge', 'token-record-purge', 'reconciliation-run', 'webhook-sweep'];
+
+/**
+ * How often each periodic job ran, from pg-boss's tables (`pgboss.job`, and `pgboss.archive`
+ * where finished jobs move): a job that started is a run; its slot is the minute it was
+ * created in (the schedules are per minute, and each minute's job is created within seconds of
+ * the cron monitor's tick). `doubled` lists the slots holding more than one run.
+ */
+async function jobRuns(databaseUrl: string): Promise<{ job: string; runs: number; slots: number; doubled: string[] }[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ job: string; runs: string; intervals: string; instances: string }>(
-      'SELECT job, count(*) AS runs, count(DISTINCT slot_start) AS intervals, count(DISTINCT instance) AS instances FROM job_runs WHERE started_at >= $1 GROUP BY job ORDER BY job',
-      [since],
+    const { rows } = await client.query<{ job: string; slot: Date; runs: string }>(
+      `SELECT name AS job, date_trunc('minute', created_on) AS slot, count(*) AS runs
+         FROM (SELECT name, created_on, started_on FROM pgboss.job UNION ALL SELECT name, created_on, started_on FROM pgboss.archive) AS jobs
+        WHERE name = ANY($1) AND started_on IS NOT NULL
+        GROUP BY name, slot ORDER BY name, slot`,
+      [periodicQueues],
     );
-    return rows.map((row) => ({ job: row.job, runs: Number(row.runs), intervals: Number(row.intervals), instances: Number(row.instances) }));
+    const byJob = new Map<string, { job: string; runs: number; slots: number; doubled: string[] }>();
+    for (const row of rows) {
+      const entry = byJob.get(row.job) ?? { job: row.job, runs: 0, slots: 0, doubled: [] };
+      entry.runs += Number(row.runs);
+      entry.slots += 1;
+      if (Number(row.runs) > 1) entry.doubled.push(`${row.slot.toISOString().slice(11, 16)} (${row.runs} runs)`);
+      byJob.set(row.job, entry);
+    }
+    return [...byJob.values()];
   } finally {
     await client.end();
   }
@@ -781,7 +800,7 @@ async function main(): Promise<number> {
           // Stripe reaches the deployment, not one instance; rate limits are counted in the shared Redis.
           PUBLIC_URL: origin,
           REDIS_URL: settings.redisUrl ?? 'redis://127.0.0.1:6379',
-          // The timer runs on every instance: job_runs must show one run per interval.
+          // Every instance declares the schedule (rounded up to once a minute): pg-boss must run it once per minute.
           RECONCILE_INTERVAL_SECONDS: '10',
         }
       : {
@@ -867,10 +886,12 @@ async function main(): Promise<number> {
   // After the audits, so that a key not honoured cannot change what they saw.
   const replays = multi ? await client.replayOnOtherInstances(400) : undefined;
   if (replays && replays.differing.length > 0) failures.push(`Idempotency-Keys not honoured on another instance: ${replays.differing.length} (${replays.differing.slice(0, 3).join('; ')})`);
-  const jobs = multi ? await jobRuns(database.url, new Date(0)) : [];
-  // The reconciliation's timer (10 s) ticked on every instance; once per interval is at most this many runs.
-  const reconcileIntervals = Math.ceil((Date.now() - fleetStarted) / 10_000);
-  for (const job of jobs) if (job.runs > reconcileIntervals) failures.push(`${job.job}: ${job.runs} runs in ${reconcileIntervals} intervals of 10 s`);
+  const jobs = multi ? await jobRuns(database.url) : [];
+  // Each schedule is per minute (or rarer): a second run in one minute is a run that happened twice.
+  const fleetMinutes = Math.ceil((Date.now() - fleetStarted) / 60_000);
+  for (const job of jobs) if (job.doubled.length > 0) failures.push(`${job.job} ran twice in one minute: ${job.doubled.join(', ')}`);
+  // Scheduled every minute on every instance: two minutes of the fleet hold at least one run.
+  if (multi && fleetMinutes >= 2 && !jobs.some((job) => job.job === 'reconciliation-run')) failures.push(`reconciliation-run never ran in ${fleetMinutes} minutes`);
   const finalIntents = standin.paymentIntents();
   const told = intentionMismatches(afterReconcile, new Map(finalIntents.map((pi) => [pi.id, pi])));
   if (told.mismatches.length > 0) failures.push(`Stripe vs what the client was told: ${told.mismatches.length} (${told.mismatches.slice(0, 5).join('; ')})`);
@@ -905,7 +926,7 @@ async function main(): Promise<number> {
           ['instances', `${settings.instances} behind HAProxy, Redis ${settings.redisUrl}; ${stats.crossInstanceRetries} retries sent straight to another instance`],
           ['kills', kills.map((kill) => `${kill.name} at ${kill.atS} s with ${kill.inFlight} in flight, back after ${kill.downMs} ms`).join('; ') || 'none'],
           ['keys replayed on another instance', `${replays!.checked} creates sent again with their key, ${replays!.differing.length} not replayed as first answered`],
-          ['periodic job runs', jobs.map((job) => `${job.job}: ${job.runs} runs (at most one per 10 s interval: ${reconcileIntervals} elapsed), by ${job.instances} instances`).join('; ') || 'none yet'],
+          ['periodic job runs', `${jobs.map((job) => `${job.job}: ${job.runs} runs in ${job.slots} minutes${job.doubled.length > 0 ? `, twice in ${job.doubled.join(', ')}` : ''}`).join('; ') || 'none yet'} (fleet up ${fleetMinutes} minutes)`],
         ] as [string, string][])
       : []),
     ['requests', `${sorted.length} (${(sorted.length / trafficSeconds).toFixed(1)}/s), latency p50 ${percentile(sorted, 0.5).toFixed(0)} ms, p99 ${percentile(sorted, 0.99).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms`],

@@ -176,7 +176,8 @@ export async function deleteOrder(services: Services, order: Pick<Order, 'id'>):
     const payments = await tx.stripePayment.count({ where: { orderId: order.id } });
     const transactions = await tx.transaction.count({ where: { orderId: order.id } });
     if (payments + transactions > 0) throw invalid(field, 'the order has a stripe payment; delete the payment first');
-    await tx.order.delete({ where: { id: order.id } });
+    // Described before the row goes: the outbox renders `orders.destroy` as the order was, line items included.
     await recordChange(tx, { type: 'orders', id: order.id, event: 'destroy' });
+    await tx.order.delete({ where: { id: order.id } });
   });
 }

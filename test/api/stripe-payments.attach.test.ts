@@ -130,3 +130,22 @@ it('attaches one PaymentIntent once when two orders ask for it at the same time'
   expect(refused.body.errors[0]).toMatchObject({ source: { pointer: '/data/attributes/stripe_id' }, detail: expect.stringContaining('already attached') });
   expect(await context.db.stripePayment.count({ where: { stripeId: intent.id } })).toBe(1);
 });
+
+it('supersedes the order\'s earlier payment like a create: its PaymentIntent is canceled and the attached one is the source', async () => {
+  const checkout = await createCheckout(context);
+  const earlier = await api(context).post('/api/stripe_payments', {
+    data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: checkout.orderId } } } },
+  });
+  expect(earlier.status, earlier.text).toBe(201);
+  const earlierIntent = earlier.body.data.attributes.stripe_id as string;
+  const intent = await intentElsewhere(checkout);
+  const attached = await attach(checkout.orderId, { stripe_id: intent.id });
+  expect(attached.status, attached.text).toBe(201);
+  const atStripe = (id: string) => context.standin.paymentIntents().find((pi) => pi.id === id)!;
+  expect(atStripe(earlierIntent).status).toBe('canceled');
+  expect(atStripe(intent.id).status).toBe('requires_payment_method');
+  const stored = await context.db.order.findUniqueOrThrow({ where: { id: checkout.orderId } });
+  expect(stored).toMatchObject({ paymentSourceType: 'stripe_payments', paymentSourceId: attached.body.data.id });
+  const read = await api(context).get(`/api/orders/${checkout.orderId}?include=payment_source`);
+  expect(read.body.data.relationships.payment_source.data).toEqual({ type: 'stripe_payments', id: attached.body.data.id });
+});

@@ -159,6 +159,43 @@ describe('the storefront journey', () => {
   });
 });
 
+describe('orders approved and deleted', () => {
+  it('fire orders.approve on _approve and _approve_and_capture, and orders.destroy on the DELETE of a draft order', { timeout: 60_000 }, async () => {
+    await removeWebhooks();
+    await createWebhook('orders.approve', '/approved');
+    await createWebhook('orders.destroy', '/destroyed', { include_resources: ['line_items'] });
+    const placed = async () => {
+      const order = await payableOrder(context);
+      const confirmed = await confirm(order);
+      expect('status' in confirmed && confirmed.status).toBe('requires_capture');
+      expect((await trigger(context, order.orderId, { _place: true })).status).toBe(200);
+      return order.orderId;
+    };
+    const approved = await placed();
+    expect((await trigger(context, approved, { _approve: true })).status).toBe(200);
+    const captured = await placed();
+    expect((await trigger(context, captured, { _approve_and_capture: true })).status).toBe(200);
+    const draft = await createCheckout(context);
+    expect((await api(context).delete(`/api/orders/${draft.orderId}`)).status).toBe(204);
+
+    await expect.poll(() => about([approved, captured], '/approved').length, { timeout: 20_000 }).toBe(2);
+    for (const { topic, event } of about([approved, captured], '/approved')) {
+      expect(topic).toBe('orders.approve');
+      expect(event.signatureValid).toBe(true);
+      expect(event.body.data.attributes.status).toBe('approved');
+    }
+    await expect.poll(() => about([draft.orderId], '/destroyed').length, { timeout: 20_000 }).toBe(1);
+    const destroyed = about([draft.orderId], '/destroyed')[0]!;
+    expect(destroyed.topic).toBe('orders.destroy');
+    expect(destroyed.event.signatureValid).toBe(true);
+    // The order as it was when deleted, with the line items that went with it.
+    expect(destroyed.event.body.data).toMatchObject({ type: 'orders', id: draft.orderId, attributes: { status: 'draft' } });
+    expect(destroyed.event.body.included?.map((resource: { type: string }) => resource.type)).toEqual(['line_items']);
+    // Only the deleted order was sent to the destroy webhook, and no approval to it.
+    expect(about([approved, captured], '/destroyed')).toEqual([]);
+  });
+});
+
 /** Deletes the webhooks made so far: later tests count only their own deliveries and failures. */
 async function removeWebhooks() {
   for (const id of created.splice(0)) expect((await api(context).delete(`/api/webhooks/${id}`)).status).toBe(204);
@@ -219,5 +256,27 @@ describe('the circuit breaker', () => {
     await expect.poll(() => about([...waiting, held], '/failing').length, { timeout: 30_000 }).toBe(waiting.length + 1);
     expect(about(orders.filter((id) => !waiting.includes(id)), '/failing')).toEqual([]);
     await expect.poll(async () => (await callbacksTo('/failing')).length, { timeout: 10_000 }).toBe(30 + waiting.length + 1);
+  });
+});
+
+describe('behind a proxy', () => {
+  it('links payloads to PUBLIC_URL when it is set', { timeout: 60_000 }, async () => {
+    await removeWebhooks();
+    const proxied = await startTestContext({ publicUrl: new URL('https://shop.example.com/payments/') });
+    try {
+      const response = await api(proxied).post('/api/webhooks', {
+        data: { type: 'webhooks', attributes: { topic: 'orders.create', callback_url: receiver.url('/public'), include_resources: ['line_items'] } },
+      });
+      expect(response.status, response.text).toBe(201);
+      created.push(response.body.data.id);
+      receiver.register('/public', 'orders.create', response.body.data.attributes.shared_secret);
+      const checkout = await createCheckout(proxied);
+      await expect.poll(() => about([checkout.orderId], '/public').length, { timeout: 20_000 }).toBe(1);
+      const { event } = about([checkout.orderId], '/public')[0]!;
+      const links = (event.body.data as { links?: { self?: string } }).links;
+      expect(links?.self).toBe(`https://shop.example.com/payments/api/orders/${checkout.orderId}`);
+    } finally {
+      await proxied.close();
+    }
   });
 });
