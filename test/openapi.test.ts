@@ -70,6 +70,15 @@ describe('the OpenAPI document', () => {
     expect(result.valid).toBe(true);
   });
 
+  it('declares each tag once, and every tag an operation uses', () => {
+    // OpenAPI 3.1: tag names are unique. Swagger UI groups operations by tag name, so a
+    // second tag of the same name merges two groups and drops one description.
+    const names = ((document as { tags?: { name: string }[] }).tags ?? []).map((tag) => tag.name);
+    expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+    const used = Object.values(document.paths).flatMap((item) => Object.values(item).flatMap((operation) => (operation as { tags?: string[] }).tags ?? []));
+    expect([...new Set(used)].filter((name) => !names.includes(name))).toEqual([]);
+  });
+
   it('has a docs page that reads the same document, and needs no token', async () => {
     const page = await context.http.get('/docs');
     expect(page.status).toBe(200);

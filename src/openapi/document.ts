@@ -483,7 +483,8 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
       post: {
         operationId: 'stripe_webhook',
         summary: "Stripe events for a gateway (its webhook_endpoint_url); verified with the gateway's signing secret",
-        tags: ['webhooks'],
+        // Not `webhooks`: that is the outgoing webhooks resource's tag.
+        tags: ['stripe_webhooks'],
         security: [],
         parameters: [
           { name: 'gatewayId', in: 'path', required: true, schema: { type: 'string' } },
@@ -505,10 +506,11 @@ export function buildOpenApiDocument(resources: readonly AnyResource[]): JsonSch
     info: { title: 'Stripe payments API', version: packageVersion, description },
     // Relative: the server that serves this document, wherever it is deployed.
     servers: [{ url: '/', description: 'This server' }],
+    // Tag names are unique (OpenAPI 3.1); Swagger UI groups operations by name.
     tags: [
       { name: 'auth', description: 'Access tokens.' },
       ...[...registry.values()].map((declaration) => ({ name: declaration.type, description: `Actions: ${declaration.actions.join(', ')}.` })),
-      { name: 'webhooks', description: 'Events from Stripe.' },
+      { name: 'stripe_webhooks', description: 'Events from Stripe.' },
       { name: 'health', description: 'Probes for orchestrators and load balancers.' },
       { name: 'meta', description: 'The service and its documentation.' },
     ],
