@@ -2,8 +2,10 @@
 // Every child is tracked so that an interrupted run leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../src/ports.ts';
+
+export { freePort };
 
 export interface Child {
   name: string;
@@ -27,17 +29,6 @@ export async function stopAll(): Promise<void> {
 }
 
 /** A port nothing listens on right now (the kernel's choice for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * `node --import tsx <script>`: how every TypeScript process of the run is started, ours

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
+import { freePort } from '../../src/ports.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const jsonApi = 'application/vnd.api+json';
@@ -18,16 +18,6 @@ const secrets = { signing: randomBytes(32).toString('hex') };
 let server: ChildProcess | undefined;
 let base = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** The real entry point in its own process, so the test can kill it like a crash would. */
 async function startServer(): Promise<void> {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { inject } from 'vitest';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
+import { freePort } from '../../src/ports.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const jsonApi = 'application/vnd.api+json';
@@ -19,16 +19,6 @@ const credentials = { id: `webhooks-${randomBytes(4).toString('hex')}`, secret: 
 const servers = new Set<ChildProcess>();
 const webhooks: string[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** `npm start`'s entry point in its own process, so the test can kill it as a crash would. */
 async function startServer(): Promise<{ process: ChildProcess; base: string }> {
