@@ -9,8 +9,10 @@ import { connectDatabase, createPrismaClient } from '../../src/db/client.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { startCuttingProxy } from '../support/cutting-proxy.ts';
+import { startReceiver, type Receiver } from '../support/receiver.ts';
 
 let context: TestContext;
+let receiver: Receiver | undefined;
 // Other test files share the database: only this app's connections may be cut.
 const applicationName = `db-cuts-${process.pid}-${Date.now()}`;
 const admins: pg.Client[] = [];
@@ -23,6 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const admin of admins) await admin.end().catch(() => {});
   await context?.close();
+  await receiver?.down();
 });
 
 /** A connection of the test's own, to hold locks with and to cut the app's connections. */
@@ -279,6 +282,32 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
       await db.$disconnect();
       await holder.end().catch(() => {});
       await scratch.drop();
+    }
+  });
+});
+
+describe('the outgoing webhooks\' LISTEN connection cut', { timeout: 60_000 }, () => {
+  it('listens again on a new connection and delivers the next event through its notification', async () => {
+    receiver = await startReceiver();
+    const created = await api(context).post('/api/webhooks', {
+      data: { type: 'webhooks', attributes: { topic: 'customers.create', callback_url: receiver.url('/listen-cut') } },
+    });
+    expect(created.status, created.text).toBe(201);
+    receiver.register('/listen-cut', 'customers.create', created.body.data.attributes.shared_secret);
+    const listening = `query ILIKE 'LISTEN%'`;
+    try {
+      const first = await backendOf(applicationName, listening);
+      await terminate(first);
+      const second = await backendOf(applicationName, `${listening} AND pid <> $2`, [first]);
+      expect(second).not.toBe(first);
+
+      const customer = await api(context).post('/api/customers', { data: { type: 'customers', attributes: { email: `listen-${randomBytes(4).toString('hex')}@example.com` } } });
+      expect(customer.status, customer.text).toBe(201);
+      // Well before the minute's sweep: the notification on the new connection queued it.
+      await expect.poll(() => receiver?.received.filter((event) => event.body.data.id === customer.body.data.id).length, { timeout: 20_000 }).toBe(1);
+      expect(context.logs.some((line) => line.includes('webhook listener reconnected'))).toBe(true);
+    } finally {
+      await api(context).delete(`/api/webhooks/${created.body.data.id}`);
     }
   });
 });
