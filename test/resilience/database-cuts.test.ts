@@ -2,9 +2,12 @@
 // chosen moments): the request answers 503, a committed write keeps its answer, and a
 // retry with the same Idempotency-Key is neither refused for a minute nor run twice.
 import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
 import pg from 'pg';
+import type PgBoss from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable } from '../../src/plugins/database-errors.ts';
+import { useJobs } from '../../src/plugins/jobs.ts';
 import { connectDatabase, createPrismaClient } from '../../src/db/client.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
@@ -308,6 +311,67 @@ describe('the outgoing webhooks\' LISTEN connection cut', { timeout: 60_000 }, (
       expect(context.logs.some((line) => line.includes('webhook listener reconnected'))).toBe(true);
     } finally {
       await api(context).delete(`/api/webhooks/${created.body.data.id}`);
+    }
+  });
+});
+
+describe('the job queue under a cut', { timeout: 60_000 }, () => {
+  it("keeps the process up when the connection recording a job's completion is cut", async () => {
+    // pg-boss records a handled job's outcome without awaiting it: a rejection there was
+    // unhandled, and the server shut down after it (what the soak with three instances met).
+    const name = `${applicationName}-jobs`;
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', name);
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const logs: string[] = [];
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => logs.push(line) } } });
+    const queue = `cut-${randomBytes(4).toString('hex')}`;
+    let queueStarted!: (boss: PgBoss) => void;
+    const ready = new Promise<PgBoss>((resolve) => (queueStarted = resolve));
+    let startHandling!: () => void;
+    const handling = new Promise<void>((resolve) => (startHandling = resolve));
+    let finishHandling!: () => void;
+    const handled = new Promise<void>((resolve) => (finishHandling = resolve));
+    useJobs(app, {
+      databaseUrl: url.toString(),
+      jobs: [],
+      workers: [
+        {
+          queue,
+          handle: async () => {
+            startHandling();
+            await handled;
+          },
+          started: async (started) => {
+            queueStarted(started.boss);
+            return async () => {};
+          },
+        },
+      ],
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      // The queue starts once the server listens, not before `listen` returns.
+      const boss = await ready;
+      const id = await boss.send(queue, {});
+      await handling;
+      // The job's row held: its completion waits for the lock, and its connection is cut while it waits.
+      const holder = await adminClient();
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM pgboss.job WHERE id = $1 FOR UPDATE', [id]);
+      finishHandling();
+      await terminate(await backendOf(name, `wait_event_type = 'Lock' AND query ILIKE '%completed_on = now()%'`));
+      await holder.query('ROLLBACK');
+      await expect.poll(() => logs.some((line) => line.includes('job outcome not recorded')), { timeout: 20_000 }).toBe(true);
+      expect(rejections).toEqual([]);
+      // The queue still works: the job, left active, is sent again once it expires; a new one runs now.
+      const next = await boss.send(queue, {});
+      await expect.poll(async () => (await boss.getJobById(queue, next!))?.state, { timeout: 20_000 }).toBe('completed');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await app.close();
     }
   });
 });
