@@ -100,7 +100,8 @@ export class WebhookDelivery {
       () => settle(this.sweep()),
     );
     await listener.start();
-    await this.sweep();
+    // Settled, not thrown: a failed first sweep (the minute's follows) must not leave the listener without its stop.
+    await settle(this.sweep());
     return async () => {
       this.queue = undefined;
       await listener.close();

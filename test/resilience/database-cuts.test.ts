@@ -313,6 +313,28 @@ describe('the outgoing webhooks\' LISTEN connection cut', { timeout: 60_000 }, (
       await api(context).delete(`/api/webhooks/${created.body.data.id}`);
     }
   });
+
+  it('closes the listener with the server when the first sweep at start fails', async () => {
+    const name = `${applicationName}-start`;
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', name);
+    // The sweep at start waits for the table the test holds, and its connection is cut while it waits.
+    const holder = await adminClient();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+    const starting = startTestContext({ databaseUrl: url.toString() });
+    try {
+      await terminate(await backendOf(name, `wait_event_type = 'Lock' AND query ILIKE '%FROM webhook_events e JOIN webhooks%'`));
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+    const started = await starting;
+    await backendOf(name, `query ILIKE 'LISTEN%'`);
+    await started.close();
+    // Its backend leaves pg_stat_activity once the connection is ended; before, the listener outlived the server.
+    const listening = async () => (await (await observer()).query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, [name])).rows;
+    await expect.poll(listening, { timeout: 10_000 }).toEqual([]);
+  });
 });
 
 describe('the job queue under a cut', { timeout: 60_000 }, () => {
