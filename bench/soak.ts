@@ -733,6 +733,21 @@ function serverErrors(output: string): Record<string, number> {
   return counts;
 }
 
+/** The stack of every error that ended a server (close-with-grace's uncaught exception or unhandled rejection), to find where it escaped. */
+function fatalStacks(output: string): string[] {
+  const stacks: string[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('shutting down after an error')) continue;
+    try {
+      const entry = JSON.parse(line) as { err?: { message?: string; stack?: string } };
+      stacks.push(entry.err?.stack ?? entry.err?.message ?? line);
+    } catch {
+      // Not a log line.
+    }
+  }
+  return stacks;
+}
+
 function summarizeAudit(result: Audit): string {
   const { money } = result;
   return table([
@@ -902,6 +917,7 @@ async function main(): Promise<number> {
   const serverLog = processes.map((child) => child.outputSince(0)).join('\n');
   const logged = serverErrors(serverLog);
   if (flags['server-log']) writeFileSync(flags['server-log'], serverLog);
+  for (const stack of fatalStacks(serverLog)) say(`a server shut down after an error:\n${stack}`);
 
   // ------------------------------------------------------------------------------------
   const deliveries = standin.webhookDeliveries();

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { purgeExpiredTokenRecords } from '../auth/tokens.ts';
 import { reconcilePayments, type ReconcileOptions } from '../payments/reconcile.ts';
@@ -100,9 +101,40 @@ export interface JobQueueOptions {
   cronMonitorIntervalSeconds?: number;
 }
 
+/**
+ * The statements pg-boss sends without awaiting them: a handled batch's completion or
+ * failure (Manager.watch's onFetch in pg-boss 10). Their rejection would be unhandled and
+ * end the process; a job whose outcome was not recorded stays active and is sent again when
+ * it expires (deliveries are at-least-once; a periodic run is failed by the timeout).
+ */
+const unawaitedStatement = /UPDATE \S+\.job\s+SET completed_on = now\(\)|WITH deleted_jobs AS \(\s*DELETE FROM \S+\.job\s+WHERE name = \$1 AND id IN/;
+
+/** pg-boss's database: a pool of its own, every connection's errors handled, and no unhandled rejection. */
+function jobQueueDatabase(databaseUrl: string, onLost: (error: Error) => void): { db: PgBoss.Db; close: () => Promise<void> } {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: 'pgboss' });
+  // An idle or checked-out connection that dies: the pool drops it, the statement on it fails.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return {
+    db: {
+      executeSql: (text: string, values: unknown[]) => {
+        const result = pool.query(text, values);
+        if (!unawaitedStatement.test(text)) return result;
+        return result.catch((error: Error) => {
+          onLost(error);
+          // What pg-boss reads of the result: no job affected.
+          return { rows: [{ count: '0' }], rowCount: 1 } as unknown as pg.QueryResult;
+        });
+      },
+    },
+    close: () => pool.end(),
+  };
+}
+
 /** Runs the jobs and workers on pg-boss while the app listens. */
 export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
   let boss: PgBoss | undefined;
+  let database: ReturnType<typeof jobQueueDatabase> | undefined;
   const stops: (() => Promise<void>)[] = [];
 
   // The message only: a driver's or Stripe's error object can carry more than a log line should.
@@ -110,9 +142,9 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
 
   app.addHook('onListen', async () => {
     if (boss) return;
+    database = jobQueueDatabase(options.databaseUrl, (error) => app.log.warn({ err: { message: error.message } }, 'job outcome not recorded; the job runs again when it expires'));
     boss = new PgBoss({
-      connectionString: options.databaseUrl,
-      max: 4,
+      db: database.db,
       schema: 'pgboss',
       ...(options.cronMonitorIntervalSeconds ? { cronMonitorIntervalSeconds: options.cronMonitorIntervalSeconds } : {}),
     });
@@ -153,5 +185,7 @@ export function useJobs(app: FastifyInstance, options: JobQueueOptions): void {
     if (!stopping) return;
     for (const stop of stops.splice(0)) await stop();
     await stopping.stop({ graceful: true, wait: true, timeout: 10_000 });
+    await database?.close();
+    database = undefined;
   });
 }

@@ -89,24 +89,22 @@ export class WebhookDelivery {
 
   private async start(queue: StartedQueue): Promise<() => Promise<void>> {
     this.queue = queue;
-    const listener = new pg.Client({ connectionString: this.databaseUrl });
-    listener.on('error', (error) => this.services.logger.warn({ err: { message: error.message } }, 'webhook listener error'));
-    listener.on('notification', (message) => {
-      const payload = message.payload ?? '';
-      const work = payload.startsWith('webhook:') ? this.sweep(payload.slice('webhook:'.length)) : this.enqueue(payload);
+    const settle = (work: Promise<void>) =>
       work.catch((error: unknown) => this.services.logger.warn({ err: { message: (error as Error).message } }, 'webhook enqueue failed'));
-    });
-    try {
-      await listener.connect();
-      await listener.query(`LISTEN ${webhookChannel}`);
-    } catch (error) {
-      // Without notifications the sweep still delivers, a minute late at most.
-      this.services.logger.warn({ err: { message: (error as Error).message } }, 'webhook listener unavailable');
-    }
-    await this.sweep();
+    const listener = new NotificationListener(
+      this.databaseUrl,
+      webhookChannel,
+      this.services.logger,
+      (payload) => settle(payload.startsWith('webhook:') ? this.sweep(payload.slice('webhook:'.length)) : this.enqueue(payload)),
+      // What was notified while the connection was down.
+      () => settle(this.sweep()),
+    );
+    await listener.start();
+    // Settled, not thrown: a failed first sweep (the minute's follows) must not leave the listener without its stop.
+    await settle(this.sweep());
     return async () => {
       this.queue = undefined;
-      await listener.end().catch(() => undefined);
+      await listener.close();
     };
   }
 
@@ -215,5 +213,79 @@ export class WebhookDelivery {
       },
       { timeout: options.timeoutMs + 15_000, maxWait: 5_000 },
     );
+  }
+}
+
+const listenerBackoffMs = { first: 100, max: 10_000 };
+
+/**
+ * A LISTEN on its own connection that comes back after the connection is lost (the server
+ * restarted, the backend was terminated): reconnecting with doubling delays up to 10 s, and
+ * sweeping on each reconnection (through `onReconnect`) for what was notified while it was
+ * away. Until it is back, and without it at all, the minute's sweep still delivers.
+ */
+export class NotificationListener {
+  private client: pg.Client | undefined;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  /** Resolves once the current connection attempt ends (connected or not). */
+  private connecting: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: string,
+    private readonly logger: Services['logger'],
+    private readonly onNotification: (payload: string) => void,
+    private readonly onReconnect: () => void,
+  ) {}
+
+  /** Connects once; on failure it keeps trying in the background. */
+  async start(): Promise<void> {
+    this.connecting = this.connect(false);
+    await this.connecting;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    await this.connecting;
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+
+  private async connect(reconnecting: boolean): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    this.client = client;
+    // Every connection's error is handled here: an 'error' without a listener would crash the process.
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => this.onNotification(message.payload ?? ''));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.failures = 0;
+      if (reconnecting) {
+        this.logger.info('webhook listener reconnected');
+        this.onReconnect();
+      }
+    } catch (error) {
+      this.logger.warn({ err: { message: (error as Error).message } }, 'webhook listener unavailable');
+      this.lost(client);
+    }
+  }
+
+  /** The connection `client` is gone: schedules the next attempt, once per connection. */
+  private lost(client: pg.Client, error?: Error): void {
+    if (error) this.logger.warn({ err: { message: error.message } }, 'webhook listener error');
+    if (this.closed || this.client !== client) return;
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    const delay = Math.min(listenerBackoffMs.max, listenerBackoffMs.first * 2 ** this.failures);
+    this.failures += 1;
+    this.retryTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.connecting = this.connect(true);
+    }, delay);
   }
 }

@@ -2,15 +2,20 @@
 // chosen moments): the request answers 503, a committed write keeps its answer, and a
 // retry with the same Idempotency-Key is neither refused for a minute nor run twice.
 import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
 import pg from 'pg';
+import type PgBoss from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable } from '../../src/plugins/database-errors.ts';
+import { useJobs } from '../../src/plugins/jobs.ts';
 import { connectDatabase, createPrismaClient } from '../../src/db/client.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { startCuttingProxy } from '../support/cutting-proxy.ts';
+import { startReceiver, type Receiver } from '../support/receiver.ts';
 
 let context: TestContext;
+let receiver: Receiver | undefined;
 // Other test files share the database: only this app's connections may be cut.
 const applicationName = `db-cuts-${process.pid}-${Date.now()}`;
 const admins: pg.Client[] = [];
@@ -23,6 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const admin of admins) await admin.end().catch(() => {});
   await context?.close();
+  await receiver?.down();
 });
 
 /** A connection of the test's own, to hold locks with and to cut the app's connections. */
@@ -279,6 +285,115 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
       await db.$disconnect();
       await holder.end().catch(() => {});
       await scratch.drop();
+    }
+  });
+});
+
+describe('the outgoing webhooks\' LISTEN connection cut', { timeout: 60_000 }, () => {
+  it('listens again on a new connection and delivers the next event through its notification', async () => {
+    receiver = await startReceiver();
+    const created = await api(context).post('/api/webhooks', {
+      data: { type: 'webhooks', attributes: { topic: 'customers.create', callback_url: receiver.url('/listen-cut') } },
+    });
+    expect(created.status, created.text).toBe(201);
+    receiver.register('/listen-cut', 'customers.create', created.body.data.attributes.shared_secret);
+    const listening = `query ILIKE 'LISTEN%'`;
+    try {
+      const first = await backendOf(applicationName, listening);
+      await terminate(first);
+      const second = await backendOf(applicationName, `${listening} AND pid <> $2`, [first]);
+      expect(second).not.toBe(first);
+
+      const customer = await api(context).post('/api/customers', { data: { type: 'customers', attributes: { email: `listen-${randomBytes(4).toString('hex')}@example.com` } } });
+      expect(customer.status, customer.text).toBe(201);
+      // Well before the minute's sweep: the notification on the new connection queued it.
+      await expect.poll(() => receiver?.received.filter((event) => event.body.data.id === customer.body.data.id).length, { timeout: 20_000 }).toBe(1);
+      expect(context.logs.some((line) => line.includes('webhook listener reconnected'))).toBe(true);
+    } finally {
+      await api(context).delete(`/api/webhooks/${created.body.data.id}`);
+    }
+  });
+
+  it('closes the listener with the server when the first sweep at start fails', async () => {
+    const name = `${applicationName}-start`;
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', name);
+    // The sweep at start waits for the table the test holds, and its connection is cut while it waits.
+    const holder = await adminClient();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE');
+    const starting = startTestContext({ databaseUrl: url.toString() });
+    try {
+      await terminate(await backendOf(name, `wait_event_type = 'Lock' AND query ILIKE '%FROM webhook_events e JOIN webhooks%'`));
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+    const started = await starting;
+    await backendOf(name, `query ILIKE 'LISTEN%'`);
+    await started.close();
+    // Its backend leaves pg_stat_activity once the connection is ended; before, the listener outlived the server.
+    const listening = async () => (await (await observer()).query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, [name])).rows;
+    await expect.poll(listening, { timeout: 10_000 }).toEqual([]);
+  });
+});
+
+describe('the job queue under a cut', { timeout: 60_000 }, () => {
+  it("keeps the process up when the connection recording a job's completion is cut", async () => {
+    // pg-boss records a handled job's outcome without awaiting it: a rejection there was
+    // unhandled, and the server shut down after it (what the soak with three instances met).
+    const name = `${applicationName}-jobs`;
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', name);
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const logs: string[] = [];
+    const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => logs.push(line) } } });
+    const queue = `cut-${randomBytes(4).toString('hex')}`;
+    let queueStarted!: (boss: PgBoss) => void;
+    const ready = new Promise<PgBoss>((resolve) => (queueStarted = resolve));
+    let startHandling!: () => void;
+    const handling = new Promise<void>((resolve) => (startHandling = resolve));
+    let finishHandling!: () => void;
+    const handled = new Promise<void>((resolve) => (finishHandling = resolve));
+    useJobs(app, {
+      databaseUrl: url.toString(),
+      jobs: [],
+      workers: [
+        {
+          queue,
+          handle: async () => {
+            startHandling();
+            await handled;
+          },
+          started: async (started) => {
+            queueStarted(started.boss);
+            return async () => {};
+          },
+        },
+      ],
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      // The queue starts once the server listens, not before `listen` returns.
+      const boss = await ready;
+      const id = await boss.send(queue, {});
+      await handling;
+      // The job's row held: its completion waits for the lock, and its connection is cut while it waits.
+      const holder = await adminClient();
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM pgboss.job WHERE id = $1 FOR UPDATE', [id]);
+      finishHandling();
+      await terminate(await backendOf(name, `wait_event_type = 'Lock' AND query ILIKE '%completed_on = now()%'`));
+      await holder.query('ROLLBACK');
+      await expect.poll(() => logs.some((line) => line.includes('job outcome not recorded')), { timeout: 20_000 }).toBe(true);
+      expect(rejections).toEqual([]);
+      // The queue still works: the job, left active, is sent again once it expires; a new one runs now.
+      const next = await boss.send(queue, {});
+      await expect.poll(async () => (await boss.getJobById(queue, next!))?.state, { timeout: 20_000 }).toBe('completed');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await app.close();
     }
   });
 });
