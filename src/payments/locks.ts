@@ -1,4 +1,5 @@
-import type { Prisma, PrismaClient } from '../db/client.ts';
+import { Prisma, type PrismaClient } from '../db/client.ts';
+import { asFields, lockOrderSql } from '../db/sql/payments.ts';
 import { lockOrderRows, lockStripePaymentRow, stripePaymentOrderId } from '../db/sql/locks.ts';
 import { conflict } from '../domain-error.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
@@ -30,10 +31,12 @@ import type { Order, StripePayment } from '../generated/prisma/client.ts';
 
 export type Tx = Prisma.TransactionClient;
 
-/** Locks an order for the rest of the transaction and reads it; null when there is none. */
+const orderFields = Object.values(Prisma.OrderScalarFieldEnum);
+
+/** Locks an order for the rest of the transaction and reads it, in one statement; null when there is none. */
 export async function lockOrder(tx: Tx, orderId: string): Promise<Order | null> {
-  const [locked] = await lockOrderRows(tx, [orderId]);
-  return locked === undefined ? null : tx.order.findUniqueOrThrow({ where: { id: orderId } });
+  const [row] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(lockOrderSql, orderId);
+  return row === undefined ? null : asFields<Order>(row, orderFields);
 }
 
 export interface Locked {

@@ -2,9 +2,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
-import type { Prisma, PrismaClient } from '../db/client.ts';
+import { Prisma, type PrismaClient } from '../db/client.ts';
+import { payableOrderSql, prefixedRow, recordStateSql } from '../db/sql/payments.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
-import type { Order, StripePayment } from '../generated/prisma/client.ts';
+import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
@@ -15,6 +16,20 @@ import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, nev
 import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
 import { gatewayAccount, paymentAccount } from './stripe-account.ts';
 import { releaseSuperseded, releaseSupersededQuietly, supersedeOtherPayments } from './supersede.ts';
+
+/** The columns a retried create compares with a pending reservation to reuse it. */
+const comparedColumns = {
+  orderId: true,
+  paymentGatewayId: true,
+  amountCents: true,
+  currencyCode: true,
+  options: true,
+  returnUrl: true,
+  receiptEmail: true,
+  connectedAccount: true,
+  publishableKey: true,
+  mode: true,
+} as const;
 
 /**
  * Stripe payments, Commerce Layer's payment source: creating one (a PaymentIntent for the
@@ -93,6 +108,8 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
   return { order_id: order.id, order_number: String(order.number), stripe_payment_id: stripePaymentId };
 }
 
+const payableOrderStatement = payableOrderSql(Object.values(Prisma.PaymentMethodScalarFieldEnum), Object.values(Prisma.StripeGatewayScalarFieldEnum));
+
 /**
  * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
  * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
@@ -102,16 +119,14 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
   if (!editableStatuses.has(order.status)) {
     throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
-  const lineItemCount = await tx.lineItem.count({ where: { orderId: order.id } });
-  if (lineItemCount === 0) throw invalid(field, 'order has no line items');
+  // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
+  const [payable] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(payableOrderStatement, order.id, order.paymentMethodId);
+  if (!payable?.hasLineItems) throw invalid(field, 'order has no line items');
   if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
   if (!currencyCode) throw invalid(field, 'order has no currency_code');
   if (!order.paymentMethodId) throw invalid(field, 'order has no payment_method');
-  const paymentMethod = await tx.paymentMethod.findUnique({
-    where: { id: order.paymentMethodId },
-    include: { paymentGateway: true },
-  });
+  const paymentMethod = prefixedRow<PaymentMethod>(payable, 'm.');
   if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
     throw invalid(field, "order's payment_method does not accept stripe_payments");
   }
@@ -119,9 +134,15 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
   if (paymentMethod.currencyCode !== currencyCode) {
     throw invalid(field, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
   }
-  const gateway = paymentMethod.paymentGateway;
+  const gateway = prefixedRow<StripeGateway>(payable, 'g.');
   if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
   return { currencyCode, paymentMethod, gateway };
+}
+
+/** What a create returns: the API reads the payment back as it shows it, so nothing more is read here. */
+export interface CreatedStripePayment {
+  id: string;
+  stripeId: string | null;
 }
 
 /**
@@ -131,7 +152,7 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
  * options sent to Stripe; a retry of the same request (after a timeout, a crash or Stripe
  * being down) reuses it, so Stripe answers with the PaymentIntent it already made.
  */
-export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<StripePaymentWithOrder> {
+export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<CreatedStripePayment> {
   const { orderId, options, returnUrl, receiptEmail, stripeId, clientSecret, ...annotations } = columns;
   if (typeof stripeId === 'string') return attachStripePayment(services, { ...columns, stripeId });
   if (clientSecret !== undefined && clientSecret !== null) throw invalid(clientSecretField, 'is only taken with the stripe_id of the PaymentIntent it belongs to');
@@ -161,11 +182,13 @@ export async function createStripePayment(services: Services, columns: NewStripe
         publishableKey: gateway.publishableKey,
         mode: gateway.mode,
       };
-      const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' } });
+      // Only the columns compared, and nothing read back of the row written: the call needs what `wanted` holds.
+      const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' }, select: { id: true, ...comparedColumns } });
       const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
-      const row = sameRequest
-        ? await tx.stripePayment.update({ where: { id: sameRequest.id }, data: annotations })
-        : await tx.stripePayment.create({ data: { id: newId(), ...wanted, ...annotations, intentState: 'reserved' } });
+      const id = sameRequest?.id ?? newId();
+      if (!sameRequest) await tx.stripePayment.create({ data: { id, ...wanted, ...annotations, intentState: 'reserved' }, select: { id: true } });
+      else if (Object.keys(annotations).length > 0) await tx.stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+      const row = { id, ...wanted };
       return { row, order, gateway };
     },
 
@@ -186,13 +209,13 @@ export async function createStripePayment(services: Services, columns: NewStripe
     },
 
     async record(tx, { row, order }, intent) {
-      await lockOrder(tx, order.id);
+      const locked = await lockOrder(tx, order.id);
       // Recorded already by another request that shared the reservation: it made the payment
       // the order's source then, and a payment created since may have superseded it; making
       // it the source again would supersede the newer one and leave no live PaymentIntent.
-      const current = await tx.stripePayment.findUnique({ where: { id: row.id }, include: withOrder });
-      if (current?.intentState === 'created') return current;
-      const created = await tx.stripePayment.update({
+      const [state] = await tx.$queryRawUnsafe<{ intentState: string | null; othersLive: boolean }[]>(recordStateSql, order.id, row.id);
+      if (state?.intentState === 'created') return { id: row.id, stripeId: intent.id };
+      await tx.stripePayment.update({
         where: { id: row.id },
         data: {
           intentState: 'created',
@@ -203,12 +226,19 @@ export async function createStripePayment(services: Services, columns: NewStripe
           onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
           transferGroup: intent.transfer_group ?? null,
         },
-        include: withOrder,
+        select: { id: true },
       });
-      await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id } });
+      // The order is locked: its payment status is as read, and the source and the status reset are one UPDATE.
+      const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
+      await tx.order.updateMany({
+        where: { id: order.id },
+        data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id, ...(resetsStatus ? { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } : {}) },
+      });
       await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id, clientSecret: intent.client_secret }) });
-      superseded = await replaceSource(tx, order.id, row.id);
-      return created;
+      // Nothing to supersede is known from the state read: no read of the other payments then.
+      if (state?.othersLive !== false) superseded = await supersedeOtherPayments(tx, order.id, row.id);
+      if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
+      return { id: row.id, stripeId: intent.id };
     },
 
     // Stripe made nothing: the reservation goes, and the order stays as it was.
@@ -222,6 +252,9 @@ export async function createStripePayment(services: Services, columns: NewStripe
   return created;
 }
 
+/** An order's payment statuses that come from its payment's authorization: a new source resets them to unpaid. */
+const authorizationStatuses = ['authorized', 'voided'];
+
 /**
  * With the order locked, once `paymentId` is its payment source: the other payments are
  * superseded (their release is due), and an authorization they gave the order is no
@@ -229,7 +262,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
  */
 async function replaceSource(tx: Tx, orderId: string, paymentId: string): Promise<string[]> {
   const superseded = await supersedeOtherPayments(tx, orderId, paymentId);
-  const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: ['authorized', 'voided'] } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
+  const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: authorizationStatuses } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
   if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
   return superseded;
 }
