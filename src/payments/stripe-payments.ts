@@ -108,19 +108,26 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
   return { order_id: order.id, order_number: String(order.number), stripe_payment_id: stripePaymentId };
 }
 
-const payableOrderStatement = payableOrderSql(Object.values(Prisma.PaymentMethodScalarFieldEnum), Object.values(Prisma.StripeGatewayScalarFieldEnum));
+const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
+const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
+const payableOrderStatement = payableOrderSql(methodFields, gatewayFields);
+/** The same, with the order's pending reservations: a create reads them in the same statement. */
+const payableOrderWithPendingStatement = payableOrderSql(methodFields, gatewayFields, ['id', ...Object.keys(comparedColumns)]);
+
+/** A reservation as the create compares it. */
+type PendingReservation = { id: string } & { [column in keyof typeof comparedColumns]: StripePayment[column] };
 
 /**
  * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
  * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
  * Errors name `field`, the part of the request that named the order.
  */
-export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField) {
+export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField, { withPending = false }: { withPending?: boolean } = {}) {
   if (!editableStatuses.has(order.status)) {
     throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
   // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
-  const [payable] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(payableOrderStatement, order.id, order.paymentMethodId);
+  const [payable] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(withPending ? payableOrderWithPendingStatement : payableOrderStatement, order.id, order.paymentMethodId);
   if (!payable?.hasLineItems) throw invalid(field, 'order has no line items');
   if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
@@ -136,7 +143,7 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
   }
   const gateway = prefixedRow<StripeGateway>(payable, 'g.');
   if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
-  return { currencyCode, paymentMethod, gateway };
+  return { currencyCode, paymentMethod, gateway, pending: (payable.pending as PendingReservation[] | null | undefined) ?? [] };
 }
 
 /** What a create returns: the API reads the payment back as it shows it, so nothing more is read here. */
@@ -165,7 +172,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
     async reserve(tx) {
       const order = await lockOrder(tx, orderId);
       if (!order) throw invalid(orderField, `orders ${orderId} not found`);
-      const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderField);
+      const { currencyCode, gateway, pending } = await checkOrderPayable(tx, order, orderField, { withPending: true });
       if (options?.on_behalf_of !== undefined && gateway.connectedAccount) {
         // A direct charge is already the connected account's own: Stripe takes on_behalf_of only for charges on the platform.
         throw invalid({ attribute: 'options' }, "on_behalf_of is for charges on the platform's account; this gateway charges on its connected_account");
@@ -182,8 +189,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
         publishableKey: gateway.publishableKey,
         mode: gateway.mode,
       };
-      // Only the columns compared, and nothing read back of the row written: the call needs what `wanted` holds.
-      const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' }, select: { id: true, ...comparedColumns } });
+      // Nothing read back of the row written: the call needs what `wanted` holds.
       const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
       const id = sameRequest?.id ?? newId();
       if (!sameRequest) await tx.stripePayment.create({ data: { id, ...wanted, ...annotations, intentState: 'reserved' }, select: { id: true } });

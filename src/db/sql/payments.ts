@@ -33,12 +33,18 @@ export function asFields<T>(row: Record<string, unknown>, fields: readonly strin
  * What decides whether an order ($1, locked) can be paid with its payment method ($2,
  * possibly null): whether it has a line item (EXISTS, not a count), the method and its
  * gateway. Always one row; the method's and gateway's fields are prefixed `m.` and `g.`,
- * null when there is none.
+ * null when there is none. With `pending`, also the order's reservations (payments whose
+ * PaymentIntent is being created) as a JSON array of `pending`'s columns, or null: what a
+ * create compares to reuse one.
  */
-export function payableOrderSql(methodFields: readonly string[], gatewayFields: readonly string[]): string {
+export function payableOrderSql(methodFields: readonly string[], gatewayFields: readonly string[], pending?: readonly string[]): string {
+  const reservations = pending
+    ? `, (SELECT json_agg(json_build_object(${pending.map((field) => `'${field}', ${qualified('p', snakeCase(field))}`).join(', ')})) ` +
+      `FROM stripe_payments p WHERE p.order_id = $1 AND p.intent_state = 'reserved') AS "pending"`
+    : '';
   return (
     `SELECT EXISTS (SELECT 1 FROM line_items l WHERE l.order_id = $1) AS "hasLineItems", ` +
-    `${fieldsAs('m', methodFields, 'm.')}, ${fieldsAs('g', gatewayFields, 'g.')} ` +
+    `${fieldsAs('m', methodFields, 'm.')}, ${fieldsAs('g', gatewayFields, 'g.')}${reservations} ` +
     `FROM (SELECT 1) AS one LEFT JOIN payment_methods m ON m.id = $2::text LEFT JOIN stripe_gateways g ON g.id = m.payment_gateway_id`
   );
 }
