@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma, type PrismaClient } from '../db/client.ts';
-import { payableOrderSql, prefixedRow, recordStateSql } from '../db/sql/payments.ts';
+import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
@@ -216,33 +216,32 @@ export async function createStripePayment(services: Services, columns: NewStripe
 
     async record(tx, { row, order }, intent) {
       const locked = await lockOrder(tx, order.id);
-      // Recorded already by another request that shared the reservation: it made the payment
-      // the order's source then, and a payment created since may have superseded it; making
-      // it the source again would supersede the newer one and leave no live PaymentIntent.
-      const [state] = await tx.$queryRawUnsafe<{ intentState: string | null; othersLive: boolean }[]>(recordStateSql, order.id, row.id);
-      if (state?.intentState === 'created') return { id: row.id, stripeId: intent.id };
-      await tx.stripePayment.update({
-        where: { id: row.id },
-        data: {
-          intentState: 'created',
-          stripeId: intent.id,
-          clientSecret: intent.client_secret,
-          status: intent.status,
-          paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
-          onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
-          transferGroup: intent.transfer_group ?? null,
-        },
-        select: { id: true },
-      });
-      // The order is locked: its payment status is as read, and the source and the status reset are one UPDATE.
+      // The order is locked: its payment status is as read, so whether the new source resets it is known here.
       const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
-      await tx.order.updateMany({
-        where: { id: order.id },
-        data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id, ...(resetsStatus ? { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } : {}) },
-      });
+      const paymentMethod = typeof intent.payment_method === 'string' ? JSON.stringify({ id: intent.payment_method }) : null;
+      const onBehalfOf = typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null);
+      const [state] = await tx.$queryRawUnsafe<{ intentState: string | null; recorded: number; othersLive: boolean }[]>(
+        recordCreatedSql,
+        row.id,
+        order.id,
+        intent.id,
+        intent.client_secret,
+        intent.status,
+        paymentMethod,
+        onBehalfOf,
+        intent.transfer_group ?? null,
+        new Date().toISOString(),
+        resetsStatus,
+      );
+      // Recorded already by another request that shared the reservation (the statement then
+      // changed nothing): it made the payment the order's source then, and a payment created
+      // since may have superseded it; making it the source again would supersede the newer
+      // one and leave no live PaymentIntent.
+      if (state?.intentState === 'created') return { id: row.id, stripeId: intent.id };
+      if (!state || state.recorded === 0) throw new Error(`the reservation of stripe payment ${row.id} is gone`);
       await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id, clientSecret: intent.client_secret }) });
-      // Nothing to supersede is known from the state read: no read of the other payments then.
-      if (state?.othersLive !== false) superseded = await supersedeOtherPayments(tx, order.id, row.id);
+      // Nothing to supersede is known from the same statement: no read of the other payments then.
+      if (state.othersLive) superseded = await supersedeOtherPayments(tx, order.id, row.id);
       if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
       return { id: row.id, stripeId: intent.id };
     },

@@ -58,10 +58,26 @@ export function prefixedRow<T>(row: Record<string, unknown>, prefix: string): T 
 }
 
 /**
- * In the record step of a create, under the order's lock: the reservation's state, and
- * whether the order has another live payment ($1 the order, $2 the payment) that the new
- * source supersedes, so that nothing is read for the other payments when there are none.
+ * The record step of a create, under the order's lock ($1 the payment, $2 the order), in
+ * one statement: the reservation becomes the created payment (the PaymentIntent's $3 id,
+ * $4 client secret, $5 status, $6 payment method as JSON or null to keep it, $7
+ * on_behalf_of, $8 transfer group, $9 the time, ISO 8601 in UTC as Prisma writes it) and
+ * the order's payment source, its payment status reset to unpaid when $10. Only a payment
+ * still reserved is recorded: `intentState` says what it was before (created: recorded
+ * already by another request that shared the reservation; null: gone), `recorded` whether
+ * this statement recorded it, `othersLive` whether the order has another live payment for
+ * the new source to supersede. The statement starts after the lock was granted, so it
+ * reads what committed before.
  */
-export const recordStateSql = `SELECT
-  (SELECT p.intent_state FROM stripe_payments p WHERE p.id = $2) AS "intentState",
-  EXISTS (SELECT 1 FROM stripe_payments s WHERE s.order_id = $1 AND s.intent_state = 'created' AND s.id <> $2 AND s.superseded_at IS NULL) AS "othersLive"`;
+export const recordCreatedSql = `WITH before AS (SELECT intent_state FROM stripe_payments WHERE id = $1),
+recorded AS (
+  UPDATE stripe_payments SET intent_state = 'created', stripe_id = $3, client_secret = $4, status = $5,
+    payment_method = COALESCE($6::jsonb, payment_method), on_behalf_of = $7, transfer_group = $8, updated_at = $9::timestamp(3)
+  WHERE id = $1 AND intent_state = 'reserved' RETURNING id),
+source AS (
+  UPDATE orders SET payment_source_type = 'stripe_payments', payment_source_id = $1,
+    payment_status = CASE WHEN $10::boolean THEN 'unpaid' ELSE payment_status END,
+    payment_updated_at = CASE WHEN $10::boolean THEN $9::timestamp(3) ELSE payment_updated_at END, updated_at = $9::timestamp(3)
+  WHERE id = $2 AND EXISTS (SELECT 1 FROM recorded) RETURNING id)
+SELECT (SELECT intent_state FROM before) AS "intentState", (SELECT count(*) FROM source)::int AS "recorded",
+  EXISTS (SELECT 1 FROM stripe_payments s WHERE s.order_id = $2 AND s.intent_state = 'created' AND s.id <> $1 AND s.superseded_at IS NULL) AS "othersLive"`;
