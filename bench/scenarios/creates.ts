@@ -2,7 +2,7 @@
 // 16 and 64 connections, each figure on orders of its own that no payment was made for;
 // and what each money-moving request costs in SQL statements.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Bench } from '../bench.ts';
 import { projectRoot } from '../database.ts';
@@ -74,12 +74,17 @@ export function printCreates(bench: Bench, comparisons: CreateComparison[]): voi
  */
 export function statementCounts(bench: Bench): Record<string, number> {
   const file = path.join(bench.workDir, 'statement-counts.json');
-  execFileSync('npx', ['vitest', 'run', 'test/api/statement-counts.test.ts'], {
-    cwd: projectRoot,
-    env: { ...process.env, DATABASE_URL: bench.settings.adminUrl, STATEMENT_COUNTS_FILE: file },
-    stdio: 'ignore',
-  });
-  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+  try {
+    execFileSync('npx', ['vitest', 'run', 'test/api/statement-counts.test.ts'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: bench.settings.adminUrl, STATEMENT_COUNTS_FILE: file },
+      stdio: 'ignore',
+    });
+  } catch {
+    // The test fails when the create's count differs from the one it asserts: the counts it wrote are still what was sent.
+    bench.say('(test/api/statement-counts.test.ts failed: the create sends another number of statements than the test asserts)');
+  }
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>) : {};
 }
 
 export function printStatementCounts(bench: Bench, counts: Record<string, number>): void {
