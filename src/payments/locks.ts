@@ -32,6 +32,13 @@ import type { Order, StripePayment } from '../generated/prisma/client.ts';
 export type Tx = Prisma.TransactionClient;
 
 const orderFields = Object.values(Prisma.OrderScalarFieldEnum);
+const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
+
+/** Locks a created payment and reads it, in one statement; null when there is none. */
+async function lockPayment(tx: Tx, paymentId: string): Promise<StripePayment | null> {
+  const row = await lockStripePaymentRow(tx, paymentId);
+  return row === null ? null : asFields<StripePayment>(row, paymentFields);
+}
 
 /** Locks an order for the rest of the transaction and reads it, in one statement; null when there is none. */
 export async function lockOrder(tx: Tx, orderId: string): Promise<Order | null> {
@@ -56,11 +63,11 @@ export async function lockPaymentWithOrder(tx: Tx, paymentId: string): Promise<L
   const orderId = await stripePaymentOrderId(tx, paymentId);
   if (orderId === null) return null;
   const order = await lockOrder(tx, orderId);
-  const payment = await lockStripePaymentRow(tx, paymentId);
+  const payment = await lockPayment(tx, paymentId);
   if (!payment) return null;
   if (payment.orderId !== orderId) throw new PaymentMoved();
   if (!order) return null;
-  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), order };
+  return { payment, order };
 }
 
 /**
@@ -75,11 +82,11 @@ export async function lockPaymentWithOrders(
   const orderId = await stripePaymentOrderId(tx, paymentId);
   if (orderId === null) return null;
   const lockedIds = await lockOrderRows(tx, [orderId, otherOrderId]);
-  const payment = await lockStripePaymentRow(tx, paymentId);
+  const payment = await lockPayment(tx, paymentId);
   if (!payment) return null;
   if (payment.orderId !== orderId) throw new PaymentMoved();
   const rows = await tx.order.findMany({ where: { id: { in: lockedIds } } });
-  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), orders: new Map(rows.map((row) => [row.id, row])) };
+  return { payment, orders: new Map(rows.map((row) => [row.id, row])) };
 }
 
 const attemptsWhenMoved = 3;
