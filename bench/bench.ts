@@ -19,6 +19,7 @@ export interface Settings {
   rounds: number;
   profile: boolean;
   readOnly: boolean;
+  postOnly: boolean;
   serverNodeOptions: string[];
 }
 

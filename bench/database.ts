@@ -281,6 +281,36 @@ export class BulkLoader {
     return Array.from({ length: Math.min(count, this.rows) }, (_, index) => benchId(index + 1, salts.order));
   }
 
+  private freshRows = 0;
+
+  /**
+   * `count` orders no payment was ever created for (draft, EUR, one line item, the
+   * fixture's payment method, no payment source): a create on each is a checkout's first,
+   * for the API and for the baseline alike. Numbered after the bulk rows' space, so their
+   * ids never meet the table's.
+   */
+  async freshOrders(count: number): Promise<string[]> {
+    const from = maxRows + this.freshRows + 1;
+    this.freshRows += count;
+    const numbers = Array.from({ length: count }, (_, index) => from + index);
+    const orderIds = numbers.map((n) => benchId(n, salts.order));
+    const lineItemIds = numbers.map((n) => benchId(n, salts.lineItem));
+    await this.client.query(
+      `INSERT INTO orders (id, status, payment_status, currency_code, customer_email, language_code,
+         subtotal_amount_cents, payment_method_amount_cents, total_amount_cents, metadata, payment_method_id, updated_at)
+       SELECT u.id, 'draft', 'unpaid', 'EUR', 'shopper@example.com', 'en', 2500, 0, 2500, '{}', $2, now()
+       FROM unnest($1::text[]) AS u(id)`,
+      [orderIds, this.fixture.paymentMethodId],
+    );
+    await this.client.query(
+      `INSERT INTO line_items (id, order_id, sku_code, name, quantity, unit_amount_cents, total_amount_cents, metadata, updated_at)
+       SELECT u.id, u.order_id, 'SKU1', 'Item 1', 2, 1250, 2500, '{}', now() FROM unnest($1::text[], $2::text[]) AS u(id, order_id)`,
+      [lineItemIds, orderIds],
+    );
+    await this.client.query('ANALYZE orders, line_items');
+    return orderIds;
+  }
+
   /** Payments created through the API since `since`: their PaymentIntents exist at the stand-in. */
   async apiCreatedPaymentIds(since: Date): Promise<string[]> {
     const { rows } = await this.client.query<{ id: string }>(

@@ -51,6 +51,14 @@ export function requestsFor(token: string, secrets: Secrets) {
       bodies: orderIds.map((id) => JSON.stringify({ data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id } } } } })),
       expect: [201],
     }),
+    /** The baseline's create: the same body, without JSON:API's headers or a token. */
+    baselineCreate: (orderIds: string[]): RequestSpec => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      paths: orderIds.map(() => '/stripe_payments'),
+      bodies: orderIds.map((id) => JSON.stringify({ data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id } } } } })),
+      expect: [201],
+    }),
     update: (paymentIds: string[]): RequestSpec => ({
       method: 'PATCH',
       headers: write,

@@ -20,6 +20,7 @@ import { measureCeiling } from './scenarios/ceiling.ts';
 import { measureListMain, measureSize, type SizeResult } from './scenarios/lists.ts';
 import { measureMemory } from './scenarios/memory.ts';
 import { baselineProfileDir } from './scenarios/profile.ts';
+import { compareCreates, printCreates, printStatementCounts, statementCounts, type CreateComparison } from './scenarios/creates.ts';
 import { compareReads, measureUnpreparedBaseline, readOnlyRun } from './scenarios/reads.ts';
 import { measureToken, measureWrites, measureWritesBesideCounts } from './scenarios/writes.ts';
 import { poolEnv, startApi, startPlain } from './servers.ts';
@@ -40,6 +41,8 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     // Only the comparison the GET by id targets rest on: minutes less per try while working on reads.
     'read-only': { type: 'boolean', default: false },
+    // Only the create beside the hand-written one, at 16 and 64 connections, and the statement counts.
+    'post-only': { type: 'boolean', default: false },
     // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
     // is what the API runs with (package.json's start, the Dockerfile): its young generation size.
     'server-node-options': { type: 'string', default: '--max-semi-space-size=64' },
@@ -65,6 +68,7 @@ const settings: Settings = {
   rounds: positive('rounds', flags.rounds),
   profile: flags.profile === true,
   readOnly: flags['read-only'] === true,
+  postOnly: flags['post-only'] === true,
   serverNodeOptions: (flags['server-node-options'] ?? '').split(/\s+/).filter(Boolean),
 };
 
@@ -166,7 +170,13 @@ async function main(): Promise<void> {
   const apiPort = await freePort();
   const api = await startApi(settings, secrets, database.databaseUrl, stripeUrl, apiPort);
   const baselineProfiles = baselineProfileDir(settings, profileDir);
-  const baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', { DATABASE_URL: database.databaseUrl, ...poolEnv(settings) }, baselineProfiles);
+  const baseline = await startPlain(
+    settings,
+    'baseline',
+    'bench/baseline-server.ts',
+    { DATABASE_URL: database.databaseUrl, ENCRYPTION_KEY: secrets.encryptionKey.toString('base64'), STRIPE_API_URL: stripeUrl, ...poolEnv(settings) },
+    baselineProfiles,
+  );
   const hello = await startPlain(settings, 'hello', 'bench/hello-server.ts', {});
   const token = await getToken(api.origin, secrets);
   const bench: Bench = {
@@ -196,11 +206,20 @@ async function main(): Promise<void> {
     await readOnlyRun(bench, mainSize, baselineProfiles);
     return;
   }
+  if (settings.postOnly) {
+    await loader.growTo(mainSize);
+    printStatementCounts(bench, statementCounts(bench));
+    printCreates(bench, await compareCreates(bench));
+    for (const profile of bench.profiles) say(`\n${profile}`);
+    return;
+  }
   const sizes: SizeResult[] = [];
   let ids: string[] = [];
   let main: EveryRequest | undefined;
   let created: string[] = [];
   let besideCounts: Measurement | undefined;
+  let creates: CreateComparison[] = [];
+  const counts = statementCounts(bench);
   for (const size of settings.sizes) {
     const measured = await measureSize(bench, size, { first: size === mainSize, last: size === finalSize });
     sizes.push(measured.result);
@@ -215,6 +234,7 @@ async function main(): Promise<void> {
       const baselineUnprepared = await measureUnpreparedBaseline(bench, ids);
       const listMain = await measureListMain(bench);
       const writes = await measureWrites(bench);
+      creates = await compareCreates(bench);
       created = writes.created;
       const tokenRun = await measureToken(bench);
       main = { baselineRun, baselineUnprepared, retrieveMain, listMain, create: writes.create, update: writes.update, tokenRun };
@@ -224,6 +244,8 @@ async function main(): Promise<void> {
   const mixed = await measureMemory(bench, ids, created);
 
   printResults(bench, { startedAt, description, serverVersion, pgSettings, backgroundBusy, helloRun, main: main!, sizes, besideCounts, mixed });
+  printStatementCounts(bench, counts);
+  printCreates(bench, creates);
 
   if (flags.json) {
     const lean = (_key: string, value: unknown) => (_key === 'latencies' || _key === 'serverLog' ? undefined : value);

@@ -103,5 +103,7 @@ export async function recordVersion(tx: Prisma.TransactionClient, change: Change
   const who = authors.getStore()?.author() ?? { source: 'server' };
   await tx.version.create({
     data: { id: newId(), resourceType: change.type, resourceId: change.id, event, changes: changes as Prisma.InputJsonObject, who: who as Prisma.InputJsonObject },
+    // Nothing is read back of a version: RETURNING only its id.
+    select: { id: true },
   });
 }

@@ -1,4 +1,5 @@
-import type { Prisma, PrismaClient } from '../db/client.ts';
+import { Prisma, type PrismaClient } from '../db/client.ts';
+import { asFields, lockOrderSql } from '../db/sql/payments.ts';
 import { lockOrderRows, lockStripePaymentRow, stripePaymentOrderId } from '../db/sql/locks.ts';
 import { conflict } from '../domain-error.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
@@ -30,10 +31,19 @@ import type { Order, StripePayment } from '../generated/prisma/client.ts';
 
 export type Tx = Prisma.TransactionClient;
 
-/** Locks an order for the rest of the transaction and reads it; null when there is none. */
+const orderFields = Object.values(Prisma.OrderScalarFieldEnum);
+const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
+
+/** Locks a created payment and reads it, in one statement; null when there is none. */
+async function lockPayment(tx: Tx, paymentId: string): Promise<StripePayment | null> {
+  const row = await lockStripePaymentRow(tx, paymentId);
+  return row === null ? null : asFields<StripePayment>(row, paymentFields);
+}
+
+/** Locks an order for the rest of the transaction and reads it, in one statement; null when there is none. */
 export async function lockOrder(tx: Tx, orderId: string): Promise<Order | null> {
-  const [locked] = await lockOrderRows(tx, [orderId]);
-  return locked === undefined ? null : tx.order.findUniqueOrThrow({ where: { id: orderId } });
+  const [row] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(lockOrderSql, orderId);
+  return row === undefined ? null : asFields<Order>(row, orderFields);
 }
 
 export interface Locked {
@@ -53,11 +63,11 @@ export async function lockPaymentWithOrder(tx: Tx, paymentId: string): Promise<L
   const orderId = await stripePaymentOrderId(tx, paymentId);
   if (orderId === null) return null;
   const order = await lockOrder(tx, orderId);
-  const payment = await lockStripePaymentRow(tx, paymentId);
+  const payment = await lockPayment(tx, paymentId);
   if (!payment) return null;
   if (payment.orderId !== orderId) throw new PaymentMoved();
   if (!order) return null;
-  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), order };
+  return { payment, order };
 }
 
 /**
@@ -72,11 +82,11 @@ export async function lockPaymentWithOrders(
   const orderId = await stripePaymentOrderId(tx, paymentId);
   if (orderId === null) return null;
   const lockedIds = await lockOrderRows(tx, [orderId, otherOrderId]);
-  const payment = await lockStripePaymentRow(tx, paymentId);
+  const payment = await lockPayment(tx, paymentId);
   if (!payment) return null;
   if (payment.orderId !== orderId) throw new PaymentMoved();
   const rows = await tx.order.findMany({ where: { id: { in: lockedIds } } });
-  return { payment: await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } }), orders: new Map(rows.map((row) => [row.id, row])) };
+  return { payment, orders: new Map(rows.map((row) => [row.id, row])) };
 }
 
 const attemptsWhenMoved = 3;

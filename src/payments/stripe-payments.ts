@@ -2,9 +2,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
-import type { Prisma, PrismaClient } from '../db/client.ts';
+import { Prisma, type PrismaClient } from '../db/client.ts';
+import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
-import type { Order, StripePayment } from '../generated/prisma/client.ts';
+import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
@@ -15,6 +16,20 @@ import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, nev
 import { askStripe, Finished, readFromStripe, withReservation } from './reservation.ts';
 import { gatewayAccount, paymentAccount } from './stripe-account.ts';
 import { releaseSuperseded, releaseSupersededQuietly, supersedeOtherPayments } from './supersede.ts';
+
+/** The columns a retried create compares with a pending reservation to reuse it. */
+const comparedColumns = {
+  orderId: true,
+  paymentGatewayId: true,
+  amountCents: true,
+  currencyCode: true,
+  options: true,
+  returnUrl: true,
+  receiptEmail: true,
+  connectedAccount: true,
+  publishableKey: true,
+  mode: true,
+} as const;
 
 /**
  * Stripe payments, Commerce Layer's payment source: creating one (a PaymentIntent for the
@@ -93,25 +108,32 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
   return { order_id: order.id, order_number: String(order.number), stripe_payment_id: stripePaymentId };
 }
 
+const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
+const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
+const payableOrderStatement = payableOrderSql(methodFields, gatewayFields);
+/** The same, with the order's pending reservations: a create reads them in the same statement. */
+const payableOrderWithPendingStatement = payableOrderSql(methodFields, gatewayFields, ['id', ...Object.keys(comparedColumns)]);
+
+/** A reservation as the create compares it. */
+type PendingReservation = { id: string } & { [column in keyof typeof comparedColumns]: StripePayment[column] };
+
 /**
  * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
  * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
  * Errors name `field`, the part of the request that named the order.
  */
-export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField) {
+export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField, { withPending = false }: { withPending?: boolean } = {}) {
   if (!editableStatuses.has(order.status)) {
     throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
-  const lineItemCount = await tx.lineItem.count({ where: { orderId: order.id } });
-  if (lineItemCount === 0) throw invalid(field, 'order has no line items');
+  // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
+  const [payable] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(withPending ? payableOrderWithPendingStatement : payableOrderStatement, order.id, order.paymentMethodId);
+  if (!payable?.hasLineItems) throw invalid(field, 'order has no line items');
   if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
   if (!currencyCode) throw invalid(field, 'order has no currency_code');
   if (!order.paymentMethodId) throw invalid(field, 'order has no payment_method');
-  const paymentMethod = await tx.paymentMethod.findUnique({
-    where: { id: order.paymentMethodId },
-    include: { paymentGateway: true },
-  });
+  const paymentMethod = prefixedRow<PaymentMethod>(payable, 'm.');
   if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
     throw invalid(field, "order's payment_method does not accept stripe_payments");
   }
@@ -119,9 +141,15 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
   if (paymentMethod.currencyCode !== currencyCode) {
     throw invalid(field, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
   }
-  const gateway = paymentMethod.paymentGateway;
+  const gateway = prefixedRow<StripeGateway>(payable, 'g.');
   if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
-  return { currencyCode, paymentMethod, gateway };
+  return { currencyCode, paymentMethod, gateway, pending: (payable.pending as PendingReservation[] | null | undefined) ?? [] };
+}
+
+/** What a create returns: the API reads the payment back as it shows it, so nothing more is read here. */
+export interface CreatedStripePayment {
+  id: string;
+  stripeId: string | null;
 }
 
 /**
@@ -131,7 +159,7 @@ export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField)
  * options sent to Stripe; a retry of the same request (after a timeout, a crash or Stripe
  * being down) reuses it, so Stripe answers with the PaymentIntent it already made.
  */
-export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<StripePaymentWithOrder> {
+export async function createStripePayment(services: Services, columns: NewStripePayment): Promise<CreatedStripePayment> {
   const { orderId, options, returnUrl, receiptEmail, stripeId, clientSecret, ...annotations } = columns;
   if (typeof stripeId === 'string') return attachStripePayment(services, { ...columns, stripeId });
   if (clientSecret !== undefined && clientSecret !== null) throw invalid(clientSecretField, 'is only taken with the stripe_id of the PaymentIntent it belongs to');
@@ -144,7 +172,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
     async reserve(tx) {
       const order = await lockOrder(tx, orderId);
       if (!order) throw invalid(orderField, `orders ${orderId} not found`);
-      const { currencyCode, gateway } = await checkOrderPayable(tx, order, orderField);
+      const { currencyCode, gateway, pending } = await checkOrderPayable(tx, order, orderField, { withPending: true });
       if (options?.on_behalf_of !== undefined && gateway.connectedAccount) {
         // A direct charge is already the connected account's own: Stripe takes on_behalf_of only for charges on the platform.
         throw invalid({ attribute: 'options' }, "on_behalf_of is for charges on the platform's account; this gateway charges on its connected_account");
@@ -161,11 +189,12 @@ export async function createStripePayment(services: Services, columns: NewStripe
         publishableKey: gateway.publishableKey,
         mode: gateway.mode,
       };
-      const pending = await tx.stripePayment.findMany({ where: { orderId: order.id, intentState: 'reserved' } });
+      // Nothing read back of the row written: the call needs what `wanted` holds.
       const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
-      const row = sameRequest
-        ? await tx.stripePayment.update({ where: { id: sameRequest.id }, data: annotations })
-        : await tx.stripePayment.create({ data: { id: newId(), ...wanted, ...annotations, intentState: 'reserved' } });
+      const id = sameRequest?.id ?? newId();
+      if (!sameRequest) await tx.stripePayment.create({ data: { id, ...wanted, ...annotations, intentState: 'reserved' }, select: { id: true } });
+      else if (Object.keys(annotations).length > 0) await tx.stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+      const row = { id, ...wanted };
       return { row, order, gateway };
     },
 
@@ -186,29 +215,35 @@ export async function createStripePayment(services: Services, columns: NewStripe
     },
 
     async record(tx, { row, order }, intent) {
-      await lockOrder(tx, order.id);
-      // Recorded already by another request that shared the reservation: it made the payment
-      // the order's source then, and a payment created since may have superseded it; making
-      // it the source again would supersede the newer one and leave no live PaymentIntent.
-      const current = await tx.stripePayment.findUnique({ where: { id: row.id }, include: withOrder });
-      if (current?.intentState === 'created') return current;
-      const created = await tx.stripePayment.update({
-        where: { id: row.id },
-        data: {
-          intentState: 'created',
-          stripeId: intent.id,
-          clientSecret: intent.client_secret,
-          status: intent.status,
-          paymentMethod: typeof intent.payment_method === 'string' ? { id: intent.payment_method } : undefined,
-          onBehalfOf: typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null),
-          transferGroup: intent.transfer_group ?? null,
-        },
-        include: withOrder,
-      });
-      await tx.order.update({ where: { id: order.id }, data: { paymentSourceType: 'stripe_payments', paymentSourceId: row.id } });
+      const locked = await lockOrder(tx, order.id);
+      // The order is locked: its payment status is as read, so whether the new source resets it is known here.
+      const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
+      const paymentMethod = typeof intent.payment_method === 'string' ? JSON.stringify({ id: intent.payment_method }) : null;
+      const onBehalfOf = typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null);
+      const [state] = await tx.$queryRawUnsafe<{ intentState: string | null; recorded: number; othersLive: boolean }[]>(
+        recordCreatedSql,
+        row.id,
+        order.id,
+        intent.id,
+        intent.client_secret,
+        intent.status,
+        paymentMethod,
+        onBehalfOf,
+        intent.transfer_group ?? null,
+        new Date().toISOString(),
+        resetsStatus,
+      );
+      // Recorded already by another request that shared the reservation (the statement then
+      // changed nothing): it made the payment the order's source then, and a payment created
+      // since may have superseded it; making it the source again would supersede the newer
+      // one and leave no live PaymentIntent.
+      if (state?.intentState === 'created') return { id: row.id, stripeId: intent.id };
+      if (!state || state.recorded === 0) throw new Error(`the reservation of stripe payment ${row.id} is gone`);
       await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id, clientSecret: intent.client_secret }) });
-      superseded = await replaceSource(tx, order.id, row.id);
-      return created;
+      // Nothing to supersede is known from the same statement: no read of the other payments then.
+      if (state.othersLive) superseded = await supersedeOtherPayments(tx, order.id, row.id);
+      if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
+      return { id: row.id, stripeId: intent.id };
     },
 
     // Stripe made nothing: the reservation goes, and the order stays as it was.
@@ -222,6 +257,9 @@ export async function createStripePayment(services: Services, columns: NewStripe
   return created;
 }
 
+/** An order's payment statuses that come from its payment's authorization: a new source resets them to unpaid. */
+const authorizationStatuses = ['authorized', 'voided'];
+
 /**
  * With the order locked, once `paymentId` is its payment source: the other payments are
  * superseded (their release is due), and an authorization they gave the order is no
@@ -229,7 +267,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
  */
 async function replaceSource(tx: Tx, orderId: string, paymentId: string): Promise<string[]> {
   const superseded = await supersedeOtherPayments(tx, orderId, paymentId);
-  const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: ['authorized', 'voided'] } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
+  const { count } = await tx.order.updateMany({ where: { id: orderId, paymentStatus: { in: authorizationStatuses } }, data: { paymentStatus: 'unpaid', paymentUpdatedAt: new Date() } });
   if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
   return superseded;
 }

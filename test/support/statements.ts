@@ -20,6 +20,8 @@ export interface CountingApp {
    * an uncounted failure would move those reads into the counted request.
    */
   get(url: string, token: string): Promise<CountedResponse>;
+  /** Sends one request, counting it alone (warm the app up first with a request of the same kind). */
+  send(method: 'POST' | 'PATCH' | 'DELETE', url: string, token: string, body: unknown): Promise<CountedResponse>;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,18 @@ export async function countingApp(config: AppConfig): Promise<CountingApp> {
       }
       statements = [];
       const response = await send(url, token);
+      const counted = statements;
+      statements = [];
+      return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements: counted };
+    },
+    async send(method, url, token, body) {
+      statements = [];
+      const response = await app.inject({
+        method,
+        url,
+        headers: { accept: jsonApi, 'content-type': jsonApi, authorization: `Bearer ${token}` },
+        payload: JSON.stringify(body),
+      });
       const counted = statements;
       statements = [];
       return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements: counted };

@@ -18,8 +18,12 @@ export interface LockingClient {
 /** Several orders at once, in id order: two writers locking the same orders cannot each hold one the other waits for. */
 const lockOrdersSql = 'SELECT id FROM orders WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
 
-/** A created stripe payment (a reservation is not a payment yet), with the order it belongs to now. */
-const lockStripePaymentSql = `SELECT id, order_id AS "orderId" FROM stripe_payments WHERE id = $1 AND intent_state = 'created' FOR NO KEY UPDATE`;
+/**
+ * A created stripe payment (a reservation is not a payment yet), locked and read whole: a
+ * row locked after a wait is its newest version, so nothing needs reading again. `p.*`
+ * keeps the text short for pg_stat_activity; the caller picks the fields by name.
+ */
+const lockStripePaymentSql = `SELECT p.* FROM stripe_payments p WHERE p.id = $1 AND p.intent_state = 'created' FOR NO KEY UPDATE`;
 
 /** The order a created stripe payment belongs to, unlocked: where a lock on the payment starts. */
 const stripePaymentOrderSql = `SELECT order_id AS "orderId" FROM stripe_payments WHERE id = $1 AND intent_state = 'created'`;
@@ -56,9 +60,9 @@ export async function lockOrderRows(client: LockingClient, ids: readonly string[
   return rows.map((row) => row.id);
 }
 
-/** Locks a created stripe payment; null when there is none. */
-export async function lockStripePaymentRow(client: LockingClient, paymentId: string): Promise<{ id: string; orderId: string } | null> {
-  const [row] = await client.$queryRawUnsafe<{ id: string; orderId: string }[]>(lockStripePaymentSql, paymentId);
+/** Locks a created stripe payment and reads its columns (snake_case); null when there is none. */
+export async function lockStripePaymentRow(client: LockingClient, paymentId: string): Promise<Record<string, unknown> | null> {
+  const [row] = await client.$queryRawUnsafe<Record<string, unknown>[]>(lockStripePaymentSql, paymentId);
   return row ?? null;
 }
 

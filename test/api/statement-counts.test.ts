@@ -1,0 +1,68 @@
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countingApp, type CountingApp } from '../support/statements.ts';
+import { createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+import { confirm, stripeClient } from '../support/payments.ts';
+
+let context: TestContext;
+let counting: CountingApp;
+beforeAll(async () => {
+  context = await startTestContext();
+  counting = await countingApp(context.config);
+});
+afterAll(async () => {
+  await counting?.close();
+  await context?.close();
+});
+
+/** What each request kind cost, the last time it was counted; written to STATEMENT_COUNTS_FILE for `npm run bench`. */
+const counts: Record<string, number> = {};
+afterAll(() => {
+  if (process.env.STATEMENT_COUNTS_FILE) writeFileSync(process.env.STATEMENT_COUNTS_FILE, JSON.stringify(counts));
+});
+
+async function send(kind: string, method: 'POST' | 'PATCH', url: string, body: unknown, status: number) {
+  const response = await counting.send(method, url, context.token, body);
+  expect(response.status, `${kind}: ${JSON.stringify(response.body)}`).toBe(status);
+  // Prisma reports every statement but a transaction's BEGIN: one per COMMIT or ROLLBACK.
+  const transactions = response.statements.filter((sql) => /^(COMMIT|ROLLBACK)\b/.test(sql)).length;
+  counts[kind] = response.statements.length + transactions;
+  // Stripe's webhooks for what the request did go to the other app: delivered before the next count, so that none races it.
+  await context.standin.webhooksIdle();
+  return response;
+}
+
+const createBody = (orderId: string) => ({ data: { type: 'stripe_payments', relationships: { order: { data: { type: 'orders', id: orderId } } } } });
+const orderTrigger = (orderId: string, attributes: Record<string, unknown>) => ({ data: { type: 'orders', id: orderId, attributes } });
+
+/** A checkout paid as a shopper pays it, each step counted: the second time a kind is counted, it has paid for what an app reads once. */
+async function payThrough(ending: '_refund' | '_cancel') {
+  const checkout = await createCheckout(context);
+  const created = await send('POST /api/stripe_payments', 'POST', '/api/stripe_payments', createBody(checkout.orderId), 201);
+  const payment = (created.body as { data: { id: string; attributes: { stripe_id: string } } }).data;
+  await send('PATCH /api/stripe_payments/:id {_update}', 'PATCH', `/api/stripe_payments/${payment.id}`, { data: { type: 'stripe_payments', id: payment.id, attributes: { _update: true } } }, 200);
+  await confirm({ ...checkout, paymentId: payment.id, paymentIntentId: payment.attributes.stripe_id, stripe: stripeClient(context, checkout.secretKey) });
+  await context.standin.webhooksIdle();
+  const order = `/api/orders/${checkout.orderId}`;
+  await send('PATCH /api/orders/:id {_authorize}', 'PATCH', order, orderTrigger(checkout.orderId, { _authorize: true }), 200);
+  await send('PATCH /api/orders/:id {_place}', 'PATCH', order, orderTrigger(checkout.orderId, { _place: true }), 200);
+  if (ending === '_cancel') {
+    await send('PATCH /api/orders/:id {_cancel}', 'PATCH', order, orderTrigger(checkout.orderId, { _cancel: true }), 200);
+    return;
+  }
+  await send('PATCH /api/orders/:id {_capture}', 'PATCH', order, orderTrigger(checkout.orderId, { _capture: true }), 200);
+  await send('PATCH /api/orders/:id {_refund}', 'PATCH', order, orderTrigger(checkout.orderId, { _refund: true }), 200);
+}
+
+describe('what one request costs, in SQL statements', () => {
+  it('sends a fixed number for POST /api/stripe_payments, and records the other money-moving requests', async () => {
+    await payThrough('_refund');
+    await payThrough('_refund');
+    await payThrough('_cancel');
+    await payThrough('_cancel');
+    console.log(`statements per request, BEGIN and COMMIT included: ${JSON.stringify(counts)}`);
+    // Fails when a create grows: lower the number when it shrinks. Two transactions (reserve,
+    // record) and the read of the created payment as the API shows it.
+    expect(counts['POST /api/stripe_payments']).toBe(11);
+  });
+});
