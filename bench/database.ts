@@ -312,9 +312,10 @@ export class BulkLoader {
   }
 
   /** Payments created through the API since `since`: their PaymentIntents exist at the stand-in. */
+  /** Payments the API created since then that are still their order's: a payment replaced by a later one for the same order has a canceled PaymentIntent, which `_update` rightly refuses. */
   async apiCreatedPaymentIds(since: Date): Promise<string[]> {
     const { rows } = await this.client.query<{ id: string }>(
-      `SELECT id FROM stripe_payments WHERE intent_state = 'created' AND created_at >= $1 ORDER BY created_at`,
+      `SELECT id FROM stripe_payments WHERE intent_state = 'created' AND superseded_at IS NULL AND created_at >= $1 ORDER BY created_at`,
       [since],
     );
     return rows.map((row) => row.id);

@@ -4,7 +4,6 @@ import { visibleRows, type Bench } from '../bench.ts';
 import { errorCell, measure, type Measurement } from '../measure.ts';
 import { markdownTable, rps } from '../report.ts';
 import { startApi } from '../servers.ts';
-import { orderIds } from './writes.ts';
 
 interface GcEvent {
   /** ms since the isolate started. */
@@ -41,7 +40,13 @@ export async function measureMemory(bench: Bench, ids: string[], created: string
   // settling to its working size.
   await bench.api.child.stop();
   bench.api = await startApi(settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, { traceGc: true });
-  const mix = [requests.retrieve(ids), requests.listByIds(ids), requests.create(orderIds(bench).reverse()), requests.update(created)];
+  // PATCH only payments still their order's (a create for an order replaces its payment and
+  // cancels the PaymentIntent, which _update refuses), and POST for orders of their own, so
+  // that the mix's creates do not replace the payments it updates.
+  const live = new Set(await bench.loader.apiCreatedPaymentIds(new Date(0)));
+  const updated = created.filter((id) => live.has(id));
+  if (updated.length === 0) throw new Error('no payment of the API is still its order\'s: nothing to PATCH');
+  const mix = [requests.retrieve(ids), requests.listByIds(ids), requests.create(await bench.loader.freshOrders(20_000)), requests.update(updated)];
   await measure(bench, 'memory warm-up (not reported)', bench.api, mix, { duration: 15, quiet: true });
   return measure(bench, 'GET by id, list of 25 by id_in, POST, PATCH _update', bench.api, mix, {
     duration: settings.memoryDuration,
