@@ -106,13 +106,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await registerApiRoutes(app, config, { services, resources, query, signingKeys, tokenChecks });
   await registerStripeWebhookRoutes(app, services, config, options.stripeWebhooks);
 
-  // Webhook payloads link to the API where clients reach it: the public URL, or where this server listens.
-  app.addHook('onListen', async () => {
-    const address = app.server.address();
-    const local = address && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : undefined;
-    const base = config.publicUrl ? `${config.publicUrl.origin}${config.publicUrl.pathname}` : (options.stripeWebhooks?.publicUrl ?? local);
-    if (base) setWebhookApiBase(`${base.replace(/\/+$/, '')}/api`);
-  });
+  // Webhook payloads link to the API where clients reach it: the public URL, set now (an
+  // onListen hook may run after the first requests), or else where this server listens.
+  const publicBase = config.publicUrl ? `${config.publicUrl.origin}${config.publicUrl.pathname}` : options.stripeWebhooks?.publicUrl;
+  if (publicBase) setWebhookApiBase(`${publicBase.replace(/\/+$/, '')}/api`);
+  else {
+    app.addHook('onListen', async () => {
+      const address = app.server.address();
+      if (address && typeof address === 'object') setWebhookApiBase(`http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/api`);
+    });
+  }
   const delivery = new WebhookDelivery(services, config.databaseUrl, { ...defaultDeliveryOptions(), ...options.webhookDelivery });
   const webhookJobs = delivery.jobs();
   useJobs(app, {

@@ -15,7 +15,9 @@ import { resources } from '../resources/index.ts';
 let registry: Map<string, AnyResource> | undefined;
 const registryOf = () => (registry ??= new Map((resources as readonly AnyResource[]).map((resource) => [resource.type, resource])));
 
-// The links in payloads; the server sets its public address once it listens.
+// The links in payloads: set by buildApp from PUBLIC_URL, or once the server listens, from
+// its address. One per process (a server is one app per process; tests with several apps
+// in one process get the last one set).
 let apiBase = 'http://127.0.0.1:3000/api';
 
 export function setWebhookApiBase(base: string): void {
