@@ -42,12 +42,20 @@ export interface LoadResult {
   cpuSeconds: number;
 }
 
+/**
+ * The next path (and body) of each request, across the warm-up and the measured window: a
+ * create is sent for each order once, so the window's creates are their orders' first, as
+ * the baseline's are (a second create for an order replaces its payment and cancels the
+ * first PaymentIntent at Stripe, work the baseline never does).
+ */
+const counters: number[] = [];
+const nextIndex = (index: number, request: RequestSpec) => ((counters[index] = (counters[index] ?? 0) + 1) - 1) % request.paths.length;
+
 async function run(spec: LoadSpec, seconds: number, record: boolean): Promise<LoadResult & { latencies: number[] }> {
   const latencies: number[] = [];
   const unexpected: Record<string, number> = {};
   let completed = 0;
   let errors = 0;
-  const counters = spec.requests.map(() => 0);
   const instance = autocannon({
     url: spec.origin,
     connections: spec.connections,
@@ -59,7 +67,7 @@ async function run(spec: LoadSpec, seconds: number, record: boolean): Promise<Lo
       headers: request.headers,
       path: request.paths[0]!,
       setupRequest(req: Record<string, unknown>) {
-        const k = counters[index]!++ % request.paths.length;
+        const k = nextIndex(index, request);
         req.path = request.paths[k];
         if (request.bodies) req.body = request.bodies[k];
         return req;
@@ -114,11 +122,12 @@ if (spec.warmupSeconds > 0) {
   // The server may still be working through requests the warm-up left in flight (a
   // queue for the database pool or for scrypt's threads): one more request of each kind
   // waits behind them, so the measured window starts from an idle server.
-  for (const request of spec.requests) {
-    await fetch(`${spec.origin}${request.paths[0]}`, {
+  for (const [index, request] of spec.requests.entries()) {
+    const k = nextIndex(index, request);
+    await fetch(`${spec.origin}${request.paths[k]}`, {
       method: request.method,
       headers: request.headers,
-      ...(request.bodies ? { body: request.bodies[0] } : {}),
+      ...(request.bodies ? { body: request.bodies[k] } : {}),
       signal: AbortSignal.timeout(spec.timeoutSeconds * 1000),
     })
       .then((response) => response.arrayBuffer())
