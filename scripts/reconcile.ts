@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, parseEnvironment } from '../src/config.ts';
 import { createSecretBox } from '../src/crypto/secret-box.ts';
-import { createPrismaClient } from '../src/db/client.ts';
+import { connectDatabase } from '../src/db/client.ts';
 import { reconcileAll } from '../src/payments/reconcile.ts';
 import { StripeClients } from '../src/stripe/client.ts';
 
@@ -60,9 +60,10 @@ if (!encryptionKey) {
   }
 }
 
-const db = createPrismaClient(env.DATABASE_URL, { poolMax: 2 });
+const { prisma: db, transactions } = connectDatabase(env.DATABASE_URL, { poolMax: 2 });
 const services = {
   db,
+  transactions,
   stripe: new StripeClients({ apiUrl: new URL(env.STRIPE_API_URL), timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES }),
   secretBox: createSecretBox(Buffer.from(encryptionKey, 'base64')),
   logger: pino({ level: env.LOG_LEVEL }),

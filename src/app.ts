@@ -5,7 +5,7 @@ import { SigningKeys } from './auth/signing-keys.ts';
 import { RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
-import { connectDatabase } from './db/client.ts';
+import { connectDatabase, type QueryListener } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
@@ -31,7 +31,7 @@ export interface BuildOptions {
   /** Where log lines go (tests capture them); defaults to stdout. */
   logStream?: DestinationStream;
   /** Sees every SQL statement the app sends (tests count them). */
-  onDatabaseQuery?: (sql: string) => void;
+  onDatabaseQuery?: QueryListener;
   /** prisma/migrations, which /health/ready compares with _prisma_migrations; defaults to the repository's. */
   migrationsDir?: string;
   /**
@@ -68,7 +68,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     clientErrorHandler,
   });
 
-  const { prisma: db, query } = connectDatabase(config.databaseUrl, {
+  const { prisma: db, query, transactions } = connectDatabase(config.databaseUrl, {
     poolMax: config.databasePoolMax,
     pooler: config.databasePooler,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
@@ -77,6 +77,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   const tokenChecks = new RecentTokenChecks(config.tokenCheckCacheMs);
   const services: Services = {
     db,
+    transactions,
     stripe: new StripeClients(config.stripe),
     secretBox: createSecretBox(config.encryptionKey),
     logger: app.log as unknown as Services['logger'],

@@ -1,4 +1,4 @@
-import type { Prisma } from './db/client.ts';
+import type { AnyTx } from './db/sql-transaction.ts';
 import { markKeyCommitted } from './keyed-writes.ts';
 import { recordVersion } from './versions.ts';
 import { recordWebhookEvents } from './webhooks/outbox.ts';
@@ -30,7 +30,7 @@ export interface Change {
   changes?: Record<string, { before: unknown; after: unknown }>;
 }
 
-export async function recordChange(tx: Prisma.TransactionClient, change: Change): Promise<void> {
+export async function recordChange(tx: AnyTx, change: Change): Promise<void> {
   // The request's Idempotency-Key commits with its write (src/keyed-writes.ts).
   await markKeyCommitted(tx, change);
   await recordVersion(tx, change);

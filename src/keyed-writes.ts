@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Prisma } from './db/client.ts';
+import { run, type AnyTx, type Statement } from './db/sql-transaction.ts';
 
 /**
  * A request's Idempotency-Key is recorded in the transaction of its write, not after: a
@@ -31,9 +31,14 @@ export function withKeyedCreate<T>(keyRecordId: string | undefined, type: string
   return current.run({ keyRecordId, type }, work);
 }
 
+const markCommitted: Statement = {
+  name: 'idempotency_keys.commit',
+  text: `UPDATE idempotency_keys SET state = '${committedState}', record_id = $2, updated_at = $3::timestamp(3) WHERE id = $1 AND state = 'in_progress'`,
+};
+
 /** In the transaction of a change: marks the request's key committed, once (later calls match no row). */
-export async function markKeyCommitted(tx: Prisma.TransactionClient, change: { type: string; id: string; event: string }): Promise<void> {
+export async function markKeyCommitted(tx: AnyTx, change: { type: string; id: string; event: string }): Promise<void> {
   const write = current.getStore();
   if (!write || change.type !== write.type || change.event !== 'create') return;
-  await tx.idempotencyKey.updateMany({ where: { id: write.keyRecordId, state: 'in_progress' }, data: { state: committedState, recordId: change.id } });
+  await run(tx, markCommitted, [write.keyRecordId, change.id, new Date().toISOString()]);
 }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Change } from './changes.ts';
-import type { Prisma } from './db/client.ts';
+import { insertRow } from './db/sql/insert.ts';
+import { run, type AnyTx } from './db/sql-transaction.ts';
 import { newId } from './ids.ts';
 
 /**
@@ -94,16 +95,15 @@ function versionEvent(event: string): 'create' | 'update' | 'destroy' {
 }
 
 /** Writes the version of a change, inside the change's transaction; other resources' changes are not versioned. */
-export async function recordVersion(tx: Prisma.TransactionClient, change: Change): Promise<void> {
+export async function recordVersion(tx: AnyTx, change: Change): Promise<void> {
   if (!versioned.has(change.type)) return;
   const event = versionEvent(change.event);
   const changes = versionChanges(change.changes);
   // An update that changed nothing the API shows (a reservation's bookkeeping) is no version.
   if (event === 'update' && Object.keys(changes).length === 0) return;
   const who = authors.getStore()?.author() ?? { source: 'server' };
-  await tx.version.create({
-    data: { id: newId(), resourceType: change.type, resourceId: change.id, event, changes: changes as Prisma.InputJsonObject, who: who as Prisma.InputJsonObject },
-    // Nothing is read back of a version: RETURNING only its id.
-    select: { id: true },
-  });
+  const now = new Date();
+  // Nothing is read back of a version.
+  const { statement, values } = insertRow('versions', { id: newId(), resourceType: change.type, resourceId: change.id, event, changes, who, createdAt: now, updatedAt: now });
+  await run(tx, statement, values);
 }

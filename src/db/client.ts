@@ -2,6 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { PreparedQuery } from '../jsonapi/store.ts';
+import { sqlTransactions, type SqlTransactions } from './sql-transaction.ts';
 
 // Re-exported so the rest of the app imports the database layer from one place;
 // `Prisma` holds the error classes and input types.
@@ -11,8 +12,8 @@ export { Prisma } from '../generated/prisma/client.ts';
 export interface PrismaClientOptions {
   /** Most connections the pool opens; pg's default (10) when omitted. */
   poolMax?: number;
-  /** Called with every SQL statement sent (tests count them). */
-  onQuery?: (sql: string) => void;
+  /** Called with every SQL statement sent to the server, and whether it went by name (tests count them). */
+  onQuery?: QueryListener;
   /**
    * `transaction`: the URL is a pooler in transaction mode, whose server connections change
    * between transactions: a named statement prepared on one is missing on the next (or
@@ -23,6 +24,8 @@ export interface PrismaClientOptions {
   pooler?: 'transaction' | undefined;
 }
 
+export type QueryListener = (sql: string, prepared: boolean) => void;
+
 export interface DatabaseClients {
   prisma: PrismaClient;
   /**
@@ -30,8 +33,30 @@ export interface DatabaseClients {
    * arrays of column values, typed as Prisma types them.
    */
   query: PreparedQuery;
+  /** Transactions on the same pool, without Prisma's engine (src/db/sql-transaction.ts). */
+  transactions: SqlTransactions;
   /** The pool itself (tests check out its connections). */
   pool: pg.Pool;
+}
+
+/**
+ * Names for Prisma's statements, so that PostgreSQL parses and plans each text once per
+ * connection instead of at every call: one name per text for the whole process (node-postgres
+ * refuses a name reused for another text). Texts that vary with their arguments (an `IN` list
+ * of any length) would name without end: past `limit` names, new texts go unnamed. A name
+ * starts with its text (PostgreSQL keeps 63 bytes of it), so that what a connection sends
+ * says what it runs, also when it sends only the name.
+ */
+export function statementNames(limit = 2_000): (query: { sql: string }) => string | undefined {
+  const names = new Map<string, string>();
+  return ({ sql }) => {
+    let name = names.get(sql);
+    if (name === undefined && names.size < limit) {
+      name = `prisma.${names.size} ${sql.slice(0, 40)}`;
+      names.set(sql, name);
+    }
+    return name;
+  };
 }
 
 const timestampOid = 1114;
@@ -73,23 +98,35 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
   // terminated). The client is then not queryable: its next query fails as the database
   // being unavailable (a 503), and the pool drops it when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = options.onQuery;
+  if (onQuery) pool.on('connect', (client) => listenToQueries(client, onQuery));
   const named = options.pooler !== 'transaction';
-  const prisma = onQuery ? loggingEveryQuery(adapter, onQuery) : new PrismaClient({ adapter });
+  const adapter = new PrismaPg(pool, {
+    disposeExternalPool: true,
+    // The adapter's type says string; undefined is what it sends without a generator: unnamed.
+    ...(named ? { statementNameGenerator: statementNames() as (query: { sql: string }) => string } : {}),
+  });
+  const prisma = new PrismaClient({ adapter });
   const query: PreparedQuery = async (statement, values) => {
-    onQuery?.(statement.text);
     const config = { name: named ? statement.name : undefined, text: statement.text, values: values as unknown[], rowMode: 'array' as const, types: columnTypes };
     const result = await pool.query<unknown[]>(config);
     return result.rows;
   };
-  return { prisma, query, pool };
+  const transactions = sqlTransactions(pool, { named, types: columnTypes });
+  return { prisma, query, transactions, pool };
 }
 
-function loggingEveryQuery(adapter: PrismaPg, onQuery: (sql: string) => void): PrismaClient {
-  const client = new PrismaClient({ adapter, log: [{ level: 'query', emit: 'event' }] });
-  client.$on('query', (event) => onQuery(event.query));
-  return client;
+/**
+ * Every statement a connection sends, as node-postgres sends it: Prisma's (its transactions'
+ * BEGIN included, which its own query log leaves out), the store's and the SQL transactions'.
+ */
+function listenToQueries(client: pg.PoolClient, onQuery: QueryListener): void {
+  const send = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (config: unknown, ...rest: unknown[]) => {
+    if (typeof config === 'string') onQuery(config, false);
+    else if (config !== null && typeof config === 'object' && 'text' in config) onQuery(String(config.text), Boolean((config as { name?: unknown }).name));
+    return send(config, ...rest);
+  };
 }
 
 /** A Prisma client over a pool of its own (scripts and tests that need nothing else). */

@@ -1,8 +1,10 @@
 import { Prisma, type PrismaClient } from '../db/client.ts';
 import { asFields, lockOrderSql } from '../db/sql/payments.ts';
 import { lockOrderRows, lockStripePaymentRow, stripePaymentOrderId } from '../db/sql/locks.ts';
+import { PrismaNeeded, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict } from '../domain-error.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
+import type { Services } from '../services.ts';
 
 /**
  * Every row lock the domain takes, in one order and one strength, so that two writers of
@@ -40,9 +42,11 @@ async function lockPayment(tx: Tx, paymentId: string): Promise<StripePayment | n
   return row === null ? null : asFields<StripePayment>(row, paymentFields);
 }
 
+const lockOrderStatement: Statement = { name: 'orders.lock', text: lockOrderSql };
+
 /** Locks an order for the rest of the transaction and reads it, in one statement; null when there is none. */
-export async function lockOrder(tx: Tx, orderId: string): Promise<Order | null> {
-  const [row] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(lockOrderSql, orderId);
+export async function lockOrder(tx: AnyTx, orderId: string): Promise<Order | null> {
+  const [row] = await run(tx, lockOrderStatement, [orderId]);
   return row === undefined ? null : asFields<Order>(row, orderFields);
 }
 
@@ -90,6 +94,7 @@ export async function lockPaymentWithOrders(
 }
 
 const attemptsWhenMoved = 3;
+const movedMeanwhile = () => conflict({ relationship: 'order' }, "the payment's order changed meanwhile; retry");
 
 /**
  * Runs `work` in one transaction, starting it again (at most three times) when a payment
@@ -101,7 +106,24 @@ export async function inTransaction<T>(db: PrismaClient, work: (tx: Tx) => Promi
       return await db.$transaction(work);
     } catch (error) {
       if (!(error instanceof PaymentMoved)) throw error;
-      if (attempt === attemptsWhenMoved) throw conflict({ relationship: 'order' }, "the payment's order changed meanwhile; retry");
+      if (attempt === attemptsWhenMoved) throw movedMeanwhile();
+    }
+  }
+}
+
+/**
+ * `inTransaction` for work written for either kind of transaction (src/db/sql-transaction.ts):
+ * a SQL transaction first, and when a step of it needs Prisma (`prismaOf`), the same work
+ * again in a Prisma transaction, the first rolled back.
+ */
+export async function inFastTransaction<T>(services: Pick<Services, 'db' | 'transactions'>, work: (tx: AnyTx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await services.transactions(work);
+    } catch (error) {
+      if (error instanceof PrismaNeeded) return inTransaction(services.db, work);
+      if (!(error instanceof PaymentMoved)) throw error;
+      if (attempt === attemptsWhenMoved) throw movedMeanwhile();
     }
   }
 }

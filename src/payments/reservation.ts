@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { StripeCallFailed, type ErrorField } from '../domain-error.ts';
 import type { Services } from '../services.ts';
 import { isDefinitiveStripeRejection } from '../stripe/error-mapping.ts';
+import type { AnyTx } from '../db/sql-transaction.ts';
 import { inTransaction, type Tx } from './locks.ts';
 
 /**
@@ -35,7 +36,14 @@ export class Finished<Result> {
   constructor(readonly result: Result) {}
 }
 
-export interface Reservation<Reserved, Answer, Result> {
+/** Runs the steps' transactions: Prisma's, or `inFastTransaction` for steps written for either kind (src/db/sql-transaction.ts). */
+export type Transactions<X extends AnyTx> = <T>(services: Services, work: (tx: X) => Promise<T>) => Promise<T>;
+
+const prismaTransactions: Transactions<Tx> = (services, work) => inTransaction(services.db, work);
+
+export interface Reservation<Reserved, Answer, Result, X extends AnyTx = Tx> {
+  /** Where the steps' transactions run; Prisma's when absent. */
+  transactions?: Transactions<X>;
   /** The field of the request that asked for the call: where a refusal points. */
   field: ErrorField;
   /** The log line's words when the outcome is unknown. */
@@ -43,34 +51,35 @@ export interface Reservation<Reserved, Answer, Result> {
   /** What that log line names besides Stripe's error kind (ids, never secrets). */
   logged(reserved: Reserved): Record<string, unknown>;
   /** Step 1, in a transaction. */
-  reserve(tx: Tx): Promise<Reserved | Finished<Result>>;
+  reserve(tx: X): Promise<Reserved | Finished<Result>>;
   /** The call's idempotency key: our reserved row's id, nothing a client chose. */
   idempotencyKey(reserved: Reserved): string;
   /** Step 2, outside any transaction. */
   call(reserved: Reserved, idempotencyKey: string): Promise<Answer>;
   /** Step 3, in a transaction. */
-  record(tx: Tx, reserved: Reserved, answer: Answer): Promise<Result>;
+  record(tx: X, reserved: Reserved, answer: Answer): Promise<Result>;
   /** After a definitive rejection, in a transaction: release the reservation or record the failure; may give the reason to answer with. */
-  refused?(tx: Tx, reserved: Reserved, error: Stripe.errors.StripeError): Promise<Error | void>;
+  refused?(tx: X, reserved: Reserved, error: Stripe.errors.StripeError): Promise<Error | void>;
 }
 
-export async function withReservation<Reserved, Answer, Result>(
+export async function withReservation<Reserved, Answer, Result, X extends AnyTx = Tx>(
   services: Services,
-  steps: Reservation<Reserved, Answer, Result>,
+  steps: Reservation<Reserved, Answer, Result, X>,
 ): Promise<Result> {
-  const reserved = await inTransaction(services.db, (tx) => steps.reserve(tx));
+  const inTransaction = steps.transactions ?? (prismaTransactions as unknown as Transactions<X>);
+  const reserved = await inTransaction(services, (tx) => steps.reserve(tx));
   if (reserved instanceof Finished) return reserved.result;
   let answer: Answer;
   try {
     answer = await steps.call(reserved, steps.idempotencyKey(reserved));
   } catch (error) {
     if (error instanceof Stripe.errors.StripeError && isDefinitiveStripeRejection(error)) {
-      const reason = steps.refused ? await inTransaction(services.db, (tx) => steps.refused!(tx, reserved, error)) : undefined;
+      const reason = steps.refused ? await inTransaction(services, (tx) => steps.refused!(tx, reserved, error)) : undefined;
       throw reason ?? new StripeCallFailed(error, steps.field);
     }
     throw failed(services, error, steps.field, steps.logged(reserved), steps.unknownOutcome);
   }
-  return inTransaction(services.db, (tx) => steps.record(tx, reserved, answer));
+  return inTransaction(services, (tx) => steps.record(tx, reserved, answer));
 }
 
 export interface StripeRead<Answer, Result> {

@@ -3,13 +3,15 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma, type PrismaClient } from '../db/client.ts';
+import { insertRow } from '../db/sql/insert.ts';
 import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
+import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
-import { inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
+import { inFastTransaction, inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
 import { formatAmount, fromStripeAmount, toStripeAmount } from './money.ts';
 import { editableStatuses } from './orders.ts';
 import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
@@ -110,9 +112,14 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
 
 const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
 const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
-const payableOrderStatement = payableOrderSql(methodFields, gatewayFields);
+const payableOrderStatement: Statement = { name: 'orders.payable', text: payableOrderSql(methodFields, gatewayFields) };
 /** The same, with the order's pending reservations: a create reads them in the same statement. */
-const payableOrderWithPendingStatement = payableOrderSql(methodFields, gatewayFields, ['id', ...Object.keys(comparedColumns)]);
+const payableOrderWithPendingStatement: Statement = {
+  name: 'orders.payable_with_pending',
+  text: payableOrderSql(methodFields, gatewayFields, ['id', ...Object.keys(comparedColumns)]),
+};
+const recordCreatedStatement: Statement = { name: 'stripe_payments.record_created', text: recordCreatedSql };
+const releaseReservationStatement: Statement = { name: 'stripe_payments.release', text: "DELETE FROM stripe_payments WHERE id = $1 AND intent_state = 'reserved'" };
 
 /** A reservation as the create compares it. */
 type PendingReservation = { id: string } & { [column in keyof typeof comparedColumns]: StripePayment[column] };
@@ -122,12 +129,12 @@ type PendingReservation = { id: string } & { [column in keyof typeof comparedCol
  * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
  * Errors name `field`, the part of the request that named the order.
  */
-export async function checkOrderPayable(tx: Tx, order: Order, field: ErrorField, { withPending = false }: { withPending?: boolean } = {}) {
+export async function checkOrderPayable(tx: AnyTx, order: Order, field: ErrorField, { withPending = false }: { withPending?: boolean } = {}) {
   if (!editableStatuses.has(order.status)) {
     throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
   // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
-  const [payable] = await tx.$queryRawUnsafe<Record<string, unknown>[]>(withPending ? payableOrderWithPendingStatement : payableOrderStatement, order.id, order.paymentMethodId);
+  const [payable] = await run(tx, withPending ? payableOrderWithPendingStatement : payableOrderStatement, [order.id, order.paymentMethodId]);
   if (!payable?.hasLineItems) throw invalid(field, 'order has no line items');
   if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
@@ -165,6 +172,8 @@ export async function createStripePayment(services: Services, columns: NewStripe
   if (clientSecret !== undefined && clientSecret !== null) throw invalid(clientSecretField, 'is only taken with the stripe_id of the PaymentIntent it belongs to');
   let superseded: string[] = [];
   const created = await withReservation(services, {
+    // Every statement of the create is SQL of its own; superseding another payment asks for Prisma.
+    transactions: inFastTransaction,
     field: orderField,
     unknownOutcome: 'PaymentIntent creation outcome unknown; reservation kept for retry',
     logged: ({ row }) => ({ stripePaymentId: row.id }),
@@ -192,8 +201,13 @@ export async function createStripePayment(services: Services, columns: NewStripe
       // Nothing read back of the row written: the call needs what `wanted` holds.
       const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
       const id = sameRequest?.id ?? newId();
-      if (!sameRequest) await tx.stripePayment.create({ data: { id, ...wanted, ...annotations, intentState: 'reserved' }, select: { id: true } });
-      else if (Object.keys(annotations).length > 0) await tx.stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+      if (!sameRequest) {
+        const now = new Date();
+        const { statement, values } = insertRow('stripe_payments', { id, ...wanted, ...annotations, intentState: 'reserved', createdAt: now, updatedAt: now });
+        await run(tx, statement, values);
+      } else if (Object.keys(annotations).length > 0) {
+        await prismaOf(tx).stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+      }
       const row = { id, ...wanted };
       return { row, order, gateway };
     },
@@ -220,8 +234,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
       const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
       const paymentMethod = typeof intent.payment_method === 'string' ? JSON.stringify({ id: intent.payment_method }) : null;
       const onBehalfOf = typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null);
-      const [state] = await tx.$queryRawUnsafe<{ intentState: string | null; recorded: number; othersLive: boolean }[]>(
-        recordCreatedSql,
+      const [state] = await run<{ intentState: string | null; recorded: number; othersLive: boolean }>(tx, recordCreatedStatement, [
         row.id,
         order.id,
         intent.id,
@@ -232,7 +245,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
         intent.transfer_group ?? null,
         new Date().toISOString(),
         resetsStatus,
-      );
+      ]);
       // Recorded already by another request that shared the reservation (the statement then
       // changed nothing): it made the payment the order's source then, and a payment created
       // since may have superseded it; making it the source again would supersede the newer
@@ -241,7 +254,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
       if (!state || state.recorded === 0) throw new Error(`the reservation of stripe payment ${row.id} is gone`);
       await recordChange(tx, { type: 'stripe_payments', id: row.id, event: 'create', changes: changedColumns(undefined, { ...columns, stripeId: intent.id, clientSecret: intent.client_secret }) });
       // Nothing to supersede is known from the same statement: no read of the other payments then.
-      if (state.othersLive) superseded = await supersedeOtherPayments(tx, order.id, row.id);
+      if (state.othersLive) superseded = await supersedeOtherPayments(prismaOf(tx), order.id, row.id);
       if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
       return { id: row.id, stripeId: intent.id };
     },
@@ -249,7 +262,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
     // Stripe made nothing: the reservation goes, and the order stays as it was.
     async refused(tx, { row, order }) {
       await lockOrder(tx, order.id);
-      await tx.stripePayment.deleteMany({ where: { id: row.id, intentState: 'reserved' } });
+      await run(tx, releaseReservationStatement, [row.id]);
     },
   });
   // After the commit: a failure leaves the release due, for a webhook or the reconciliation job.

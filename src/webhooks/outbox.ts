@@ -1,5 +1,5 @@
 import type { Change } from '../changes.ts';
-import type { Prisma } from '../db/client.ts';
+import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { newId } from '../ids.ts';
 import { renderPayload } from './render.ts';
 import { topicsOf } from './topics.ts';
@@ -22,9 +22,11 @@ export function laneOf(callbackUrl: string, type: string, id: string): string {
   return `${type}:${id} ${callbackUrl}`;
 }
 
-export async function recordWebhookEvents(tx: Prisma.TransactionClient, change: Change): Promise<void> {
+export async function recordWebhookEvents(anyTx: AnyTx, change: Change): Promise<void> {
   const topics = topicsOf(change);
   if (topics.length === 0) return;
+  // Payloads are rendered by the resource store, which reads through Prisma.
+  const tx = prismaOf(anyTx);
   const webhooks = await tx.webhook.findMany({ where: { topic: { in: topics }, disabledAt: null }, orderBy: { createdAt: 'asc' } });
   if (webhooks.length === 0) return;
   const bodies = new Map<string, string | null>();
@@ -45,6 +47,8 @@ export async function recordWebhookEvents(tx: Prisma.TransactionClient, change: 
 }
 
 /** Wakes the workers once the transaction commits: a lane to deliver, or `webhook:<id>` for all of a webhook's. */
-export async function notifyWorkers(tx: Prisma.TransactionClient, message: string): Promise<void> {
-  await tx.$queryRawUnsafe('SELECT 1 AS notified FROM pg_notify($1, $2)', webhookChannel, message);
+const notify: Statement = { name: 'webhook_events.notify', text: 'SELECT 1 AS notified FROM pg_notify($1, $2)' };
+
+export async function notifyWorkers(tx: AnyTx, message: string): Promise<void> {
+  await run(tx, notify, [webhookChannel, message]);
 }

@@ -8,7 +8,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
-import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
+import { connectDatabase, type PrismaClient } from '../../src/db/client.ts';
 import { ResourceEngine, type AnyResource } from '../../src/jsonapi/engine.ts';
 import { JsonApiError } from '../../src/jsonapi/errors.ts';
 import { resources } from '../../src/resources/index.ts';
@@ -50,9 +50,11 @@ describe('a field declared without handler code', () => {
 
   beforeAll(async () => {
     standin = await startStripeStandin({ port: 0 });
-    db = createPrismaClient(inject('databaseUrl'), { poolMax: 4 });
+    const database = connectDatabase(inject('databaseUrl'), { poolMax: 4 });
+    db = database.prisma;
     const services: Services = {
       db,
+    transactions: database.transactions,
       stripe: new StripeClients({ apiUrl: new URL(standin.url), timeoutMs: 5000, maxNetworkRetries: 1 }),
       secretBox: createSecretBox(randomBytes(32)),
       logger: pino({ level: 'silent' }),

@@ -1,11 +1,7 @@
-import { pino } from 'pino';
 import Stripe from 'stripe';
-import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { configureWebhookEndpoints, ensureWebhookEndpoints } from '../../src/payments/stripe-webhook-endpoints.ts';
-import type { Services } from '../../src/services.ts';
-import { StripeClients } from '../../src/stripe/client.ts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+import { api, createCheckout, domainServices, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, paymentStatusAfterWebhooks, trigger, type PayableOrder } from '../support/payments.ts';
 
 // POST /webhooks/stripe/:gatewayId: signature checks on the raw body, events applied once,
@@ -121,9 +117,8 @@ describe('API versions', () => {
     await stripe.webhookEndpoints.del(endpointOf(order.gatewayId).id);
     const old = await stripe.webhookEndpoints.create({ url: `http://127.0.0.1:${port}/webhooks/stripe/${order.gatewayId}`, enabled_events: ['*'] });
     expect(old.api_version).toBeNull();
-    const secretBox = createSecretBox(context.config.encryptionKey);
-    await context.db.stripeGateway.update({ where: { id: order.gatewayId }, data: { webhookEndpointId: old.id, webhookSecretEncrypted: secretBox.seal(old.secret!) } });
-    const services: Services = { db: context.db, stripe: new StripeClients(context.config.stripe), secretBox, logger: pino({ level: 'silent' }) };
+    const services = domainServices(context);
+    await context.db.stripeGateway.update({ where: { id: order.gatewayId }, data: { webhookEndpointId: old.id, webhookSecretEncrypted: services.secretBox.seal(old.secret!) } });
     configureWebhookEndpoints(services, { baseUrl: `http://127.0.0.1:${port}`, register: true });
 
     await ensureWebhookEndpoints(services);

@@ -1,10 +1,7 @@
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { reconcilePayments } from '../../src/payments/reconcile.ts';
 import type { Services } from '../../src/services.ts';
-import { StripeClients } from '../../src/stripe/client.ts';
-import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
+import { api, createCheckout, domainServices, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, stripeClient, trigger, type PayableOrder } from '../support/payments.ts';
 
 // At most one live PaymentIntent per order: a payment that replaces the order's payment
@@ -14,12 +11,7 @@ let context: TestContext;
 let services: Services;
 beforeAll(async () => {
   context = await startTestContext();
-  services = {
-    db: context.db,
-    stripe: new StripeClients(context.config.stripe),
-    secretBox: createSecretBox(context.config.encryptionKey),
-    logger: pino({ level: 'silent' }),
-  };
+  services = domainServices(context);
 });
 afterEach(async () => {
   context.standin.clearFaults();

@@ -7,12 +7,10 @@ import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
-import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { reconcilePayments } from '../../src/payments/reconcile.ts';
 import type { Services } from '../../src/services.ts';
-import { StripeClients } from '../../src/stripe/client.ts';
 import { startStripeStandin } from '@stripe-payments-api/stripe-standin';
-import { api, startTestContext, type TestContext } from '../support/context.ts';
+import { api, domainServices, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, trigger } from '../support/payments.ts';
 
 // The fallback for missed webhooks: re-reading PaymentIntents left pending.
@@ -22,12 +20,7 @@ let services: Services;
 beforeAll(async () => {
   context = await startTestContext();
   // What the server's timer and the command build: the same database, key and Stripe.
-  services = {
-    db: context.db,
-    stripe: new StripeClients(context.config.stripe),
-    secretBox: createSecretBox(context.config.encryptionKey),
-    logger: pino({ level: 'silent' }),
-  };
+  services = domainServices(context);
   // Stripe's webhooks are lost in this file: only reconciliation can tell the API.
   context.standin.holdWebhooks();
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
-import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
+import { connectDatabase, type PrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
 import { toJsonApiError } from '../../src/jsonapi/domain-error-mapping.ts';
 import { JsonApiError } from '../../src/jsonapi/errors.ts';
@@ -29,9 +29,11 @@ let services: Services;
 
 beforeAll(async () => {
   standin = await startStripeStandin({ port: 0 });
-  db = createPrismaClient(inject('databaseUrl'), { poolMax: 4 });
+  const database = connectDatabase(inject('databaseUrl'), { poolMax: 4 });
+  db = database.prisma;
   services = {
     db,
+    transactions: database.transactions,
     stripe: new StripeClients({ apiUrl: new URL(standin.url), timeoutMs: 5000, maxNetworkRetries: 1 }),
     secretBox: createSecretBox(randomBytes(32)),
     logger: pino({ level: 'silent' }),

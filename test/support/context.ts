@@ -5,9 +5,14 @@ import supertest from 'supertest';
 import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { ensureIntegrationApplication } from '../../src/auth/applications.ts';
 import type { AppConfig } from '../../src/config.ts';
-import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
+import { connectDatabase, type PrismaClient } from '../../src/db/client.ts';
+import type { SqlTransactions } from '../../src/db/sql-transaction.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { inject } from 'vitest';
+import { pino } from 'pino';
+import { createSecretBox } from '../../src/crypto/secret-box.ts';
+import type { Services } from '../../src/services.ts';
+import { StripeClients } from '../../src/stripe/client.ts';
 
 export const jsonApi = 'application/vnd.api+json';
 
@@ -16,6 +21,8 @@ export interface TestContext {
   http: ReturnType<typeof supertest>;
   standin: StripeStandin;
   db: PrismaClient;
+  /** SQL transactions on `db`'s pool, for domain services a test builds (`domainServices`). */
+  transactions: SqlTransactions;
   config: AppConfig;
   /** Every log line the app wrote, raw. */
   logs: string[];
@@ -61,7 +68,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
   const app = await buildApp(config, { logStream, ...options, webhookDelivery: { retryBaseMs, ...options.webhookDelivery } });
   // Listening on a fixed port keeps the links in responses stable across requests.
   await app.listen({ port: 0, host: '127.0.0.1' });
-  const db = createPrismaClient(config.databaseUrl, { poolMax: 2 });
+  const { prisma: db, transactions } = connectDatabase(config.databaseUrl, { poolMax: 2 });
   const credentials = { clientId: `test-client-${randomBytes(6).toString('hex')}`, clientSecret: randomBytes(24).toString('base64url') };
   await ensureIntegrationApplication(db, credentials);
   const http = supertest(app.server);
@@ -79,6 +86,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     http,
     standin,
     db,
+    transactions,
     config,
     logs,
     credentials,
@@ -88,6 +96,17 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
       await db.$disconnect();
       await standin.close();
     },
+  };
+}
+
+/** The domain's services over the test context's database, key and Stripe: what the server's jobs and commands build. */
+export function domainServices(context: TestContext): Services {
+  return {
+    db: context.db,
+    transactions: context.transactions,
+    stripe: new StripeClients(context.config.stripe),
+    secretBox: createSecretBox(context.config.encryptionKey),
+    logger: pino({ level: 'silent' }),
   };
 }
 

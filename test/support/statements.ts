@@ -7,8 +7,10 @@ import { jsonApi } from './context.ts';
 export interface CountedResponse {
   status: number;
   body: unknown;
-  /** Every SQL statement the app sent while answering, in order. */
+  /** Every SQL statement the app sent while answering, in order, BEGIN and COMMIT included. */
   statements: string[];
+  /** Those of them sent unnamed: parsed and planned by PostgreSQL each time. */
+  unprepared: string[];
 }
 
 export interface CountingApp {
@@ -36,14 +38,24 @@ export interface CountingApp {
  */
 export async function countingApp(config: AppConfig): Promise<CountingApp> {
   let statements: string[] = [];
+  let unprepared: string[] = [];
   const app: FastifyInstance = await buildApp(
     // No statement timeout to meet on a loaded machine: counts are not about speed.
     { ...config, tokenCheckCacheMs: 60 * 60_000, listStatementTimeoutMs: 600_000 },
     {
       logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
-      onDatabaseQuery: (sql) => statements.push(sql),
+      onDatabaseQuery: (sql, prepared) => {
+        statements.push(sql);
+        if (!prepared) unprepared.push(sql);
+      },
     },
   );
+  const counted = (response: { statusCode: number; body: string }): CountedResponse => {
+    const result = { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements, unprepared };
+    statements = [];
+    unprepared = [];
+    return result;
+  };
   const send = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { accept: jsonApi, authorization: `Bearer ${token}` } });
   return {
     async get(url, token) {
@@ -53,22 +65,20 @@ export async function countingApp(config: AppConfig): Promise<CountingApp> {
         if (attempt === 3) throw new Error(`warm-up of ${url} answered ${warmUp.statusCode} ${attempt} times: ${warmUp.body.slice(0, 500)}`);
       }
       statements = [];
+      unprepared = [];
       const response = await send(url, token);
-      const counted = statements;
-      statements = [];
-      return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements: counted };
+      return counted(response);
     },
     async send(method, url, token, body) {
       statements = [];
+      unprepared = [];
       const response = await app.inject({
         method,
         url,
         headers: { accept: jsonApi, 'content-type': jsonApi, authorization: `Bearer ${token}` },
         payload: JSON.stringify(body),
       });
-      const counted = statements;
-      statements = [];
-      return { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements: counted };
+      return counted(response);
     },
     close: () => app.close(),
   };
