@@ -99,5 +99,7 @@ describe('rate limiting', () => {
       (await asFirst(second)).status,
     ];
     expect(statuses).toEqual([200, 200, 200, 429]);
-  });
+    // Two apps (each with its stand-in, migrations check and token) and a redis-server start
+    // here: about 2 s alone, past vitest's 5 s while the rest of the suite loads both cores.
+  }, 30_000);
 });
