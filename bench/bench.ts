@@ -17,6 +17,11 @@ export interface Settings {
   timeout: number;
   adminUrl: string;
   rounds: number;
+  /** GET by id beside the baseline: pairs of rounds, and the measured seconds of each round. */
+  readRounds: number;
+  readDuration: number;
+  /** Servers on CPU 1, load generators on CPU 0 (taskset); PostgreSQL where the kernel puts it. */
+  pin: boolean;
   profile: boolean;
   readOnly: boolean;
   postOnly: boolean;
