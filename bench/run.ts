@@ -42,6 +42,7 @@ const { values: flags } = parseArgs({
     'read-rounds': { type: 'string', default: '8' },
     'read-duration': { type: 'string', default: '4' },
     pin: { type: 'boolean', default: false },
+    'quiet-below': { type: 'string', default: '10' },
     profile: { type: 'boolean', default: false },
     // Only the comparison the GET by id targets rest on: minutes less per try while working on reads.
     'read-only': { type: 'boolean', default: false },
@@ -73,6 +74,7 @@ const settings: Settings = {
   readRounds: positive('read-rounds', flags['read-rounds']),
   readDuration: positive('read-duration', flags['read-duration']),
   pin: flags.pin === true,
+  quietBelow: Number(flags['quiet-below'] ?? 0),
   profile: flags.profile === true,
   readOnly: flags['read-only'] === true,
   postOnly: flags['post-only'] === true,

@@ -1,7 +1,9 @@
 // GET by id, the comparison the targets rest on: the API beside the baseline (one SQL
 // query and JSON.stringify, no framework), and --read-only, that comparison alone.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bench } from '../bench.ts';
 import { visibleRows } from '../bench.ts';
+import { machineSeconds } from '../cpu.ts';
 import { combine, measure, type Measurement } from '../measure.ts';
 import { ms, ratio, rps } from '../report.ts';
 import { addBaselineProfile, onApi } from './profile.ts';
@@ -15,15 +17,19 @@ export interface ReadPair {
   p99: number;
   /** Server CPU per request, API ÷ baseline: what the code costs, little moved by other load. */
   serverCpu: number;
-  /** % of the machine's cores that processes other than the measured ones took during the pair. */
+  /** % of the machine's cores that processes other than the measured ones took during the pair, and during each of its rounds. */
   otherLoad: number;
+  otherLoadBaseline: number;
+  otherLoadApi: number;
 }
 
 export interface ReadComparison {
   baselineRun: Measurement;
   retrieveMain: Measurement;
   pairs: ReadPair[];
-  /** Medians over the pairs, and the smallest and largest pair ratio. */
+  /** The pairs the medians are taken over: those measured while other processes took at most --quiet-below % of the machine, if three or more were. */
+  counted: ReadPair[];
+  /** Medians over the counted pairs, and the smallest and largest of their ratios. */
   rps: Spread;
   p99: Spread;
   serverCpu: Spread;
@@ -45,6 +51,23 @@ export function spread(values: number[]): Spread {
 const cpuPerRequest = (run: Measurement) => run.cpu.server / Math.max(1, run.requests);
 /** Core-seconds of the window taken by anything but the measured server, PostgreSQL, the stand-in and the load generator. */
 const otherSeconds = (run: Measurement) => Math.max(0, run.cpu.machineBusy - run.cpu.server - run.cpu.postgres - run.cpu.standin - run.cpu.loadgen);
+const otherShare = (run: Measurement) => (run.cpu.machineTotal > 0 ? (100 * otherSeconds(run)) / run.cpu.machineTotal : 0);
+
+/**
+ * Waits, at most `maxWaitMs`, for a second in which the whole machine is less than
+ * `percent` busy (the measured servers are idle between rounds, so what is busy is other
+ * work); returns how busy the last second was.
+ */
+async function quietMachine(percent: number, maxWaitMs: number): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const from = machineSeconds();
+    await sleep(1_000);
+    const to = machineSeconds();
+    const busy = (100 * (to.busy - from.busy)) / Math.max(1e-9, to.total - from.total);
+    if (busy < percent || Date.now() >= deadline) return busy;
+  }
+}
 
 /**
  * GET by id of the API beside the baseline's, in pairs of short rounds whose order
@@ -61,6 +84,10 @@ export async function compareReads(bench: Bench, ids: string[]): Promise<ReadCom
   const apiRound = (round: number) =>
     onApi(bench, 'retrieve', (target) => measure(bench, `GET /api/stripe_payments/:id (${round + 1})`, target, [requests.retrieve(ids)], one));
   for (let round = 0; round < rounds; round += 1) {
+    if (settings.quietBelow > 0) {
+      const busy = await quietMachine(settings.quietBelow, 15_000);
+      if (busy >= settings.quietBelow) bench.say(`  (the machine stayed ${busy.toFixed(0)}% busy with other work for 15 s: pair ${round + 1} measured anyway)`);
+    }
     let baseline: Measurement;
     let api: Measurement;
     if (round % 2 === 0) {
@@ -78,15 +105,20 @@ export async function compareReads(bench: Bench, ids: string[]): Promise<ReadCom
       p99: api.p99 / baseline.p99,
       serverCpu: cpuPerRequest(api) / cpuPerRequest(baseline),
       otherLoad: total > 0 ? (100 * (otherSeconds(baseline) + otherSeconds(api))) / total : 0,
+      otherLoadBaseline: otherShare(baseline),
+      otherLoadApi: otherShare(api),
     });
   }
+  const quiet = pairs.filter((pair) => settings.quietBelow <= 0 || (pair.otherLoadBaseline <= settings.quietBelow && pair.otherLoadApi <= settings.quietBelow));
+  const counted = quiet.length >= 3 ? quiet : pairs;
   return {
-    baselineRun: combine('baseline: pg + JSON.stringify, GET by id', pairs.map((pair) => pair.baseline)),
-    retrieveMain: combine('GET /api/stripe_payments/:id', pairs.map((pair) => pair.api)),
+    baselineRun: combine('baseline: pg + JSON.stringify, GET by id', counted.map((pair) => pair.baseline)),
+    retrieveMain: combine('GET /api/stripe_payments/:id', counted.map((pair) => pair.api)),
     pairs,
-    rps: spread(pairs.map((pair) => pair.rps)),
-    p99: spread(pairs.map((pair) => pair.p99)),
-    serverCpu: spread(pairs.map((pair) => pair.serverCpu)),
+    counted,
+    rps: spread(counted.map((pair) => pair.rps)),
+    p99: spread(counted.map((pair) => pair.p99)),
+    serverCpu: spread(counted.map((pair) => pair.serverCpu)),
   };
 }
 
@@ -95,12 +127,17 @@ export function printReadPairs(bench: Bench, reads: ReadComparison): void {
   const { say } = bench;
   for (const [index, pair] of reads.pairs.entries()) {
     say(
-      `  pair ${String(index + 1).padStart(2)}: req/s ${ratio(pair.rps)}× (${rps(pair.api.rps)} vs ${rps(pair.baseline.rps)}), p99 ${ratio(pair.p99)}× (${ms(pair.api.p99)} vs ${ms(pair.baseline.p99)} ms), ` +
-        `server CPU per request ${ratio(pair.serverCpu)}×, other load ${pair.otherLoad.toFixed(0)}% of the machine`,
+      `  pair ${String(index + 1).padStart(2)}${reads.counted.includes(pair) ? ' ' : '*'}: req/s ${ratio(pair.rps)}× (${rps(pair.api.rps)} vs ${rps(pair.baseline.rps)}), p99 ${ratio(pair.p99)}× (${ms(pair.api.p99)} vs ${ms(pair.baseline.p99)} ms), ` +
+        `server CPU per request ${ratio(pair.serverCpu)}×, other load ${pair.otherLoad.toFixed(0)}% of the machine (baseline's round ${pair.otherLoadBaseline.toFixed(0)}%, API's ${pair.otherLoadApi.toFixed(0)}%)`,
     );
   }
   const range = (s: { median: number; min: number; max: number }) => `${ratio(s.median)}× (pairs ${ratio(s.min)}–${ratio(s.max)})`;
-  say(`GET by id ÷ baseline, median of ${reads.pairs.length} pairs: req/s ${range(reads.rps)} (target ≥ 0.8), p99 ${range(reads.p99)} (target ≤ 1.25), server CPU per request ${range(reads.serverCpu)}`);
+  const { quietBelow } = bench.settings;
+  if (reads.counted.length < reads.pairs.length) say(`  * left out of the medians: other processes took more than ${quietBelow}% of the machine in one of its rounds`);
+  else if (quietBelow > 0 && reads.pairs.some((pair) => pair.otherLoadBaseline > quietBelow || pair.otherLoadApi > quietBelow)) {
+    say(`  WARNING: fewer than 3 pairs were measured with other processes below ${quietBelow}% of the machine: the medians are of every pair, and other work moved them`);
+  }
+  say(`GET by id ÷ baseline, median of ${reads.counted.length} pairs: req/s ${range(reads.rps)} (target ≥ 0.8), p99 ${range(reads.p99)} (target ≤ 1.25), server CPU per request ${range(reads.serverCpu)}`);
 }
 
 /** What a prepared statement saves PostgreSQL, without any framework. */
@@ -124,7 +161,7 @@ export async function readOnlyRun(bench: Bench, size: number, baselineProfileDir
     say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms, load generator ${per(run.cpu.loadgen)} ms`);
   }
   say(`every server started as node ${[...settings.serverNodeOptions, '--import tsx'].join(' ')}${settings.pin ? '; servers pinned to CPU 1, the load generator to CPU 0' : ''}`);
-  say(`all rounds pooled: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}×, p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}×`);
+  say(`rounds of the counted pairs pooled: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}×, p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}×`);
   printReadPairs(bench, reads);
   if (baselineProfileDir) await addBaselineProfile(bench, baselineProfileDir, baselineRun);
   for (const profile of bench.profiles) say(`\n${profile}`);
