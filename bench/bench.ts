@@ -17,6 +17,13 @@ export interface Settings {
   timeout: number;
   adminUrl: string;
   rounds: number;
+  /** GET by id beside the baseline: pairs of rounds, and the measured seconds of each round. */
+  readRounds: number;
+  readDuration: number;
+  /** Servers on CPU 1, load generators on CPU 0 (taskset); PostgreSQL where the kernel puts it. */
+  pin: boolean;
+  /** Before each pair, wait (at most 15 s) until the machine is less than this % busy; pairs with more other load are left out of the medians. 0: neither. */
+  quietBelow: number;
   profile: boolean;
   readOnly: boolean;
   postOnly: boolean;

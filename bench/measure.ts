@@ -9,7 +9,7 @@ import { projectRoot } from './database.ts';
 import type { LoadResult, LoadSpec, RequestSpec } from './load.ts';
 import { runNode, sampleRss, type RssSample } from './processes.ts';
 import { ms, rps } from './report.ts';
-import type { Target } from './servers.ts';
+import { loadGeneratorCpu, type Target } from './servers.ts';
 
 export interface Measurement extends LoadResult {
   label: string;
@@ -135,7 +135,7 @@ export async function measure(
         fromMicros = micros();
         measuringMark = target.child.mark();
       }
-    });
+    }, settings.pin ? loadGeneratorCpu : []);
   } finally {
     samples = sampler.stop();
   }

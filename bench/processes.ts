@@ -37,10 +37,12 @@ export async function stopAll(): Promise<void> {
 export function startNode(
   name: string,
   script: string,
-  options: { args?: string[]; env?: Record<string, string>; nodeOptions?: string[]; cwd: string; javascript?: boolean },
+  options: { args?: string[]; env?: Record<string, string>; nodeOptions?: string[]; cwd: string; javascript?: boolean; wrapper?: string[] },
 ): Child {
   const loader = options.javascript ? [] : ['--import', 'tsx'];
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...loader, script, ...(options.args ?? [])], {
+  const command = [...(options.wrapper ?? []), process.execPath, ...(options.nodeOptions ?? []), ...loader, script, ...(options.args ?? [])];
+  // A wrapper (taskset, valgrind) runs node itself: the child's pid is node's, its CPU node's.
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,8 +157,9 @@ export function sampleRss(pid: number, intervalMs: number): { stop(): RssSample[
 }
 
 /** Runs a script to completion and returns its stdout, line by line to `onLine` as well; fails with its stderr. */
-export async function runNode(name: string, script: string, args: string[], cwd: string, onLine?: (line: string) => void): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+export async function runNode(name: string, script: string, args: string[], cwd: string, onLine?: (line: string) => void, wrapper: string[] = []): Promise<string> {
+  const command = [...wrapper, process.execPath, '--import', 'tsx', script, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -38,6 +38,11 @@ const { values: flags } = parseArgs({
     timeout: { type: 'string', default: '30' },
     'database-url': { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' },
     rounds: { type: 'string', default: '2' },
+    // GET by id beside the baseline: more, shorter pairs of rounds, each pair its own ratio.
+    'read-rounds': { type: 'string', default: '8' },
+    'read-duration': { type: 'string', default: '4' },
+    pin: { type: 'boolean', default: false },
+    'quiet-below': { type: 'string', default: '10' },
     profile: { type: 'boolean', default: false },
     // Only the comparison the GET by id targets rest on: minutes less per try while working on reads.
     'read-only': { type: 'boolean', default: false },
@@ -66,6 +71,10 @@ const settings: Settings = {
   timeout: positive('timeout', flags.timeout),
   adminUrl: flags['database-url']!,
   rounds: positive('rounds', flags.rounds),
+  readRounds: positive('read-rounds', flags['read-rounds']),
+  readDuration: positive('read-duration', flags['read-duration']),
+  pin: flags.pin === true,
+  quietBelow: Number(flags['quiet-below'] ?? 0),
   profile: flags.profile === true,
   readOnly: flags['read-only'] === true,
   postOnly: flags['post-only'] === true,
@@ -230,14 +239,15 @@ async function main(): Promise<void> {
       say(`\n## Every request at ${settings.connections} connections, ${measured.result.rows.toLocaleString('en-US')} stripe payments`);
       // The comparison the targets rest on, in alternating rounds (baseline, API, API,
       // baseline, ...) so that a drift in the machine's speed weighs on both alike.
-      const { baselineRun, retrieveMain } = await compareReads(bench, ids);
+      const reads = await compareReads(bench, ids);
+      const { baselineRun, retrieveMain } = reads;
       const baselineUnprepared = await measureUnpreparedBaseline(bench, ids);
       const listMain = await measureListMain(bench);
       const writes = await measureWrites(bench);
       creates = await compareCreates(bench);
       created = writes.created;
       const tokenRun = await measureToken(bench);
-      main = { baselineRun, baselineUnprepared, retrieveMain, listMain, create: writes.create, update: writes.update, tokenRun };
+      main = { baselineRun, baselineUnprepared, retrieveMain, reads, listMain, create: writes.create, update: writes.update, tokenRun };
     }
   }
 
@@ -248,7 +258,8 @@ async function main(): Promise<void> {
   printCreates(bench, creates);
 
   if (flags.json) {
-    const lean = (_key: string, value: unknown) => (_key === 'latencies' || _key === 'serverLog' ? undefined : value);
+    // The pairs' rounds are in main.reads; their merged figures stay as main.baselineRun and main.retrieveMain.
+    const lean = (_key: string, value: unknown) => (_key === 'latencies' || _key === 'serverLog' || _key === 'rss' ? undefined : value);
     writeFileSync(flags.json, JSON.stringify({ settings, helloRun, main, sizes, besideCounts, mixed }, lean, 1));
     say(`raw results: ${flags.json}`);
   }

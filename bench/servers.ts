@@ -9,6 +9,10 @@ export interface Target {
   origin: string;
 }
 
+/** --pin: where the servers run and where the load generator runs, one core each. */
+export const serverCpu = ['taskset', '-c', '1'];
+export const loadGeneratorCpu = ['taskset', '-c', '0'];
+
 export const poolEnv = (settings: Settings) => ({ DATABASE_POOL_MAX: String(settings.pool) });
 
 export async function startApi(
@@ -17,10 +21,11 @@ export async function startApi(
   databaseUrl: string,
   stripeUrl: string,
   port: number,
-  diagnostics: { profileTo?: string; traceGc?: boolean } = {},
+  diagnostics: { profileTo?: string; traceGc?: boolean; wrapper?: string[]; startTimeoutMs?: number } = {},
 ): Promise<Target> {
   const child = startNode('API server', 'src/server.ts', {
     cwd: projectRoot,
+    ...(diagnostics.wrapper ? { wrapper: diagnostics.wrapper } : settings.pin ? { wrapper: serverCpu } : {}),
     nodeOptions: [
       ...settings.serverNodeOptions,
       ...(diagnostics.profileTo ? ['--cpu-prof', '--cpu-prof-dir', diagnostics.profileTo] : []),
@@ -44,15 +49,27 @@ export async function startApi(
     },
   });
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${origin}/`, child);
+  await waitForHttp(`${origin}/`, child, diagnostics.startTimeoutMs);
   return { name: 'API', child, origin };
 }
 
-export async function startPlain(settings: Settings, name: string, script: string, env: Record<string, string>, profileTo?: string): Promise<Target> {
+export async function startPlain(
+  settings: Settings,
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  profileTo?: string,
+  launch: { wrapper?: string[]; startTimeoutMs?: number } = {},
+): Promise<Target> {
   const port = await freePort();
   const nodeOptions = [...settings.serverNodeOptions, ...(profileTo ? ['--cpu-prof', '--cpu-prof-dir', profileTo] : [])];
-  const child = startNode(name, script, { cwd: projectRoot, nodeOptions, env: { NODE_ENV: 'production', PORT: String(port), ...env } });
+  const child = startNode(name, script, {
+    cwd: projectRoot,
+    nodeOptions,
+    env: { NODE_ENV: 'production', PORT: String(port), ...env },
+    ...(launch.wrapper ? { wrapper: launch.wrapper } : settings.pin ? { wrapper: serverCpu } : {}),
+  });
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${origin}/`, child);
+  await waitForHttp(`${origin}/`, child, launch.startTimeoutMs);
   return { name, child, origin };
 }
