@@ -229,7 +229,8 @@ export interface ResourceDeclaration<Row extends { id: string }, Services> {
   callsStripe?: readonly ('create' | 'update' | 'delete')[];
   /**
    * The domain's rules for a write, given the columns the declaration maps the write's
-   * fields to; when absent the engine stores the columns itself.
+   * fields to; when absent the engine stores the columns itself. A create resolves to the
+   * new record's `{ id }`, and may give `shownRow` (`CreatedRecord`).
    */
   create?: (services: Services, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
   update?: (services: Services, row: Row, columns: Columns, context: WriteContext<Services>) => Promise<unknown>;
@@ -297,6 +298,17 @@ export type Declaration<
   relationships: R;
   triggers?: Record<string, TriggerDeclaration<Services>>;
 };
+
+/**
+ * What a domain create resolves to: the new record's id and, when the create's own
+ * statements left it with the record as a read of it returns it (the model's fields and the
+ * declaration's `load`, as Prisma gives them), that row: the engine answers with it instead
+ * of reading the record back, unless a trigger or an `afterCommit` effect of the request ran.
+ */
+export interface CreatedRecord {
+  id: string;
+  shownRow?: Row;
+}
 
 /** The domain's steps for a resource's writes, given the columns its declaration maps the fields to. */
 export interface DomainWrites<Row extends { id: string }, Services, A, R> {

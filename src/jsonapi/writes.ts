@@ -5,7 +5,7 @@ import { newId } from '../ids.ts';
 import { withKeyedCreate } from '../keyed-writes.ts';
 import { answering } from './domain-error-mapping.ts';
 import { validationError, validationErrors } from './errors.ts';
-import { columnOf, triggerOfParameter, type Columns, type WriteContext, type WriteInput } from './resource.ts';
+import { columnOf, triggerOfParameter, type Columns, type CreatedRecord, type WriteContext, type WriteInput } from './resource.ts';
 import type { AnyResource, ResourceStore, Row } from './store.ts';
 
 /**
@@ -149,7 +149,10 @@ export class Writes {
       );
     });
     for (const effect of effects) await effect(created as Row);
-    await this.runTriggers(declaration, created.id, input, request, shown);
+    const triggered = await this.runTriggers(declaration, created.id, input, request, shown);
+    const { shownRow } = created as CreatedRecord;
+    // An effect after the commit or a trigger may have changed the record since: read it then.
+    if (shownRow && !triggered && effects.length === 0) return Object.keys(shown).length > 0 ? { ...shownRow, ...shown } : shownRow;
     return this.readBack(declaration, created.id, shown);
   }
 
@@ -198,15 +201,19 @@ export class Writes {
   }
 
   /** Each trigger sent as `true` runs its step, in the declaration's order: a failing one leaves the earlier ones applied. */
-  private async runTriggers(declaration: AnyResource, id: string, input: WriteInput, request: RequestContext, shown: Record<string, unknown>): Promise<void> {
+  /** Runs the triggers the request sets; says whether any ran. */
+  private async runTriggers(declaration: AnyResource, id: string, input: WriteInput, request: RequestContext, shown: Record<string, unknown>): Promise<boolean> {
     const show = (field: string, value: unknown) => {
       shown[field] = value;
     };
+    let ran = false;
     for (const [name, trigger] of Object.entries(declaration.triggers)) {
       if (!trigger.run || input.attributes[name] !== true) continue;
       const parameters = Object.fromEntries(Object.keys(trigger.parameters ?? {}).filter((parameter) => input.attributes[parameter] !== undefined).map((parameter) => [parameter, input.attributes[parameter]]));
       await answering(() => trigger.run!(this.services, id, { requestKey: request.requestKey, parameters, show }));
+      ran = true;
     }
+    return ran;
   }
 
   /** A trigger's parameter (`_refund_amount_cents`) means nothing without its trigger. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma, type PrismaClient } from '../db/client.ts';
 import { insertRow } from '../db/sql/insert.ts';
-import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
+import { asFields, payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
 import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
@@ -111,6 +111,7 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
 }
 
 const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
+const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
 const payableOrderStatement: Statement = { name: 'orders.payable', text: payableOrderSql(methodFields, gatewayFields) };
 /** The same, with the order's pending reservations: a create reads them in the same statement. */
@@ -153,10 +154,11 @@ export async function checkOrderPayable(tx: AnyTx, order: Order, field: ErrorFie
   return { currencyCode, paymentMethod, gateway, pending: (payable.pending as PendingReservation[] | null | undefined) ?? [] };
 }
 
-/** What a create returns: the API reads the payment back as it shows it, so nothing more is read here. */
+/** What a create returns: with `shownRow`, the payment as the API reads it, returned by the statement that recorded it. */
 export interface CreatedStripePayment {
   id: string;
   stripeId: string | null;
+  shownRow?: StripePaymentWithOrder;
 }
 
 /**
@@ -234,7 +236,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
       const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
       const paymentMethod = typeof intent.payment_method === 'string' ? JSON.stringify({ id: intent.payment_method }) : null;
       const onBehalfOf = typeof intent.on_behalf_of === 'string' ? intent.on_behalf_of : (intent.on_behalf_of?.id ?? null);
-      const [state] = await run<{ intentState: string | null; recorded: number; othersLive: boolean }>(tx, recordCreatedStatement, [
+      const [state] = await run<{ intentState: string | null; recorded: number; othersLive: boolean } & Record<string, unknown>>(tx, recordCreatedStatement, [
         row.id,
         order.id,
         intent.id,
@@ -256,7 +258,10 @@ export async function createStripePayment(services: Services, columns: NewStripe
       // Nothing to supersede is known from the same statement: no read of the other payments then.
       if (state.othersLive) superseded = await supersedeOtherPayments(prismaOf(tx), order.id, row.id);
       if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
-      return { id: row.id, stripeId: intent.id };
+      // As the store reads it (the model's fields and the order's amounts): the order is locked, its amounts as read.
+      const lockedOrder = locked ?? order;
+      const shownRow = { ...asFields<StripePayment>(state, paymentFields), order: { totalAmountCents: lockedOrder.totalAmountCents, currencyCode: lockedOrder.currencyCode } };
+      return { id: row.id, stripeId: intent.id, shownRow };
     },
 
     // Stripe made nothing: the reservation goes, and the order stays as it was.

@@ -82,6 +82,12 @@ describe('POST /api/stripe_payments', () => {
     const read = await api(context).get(`/api/stripe_payments/${created.body.data.id}`);
     expect(read.status).toBe(200);
     expect(read.body.data).toEqual(created.body.data);
+    // A second payment for the order supersedes the first: its create runs in a Prisma
+    // transaction (src/db/sql-transaction.ts) and answers with the same document as GET too.
+    const replacing = await seedRequest(checkout.orderId);
+    expect(replacing.status).toBe(201);
+    const replacingRead = await api(context).get(`/api/stripe_payments/${replacing.body.data.id}`);
+    expect(replacingRead.body.data).toEqual(replacing.body.data);
   });
 
   it('sends Stripe zero-decimal amounts as they are: 1500 JPY is amount 1500', async () => {

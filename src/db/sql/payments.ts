@@ -66,18 +66,20 @@ export function prefixedRow<T>(row: Record<string, unknown>, prefix: string): T 
  * still reserved is recorded: `intentState` says what it was before (created: recorded
  * already by another request that shared the reservation; null: gone), `recorded` whether
  * this statement recorded it, `othersLive` whether the order has another live payment for
- * the new source to supersede. The statement starts after the lock was granted, so it
- * reads what committed before.
+ * the new source to supersede; the payment's columns as recorded follow (null when it was
+ * not), so that nothing reads it back. The statement starts after the lock was granted, so
+ * it reads what committed before.
  */
 export const recordCreatedSql = `WITH before AS (SELECT intent_state FROM stripe_payments WHERE id = $1),
 recorded AS (
   UPDATE stripe_payments SET intent_state = 'created', stripe_id = $3, client_secret = $4, status = $5,
     payment_method = COALESCE($6::jsonb, payment_method), on_behalf_of = $7, transfer_group = $8, updated_at = $9::timestamp(3)
-  WHERE id = $1 AND intent_state = 'reserved' RETURNING id),
+  WHERE id = $1 AND intent_state = 'reserved' RETURNING *),
 source AS (
   UPDATE orders SET payment_source_type = 'stripe_payments', payment_source_id = $1,
     payment_status = CASE WHEN $10::boolean THEN 'unpaid' ELSE payment_status END,
     payment_updated_at = CASE WHEN $10::boolean THEN $9::timestamp(3) ELSE payment_updated_at END, updated_at = $9::timestamp(3)
   WHERE id = $2 AND EXISTS (SELECT 1 FROM recorded) RETURNING id)
 SELECT (SELECT intent_state FROM before) AS "intentState", (SELECT count(*) FROM source)::int AS "recorded",
-  EXISTS (SELECT 1 FROM stripe_payments s WHERE s.order_id = $2 AND s.intent_state = 'created' AND s.id <> $1 AND s.superseded_at IS NULL) AS "othersLive"`;
+  EXISTS (SELECT 1 FROM stripe_payments s WHERE s.order_id = $2 AND s.intent_state = 'created' AND s.id <> $1 AND s.superseded_at IS NULL) AS "othersLive",
+  r.* FROM (SELECT 1) AS one LEFT JOIN recorded r ON true`;
