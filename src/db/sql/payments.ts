@@ -7,7 +7,16 @@ import { qualified } from './identifiers.ts';
  * keeps its Prisma types. The schema maps every field to its snake_case column.
  */
 
-const snakeCase = (field: string) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+// Asked for every field of every row read: remembered (the fields are the models', a fixed set).
+const snakeNames = new Map<string, string>();
+const snakeCase = (field: string) => {
+  let name = snakeNames.get(field);
+  if (name === undefined) {
+    name = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+    snakeNames.set(field, name);
+  }
+  return name;
+};
 
 /** `"alias"."snake_case" AS "<prefix>camelCase"` for each field. */
 function fieldsAs(alias: string, fields: readonly string[], prefix = ''): string {
@@ -26,7 +35,9 @@ export const lockOrderSql = 'SELECT o.* FROM orders o WHERE o.id = $1 FOR NO KEY
 
 /** A row of snake_case columns as the model's `fields` name them. */
 export function asFields<T>(row: Record<string, unknown>, fields: readonly string[]): T {
-  return Object.fromEntries(fields.map((field) => [field, row[snakeCase(field)]])) as T;
+  const picked: Record<string, unknown> = {};
+  for (const field of fields) picked[field] = row[snakeCase(field)];
+  return picked as T;
 }
 
 /**
