@@ -37,7 +37,7 @@ const orderFields = Object.values(Prisma.OrderScalarFieldEnum);
 const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 
 /** Locks a created payment and reads it, in one statement; null when there is none. */
-async function lockPayment(tx: Tx, paymentId: string): Promise<StripePayment | null> {
+async function lockPayment(tx: AnyTx, paymentId: string): Promise<StripePayment | null> {
   const row = await lockStripePaymentRow(tx, paymentId);
   return row === null ? null : asFields<StripePayment>(row, paymentFields);
 }
@@ -63,7 +63,7 @@ class PaymentMoved extends Error {}
  * (or its order) is gone. Call inside `inTransaction`, which restarts the transaction when
  * the payment moved to another order meanwhile.
  */
-export async function lockPaymentWithOrder(tx: Tx, paymentId: string): Promise<Locked | null> {
+export async function lockPaymentWithOrder(tx: AnyTx, paymentId: string): Promise<Locked | null> {
   const orderId = await stripePaymentOrderId(tx, paymentId);
   if (orderId === null) return null;
   const order = await lockOrder(tx, orderId);

@@ -10,7 +10,9 @@
  * Writers still exclude each other: NO KEY UPDATE conflicts with NO KEY UPDATE.
  */
 
-/** What runs these statements: a Prisma transaction client (or the client itself). */
+import { run, type AnyTx, type Statement } from '../sql-transaction.ts';
+
+/** What runs the reconciliation claim: a Prisma client (outside any transaction). */
 export interface LockingClient {
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
 }
@@ -54,21 +56,25 @@ const claimStripePaymentsSql = `
   )
   RETURNING id`;
 
+const lockOrders: Statement = { name: 'orders.lock_several', text: lockOrdersSql };
+const lockStripePayment: Statement = { name: 'stripe_payments.lock', text: lockStripePaymentSql };
+const stripePaymentOrder: Statement = { name: 'stripe_payments.order_id', text: stripePaymentOrderSql };
+
 /** Locks the orders that exist among `ids` (in id order) and returns their ids. */
-export async function lockOrderRows(client: LockingClient, ids: readonly string[]): Promise<string[]> {
-  const rows = await client.$queryRawUnsafe<{ id: string }[]>(lockOrdersSql, [...new Set(ids)]);
+export async function lockOrderRows(tx: AnyTx, ids: readonly string[]): Promise<string[]> {
+  const rows = await run<{ id: string }>(tx, lockOrders, [[...new Set(ids)]]);
   return rows.map((row) => row.id);
 }
 
 /** Locks a created stripe payment and reads its columns (snake_case); null when there is none. */
-export async function lockStripePaymentRow(client: LockingClient, paymentId: string): Promise<Record<string, unknown> | null> {
-  const [row] = await client.$queryRawUnsafe<Record<string, unknown>[]>(lockStripePaymentSql, paymentId);
+export async function lockStripePaymentRow(tx: AnyTx, paymentId: string): Promise<Record<string, unknown> | null> {
+  const [row] = await run(tx, lockStripePayment, [paymentId]);
   return row ?? null;
 }
 
 /** The order id of a created stripe payment, without a lock; null when there is none. */
-export async function stripePaymentOrderId(client: LockingClient, paymentId: string): Promise<string | null> {
-  const [row] = await client.$queryRawUnsafe<{ orderId: string }[]>(stripePaymentOrderSql, paymentId);
+export async function stripePaymentOrderId(tx: AnyTx, paymentId: string): Promise<string | null> {
+  const [row] = await run<{ orderId: string }>(tx, stripePaymentOrder, [paymentId]);
   return row?.orderId ?? null;
 }
 

@@ -94,3 +94,17 @@ source AS (
 SELECT (SELECT intent_state FROM before) AS "intentState", (SELECT count(*) FROM source)::int AS "recorded",
   EXISTS (SELECT 1 FROM stripe_payments s WHERE s.order_id = $2 AND s.intent_state = 'created' AND s.id <> $1 AND s.superseded_at IS NULL) AS "othersLive",
   r.* FROM (SELECT 1) AS one LEFT JOIN recorded r ON true`;
+
+/** `_update`'s reservation: the payment's write version bumped ($1 the payment, $2 the time), the payment returned whole (snake_case). */
+export const bumpWriteVersionSql =
+  'UPDATE stripe_payments SET stripe_write_version = stripe_write_version + 1, updated_at = $2::timestamp(3) WHERE id = $1 RETURNING *';
+
+/**
+ * `_update`'s record: the PaymentIntent's amount ($3), currency ($4), status ($5) and
+ * transfer group ($6) at $7, only while no later update has bumped the version ($2) since.
+ */
+export const recordIntentUpdateSql =
+  'UPDATE stripe_payments SET amount_cents = $3, currency_code = $4, status = $5, transfer_group = $6, updated_at = $7::timestamp(3) WHERE id = $1 AND stripe_write_version = $2 RETURNING id';
+
+/** A PaymentIntent's status as Stripe said it ($2, at $3). */
+export const setIntentStatusSql = 'UPDATE stripe_payments SET status = $2, updated_at = $3::timestamp(3) WHERE id = $1 RETURNING id';

@@ -1,9 +1,13 @@
 import type Stripe from 'stripe';
 import { changedColumns, recordChange } from '../../changes.ts';
+import { Prisma } from '../../db/client.ts';
+import { asFields, bumpWriteVersionSql, recordIntentUpdateSql, setIntentStatusSql } from '../../db/sql/payments.ts';
+import { run, type Statement } from '../../db/sql-transaction.ts';
 import { invalid, notFound, type ErrorField } from '../../domain-error.ts';
+import type { StripePayment } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
-import { lockPaymentWithOrder } from '../locks.ts';
+import { inFastTransaction, lockPaymentWithOrder } from '../locks.ts';
 import { fromStripeAmount, toStripeAmount } from '../money.ts';
 import { changeableIntentList, neverChangeableAgain } from '../payment-status.ts';
 import { withReservation } from '../reservation.ts';
@@ -11,6 +15,10 @@ import { paymentAccount } from '../stripe-account.ts';
 import { checkOrderPayable, intentMetadata, type StripePaymentOptions } from '../stripe-payments.ts';
 
 const field: ErrorField = { trigger: '_update' };
+const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
+const bumpWriteVersion: Statement = { name: 'stripe_payments.bump_write_version', text: bumpWriteVersionSql };
+const recordIntentUpdate: Statement = { name: 'stripe_payments.record_update', text: recordIntentUpdateSql };
+const setIntentStatus: Statement = { name: 'stripe_payments.set_status', text: setIntentStatusSql };
 
 /** One key per distinct update (the version), the same for the SDK's retries of that update. */
 export function updateIntentIdempotencyKey(stripePaymentId: string, version: number): string {
@@ -25,6 +33,8 @@ export function updateIntentIdempotencyKey(stripePaymentId: string, version: num
  */
 export async function updateIntent(services: Services, paymentId: string): Promise<void> {
   await withReservation(services, {
+    // Every statement is SQL of its own (src/db/sql-transaction.ts).
+    transactions: inFastTransaction,
     field,
     unknownOutcome: 'PaymentIntent update outcome unknown',
     logged: ({ payment }) => ({ stripePaymentId: payment.id }),
@@ -39,7 +49,8 @@ export async function updateIntent(services: Services, paymentId: string): Promi
       if (gateway.id !== payment.paymentGatewayId || gateway.connectedAccount !== payment.connectedAccount) {
         throw invalid(field, "order's payment_method now uses another Stripe gateway than the PaymentIntent");
       }
-      const bumped = await tx.stripePayment.update({ where: { id: payment.id }, data: { stripeWriteVersion: { increment: 1 } } });
+      const [row] = await run(tx, bumpWriteVersion, [payment.id, new Date().toISOString()]);
+      const bumped = asFields<StripePayment>(row!, paymentFields);
       return { payment: bumped, stripeId: payment.stripeId, order, amountCents: order.totalAmountCents, currencyCode };
     },
 
@@ -69,8 +80,8 @@ export async function updateIntent(services: Services, paymentId: string): Promi
       await lockPaymentWithOrder(tx, payment.id);
       const currencyCode = intent.currency.toUpperCase();
       const data = { amountCents: fromStripeAmount(intent.amount, currencyCode), currencyCode, status: intent.status, transferGroup: intent.transfer_group ?? null };
-      const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id, stripeWriteVersion: payment.stripeWriteVersion }, data });
-      if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
+      const recorded = await run(tx, recordIntentUpdate, [payment.id, payment.stripeWriteVersion, data.amountCents, data.currencyCode, data.status, data.transferGroup, new Date().toISOString()]);
+      if (recorded.length > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
     },
 
     // Stripe told us the real status: keep it, and say why nothing changed.
@@ -79,8 +90,8 @@ export async function updateIntent(services: Services, paymentId: string): Promi
       if (current === undefined) return undefined;
       if (current !== 'unknown') {
         await lockPaymentWithOrder(tx, payment.id);
-        const { count } = await tx.stripePayment.updateMany({ where: { id: payment.id }, data: { status: current } });
-        if (count > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, { status: current }) });
+        const updated = await run(tx, setIntentStatus, [payment.id, current, new Date().toISOString()]);
+        if (updated.length > 0) await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, { status: current }) });
       }
       return notUpdatable(current);
     },
