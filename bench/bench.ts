@@ -20,6 +20,9 @@ export interface Settings {
   profile: boolean;
   readOnly: boolean;
   postOnly: boolean;
+  memoryOnly: boolean;
+  /** How the memory comparison runs both servers: compiled, as production runs the API, or tsx on the sources. */
+  memoryFrom: 'compiled' | 'sources';
   serverNodeOptions: string[];
 }
 
@@ -48,6 +51,8 @@ export interface Bench {
   api: Target;
   apiPort: number;
   baseline: Target;
+  /** The baseline's environment, to start a fresh one. */
+  baselineEnv: Record<string, string>;
   hello: Target;
   requests: Requests;
   /** CPU profile summaries, printed with the results. */
