@@ -21,6 +21,8 @@ export interface Settings {
   readOnly: boolean;
   postOnly: boolean;
   memoryOnly: boolean;
+  /** A heap snapshot of each server at the end of each memory round, summarised (bench/.profiles/heap). */
+  heapSnapshot: boolean;
   /** How the memory comparison runs both servers: compiled, as production runs the API, or tsx on the sources. */
   memoryFrom: 'compiled' | 'sources';
   serverNodeOptions: string[];

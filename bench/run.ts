@@ -49,6 +49,8 @@ const { values: flags } = parseArgs({
     'memory-only': { type: 'boolean', default: false },
     // compiled: both servers as production runs the API (plain node, no tsx); sources: tsx.
     'memory-from': { type: 'string', default: 'compiled' },
+    // A heap snapshot of both servers at the end of each memory round, and what it holds.
+    'heap-snapshot': { type: 'boolean', default: false },
     // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
     // is what the API runs with (package.json's start, the Dockerfile): its young generation size.
     'server-node-options': { type: 'string', default: '--max-semi-space-size=64' },
@@ -76,6 +78,7 @@ const settings: Settings = {
   readOnly: flags['read-only'] === true,
   postOnly: flags['post-only'] === true,
   memoryOnly: flags['memory-only'] === true,
+  heapSnapshot: flags['heap-snapshot'] === true,
   memoryFrom: ((from) => {
     if (from !== 'compiled' && from !== 'sources') throw new Error(`--memory-from must be compiled or sources, got "${from}"`);
     return from;

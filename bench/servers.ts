@@ -19,6 +19,8 @@ export interface Diagnostics {
   traceGc?: boolean;
   /** bench/memory-report.mjs preloaded: SIGUSR2 prints what the RSS is made of. */
   memoryReport?: boolean;
+  /** With memoryReport: where SIGUSR2 writes a heap snapshot before the report. */
+  heapSnapshotTo?: string;
   /** Plain node on this compiled script (bench/compiled.ts), run in `cwd`, instead of tsx on the sources. */
   compiled?: { script: string; cwd: string };
 }
@@ -59,6 +61,7 @@ export async function startApi(
       API_CLIENT_ID: secrets.clientId,
       API_CLIENT_SECRET: secrets.clientSecret,
       LOG_LEVEL: 'warn',
+      ...(diagnostics.heapSnapshotTo ? { BENCH_HEAP_SNAPSHOT_DIR: diagnostics.heapSnapshotTo } : {}),
       // The limiter stays in the request path (its cost is measured) with a budget no run reaches.
       RATE_LIMIT_MAX: '1000000',
       RATE_LIMIT_WINDOW_SECONDS: '1',
@@ -76,7 +79,7 @@ export async function startPlain(settings: Settings, name: string, script: strin
     cwd: compiled?.cwd ?? projectRoot,
     javascript: compiled !== undefined,
     nodeOptions: nodeOptionsFor(settings, diagnostics),
-    env: { NODE_ENV: 'production', PORT: String(port), ...env },
+    env: { NODE_ENV: 'production', PORT: String(port), ...env, ...(diagnostics.heapSnapshotTo ? { BENCH_HEAP_SNAPSHOT_DIR: diagnostics.heapSnapshotTo } : {}) },
   });
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(`${origin}/`, child);

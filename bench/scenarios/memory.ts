@@ -1,10 +1,13 @@
 // Memory: fresh API and baseline processes under --trace-gc and the same mix of reads and
 // writes for --memory-duration seconds, RSS sampled once a second; the API's RSS against
 // the baseline's, and flat or not, from a fitted line.
+import { mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { visibleRows, type Bench } from '../bench.ts';
 import type { Compiled } from '../compiled.ts';
+import { formatHeap, summarizeHeap, type HeapSummary } from '../heap-summary.ts';
 import { errorCell, measure, type Measurement } from '../measure.ts';
 import { markdownTable, ratio, rps } from '../report.ts';
 import { startApi, startPlain, type Target } from '../servers.ts';
@@ -40,6 +43,8 @@ export interface MemoryRound {
   round: number;
   run: Measurement;
   report: MemoryReport | undefined;
+  /** With --heap-snapshot: what the snapshot taken at the round's end holds. */
+  heap?: HeapSummary;
   /** The machine's 1-minute load average at the round's end. */
   loadAverage: number;
 }
@@ -52,6 +57,8 @@ export interface MemoryReport {
   external: number;
   arrayBuffers: number;
   spaces: Record<string, { size: number; used: number }>;
+  /** The heap snapshot written first, with --heap-snapshot. */
+  snapshot?: string;
 }
 
 export interface MemoryComparison {
@@ -60,11 +67,17 @@ export interface MemoryComparison {
   rounds: MemoryRound[];
 }
 
+/** The round with its heap snapshot's summary, when one was written. */
+function withHeap(round: MemoryRound): MemoryRound {
+  return round.report?.snapshot ? { ...round, heap: summarizeHeap(round.report.snapshot) } : round;
+}
+
 /** Asks a server started with the memory report for it, and reads the line it prints. */
 async function memoryReportOf(target: Target): Promise<MemoryReport | undefined> {
   const mark = target.child.mark();
   target.child.process.kill('SIGUSR2');
-  for (let waited = 0; waited < 5_000; waited += 100) {
+  // A heap snapshot of a few hundred MiB takes a while on a busy machine.
+  for (let waited = 0; waited < 120_000; waited += 100) {
     await sleep(100);
     const line = /memory-report (\{.*\})\n/.exec(target.child.outputSince(mark))?.[1];
     if (line) return JSON.parse(line) as MemoryReport;
@@ -87,9 +100,24 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
   const from = compiled ? 'compiled' : 'sources';
   say(`\n## Memory: ${settings.memoryDuration} s of mixed load at ${rowsAtEnd.toLocaleString('en-US')} stripe payments, the API beside the baseline (${from})`);
   const live = new Set(await bench.loader.apiCreatedPaymentIds(new Date(0)));
-  const updated = created.filter((id) => live.has(id));
+  // And whose PaymentIntent can still be updated: both servers refuse a canceled or succeeded one.
+  const updatable = new Set(
+    (await bench.loader.query<{ id: string }>(`SELECT id FROM stripe_payments WHERE id = ANY($1) AND stripe_id IS NOT NULL AND status NOT IN ('canceled', 'succeeded')`, [created])).map((row) => row.id),
+  );
+  const updated = created.filter((id) => live.has(id) && updatable.has(id));
+  if (updated.length < created.length) say(`(${created.length - updated.length} of the ${created.length} payments the API created are no longer their order's or can no longer be updated: not PATCHed)`);
   if (updated.length === 0) throw new Error('no payment of the API is still its order\'s: nothing to PATCH');
-  const diagnostics = (script: string) => ({ traceGc: true, memoryReport: true, ...(compiled ? { compiled: { script, cwd: compiled.dir } } : {}) });
+  const snapshots = settings.heapSnapshot ? path.join(bench.profileDir, 'heap') : undefined;
+  if (snapshots) {
+    rmSync(snapshots, { recursive: true, force: true });
+    mkdirSync(snapshots, { recursive: true });
+  }
+  const diagnostics = (script: string) => ({
+    traceGc: true,
+    memoryReport: true,
+    ...(snapshots ? { heapSnapshotTo: snapshots } : {}),
+    ...(compiled ? { compiled: { script, cwd: compiled.dir } } : {}),
+  });
   const label = 'GET by id, list of 25 by id_in, POST, PATCH _update';
   const rounds: MemoryRound[] = [];
   const apiRound = async (round: number) => {
@@ -98,7 +126,7 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
     const mix = [requests.retrieve(ids), requests.listByIds(ids), requests.create(await bench.loader.freshOrders(20_000)), requests.update(updated)];
     await measure(bench, 'memory warm-up of the API (not reported)', bench.api, mix, { duration: 15, quiet: true });
     const run = await measure(bench, `API: ${label} (${round + 1})`, bench.api, mix, { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
-    rounds.push({ server: 'API', round, run, report: await memoryReportOf(bench.api), loadAverage: os.loadavg()[0]! });
+    rounds.push(withHeap({ server: 'API', round, run, report: await memoryReportOf(bench.api), loadAverage: os.loadavg()[0]! }));
   };
   const baselineRound = async (round: number) => {
     await bench.baseline.child.stop();
@@ -106,7 +134,7 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
     const mix = [requests.baseline(ids), requests.baselineListByIds(ids), requests.baselineCreate(await bench.loader.freshOrders(20_000)), requests.baselineUpdate(updated)];
     await measure(bench, 'memory warm-up of the baseline (not reported)', bench.baseline, mix, { duration: 15, quiet: true });
     const run = await measure(bench, `baseline: ${label} (${round + 1})`, bench.baseline, mix, { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
-    rounds.push({ server: 'baseline', round, run, report: await memoryReportOf(bench.baseline), loadAverage: os.loadavg()[0]! });
+    rounds.push(withHeap({ server: 'baseline', round, run, report: await memoryReportOf(bench.baseline), loadAverage: os.loadavg()[0]! }));
   };
   for (let round = 0; round < settings.rounds; round += 1) {
     if (round % 2 === 0) await baselineRound(round);
@@ -260,6 +288,9 @@ export function printMemoryComparison(bench: Bench, comparison: MemoryComparison
         ]),
       ),
     );
+  }
+  for (const { server, round, heap, report } of comparison.rounds) {
+    if (heap) say(`\n${server}, round ${round + 1} (${report!.snapshot}):\n${formatHeap(heap)}`);
   }
   return figures;
 }
