@@ -174,7 +174,7 @@ app.patch<{ Params: { id: string } }>('/stripe_payments/:id', async (request, re
     const reserved = await inTransaction(async (client) => {
       const [payment] = (await client.query(lockPayment, [request.params.id])).rows;
       if (!payment) throw new Refused('payment not found');
-      if (!payment.stripe_id || settled.has(payment.status)) throw new Refused('the payment cannot be updated');
+      if (!payment.stripe_id || settled.has(payment.status)) throw new Refused(`the payment cannot be updated (its PaymentIntent is ${payment.status})`);
       const [check] = (await client.query(checkOrder, [payment.order_id, payment.payment_method_id])).rows;
       if (!check?.has_line_items || check.method_disabled_at || check.gateway_disabled_at || check.gateway_id !== payment.payment_gateway_id) {
         throw new Refused('order cannot be paid with this payment');

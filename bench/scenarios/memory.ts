@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { visibleRows, type Bench } from '../bench.ts';
 import type { Compiled } from '../compiled.ts';
 import { formatHeap, summarizeHeap, type HeapSummary } from '../heap-summary.ts';
-import { errorCell, measure, type Measurement } from '../measure.ts';
+import { errorCell, measure, quiesce, type Measurement } from '../measure.ts';
 import { markdownTable, ratio, rps } from '../report.ts';
 import { startApi, startPlain, type Target } from '../servers.ts';
 
@@ -99,6 +99,9 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
   const rowsAtEnd = await visibleRows(bench);
   const from = compiled ? 'compiled' : 'sources';
   say(`\n## Memory: ${settings.memoryDuration} s of mixed load at ${rowsAtEnd.toLocaleString('en-US')} stripe payments, the API beside the baseline (${from})`);
+  // Creates still in flight when the last load generator stopped may yet replace (and
+  // cancel) a payment of `created`: the API finishes them before the payments are chosen.
+  await quiesce(bench.api);
   const live = new Set(await bench.loader.apiCreatedPaymentIds(new Date(0)));
   // And whose PaymentIntent can still be updated: both servers refuse a canceled or succeeded one.
   const updatable = new Set(
@@ -123,17 +126,18 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
   const apiRound = async (round: number) => {
     await bench.api.child.stop();
     bench.api = await startApi(settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, diagnostics(compiled?.api ?? ''));
-    const mix = [requests.retrieve(ids), requests.listByIds(ids), requests.create(await bench.loader.freshOrders(20_000)), requests.update(updated)];
-    await measure(bench, 'memory warm-up of the API (not reported)', bench.api, mix, { duration: 15, quiet: true });
-    const run = await measure(bench, `API: ${label} (${round + 1})`, bench.api, mix, { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
+    // The warm-up's creates on orders of their own too: every create is its order's first.
+    const mix = async () => [requests.retrieve(ids), requests.listByIds(ids), requests.create(await bench.loader.freshOrders(20_000)), requests.update(updated)];
+    await measure(bench, 'memory warm-up of the API (not reported)', bench.api, await mix(), { duration: 15, quiet: true });
+    const run = await measure(bench, `API: ${label} (${round + 1})`, bench.api, await mix(), { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
     rounds.push(withHeap({ server: 'API', round, run, report: await memoryReportOf(bench.api), loadAverage: os.loadavg()[0]! }));
   };
   const baselineRound = async (round: number) => {
     await bench.baseline.child.stop();
     bench.baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', bench.baselineEnv, diagnostics(compiled?.baseline ?? ''));
-    const mix = [requests.baseline(ids), requests.baselineListByIds(ids), requests.baselineCreate(await bench.loader.freshOrders(20_000)), requests.baselineUpdate(updated)];
-    await measure(bench, 'memory warm-up of the baseline (not reported)', bench.baseline, mix, { duration: 15, quiet: true });
-    const run = await measure(bench, `baseline: ${label} (${round + 1})`, bench.baseline, mix, { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
+    const mix = async () => [requests.baseline(ids), requests.baselineListByIds(ids), requests.baselineCreate(await bench.loader.freshOrders(20_000)), requests.baselineUpdate(updated)];
+    await measure(bench, 'memory warm-up of the baseline (not reported)', bench.baseline, await mix(), { duration: 15, quiet: true });
+    const run = await measure(bench, `baseline: ${label} (${round + 1})`, bench.baseline, await mix(), { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
     rounds.push(withHeap({ server: 'baseline', round, run, report: await memoryReportOf(bench.baseline), loadAverage: os.loadavg()[0]! }));
   };
   for (let round = 0; round < settings.rounds; round += 1) {
