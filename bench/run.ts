@@ -53,7 +53,7 @@ const { values: flags } = parseArgs({
     'heap-snapshot': { type: 'boolean', default: false },
     // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
     // is what the API runs with (package.json's start, the Dockerfile): its young generation size.
-    'server-node-options': { type: 'string', default: '--max-semi-space-size=64' },
+    'server-node-options': { type: 'string', default: '--max-semi-space-size=32' },
     json: { type: 'string' },
   },
 });
