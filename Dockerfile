@@ -62,7 +62,8 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 # `docker run --stop-timeout 20`, compose's stop_grace_period (docker-compose.yml).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# A young generation of up to 64 MiB per semi-space: requests' short-lived objects die there
+# A young generation of up to 32 MiB per semi-space: requests' short-lived objects die there
 # instead of being promoted, so full collections (the pauses behind the slowest reads) are
-# rarer; docs/benchmarks.md has the figures. The same flag is in package.json's start:prod.
-CMD ["node", "--max-semi-space-size=64", "dist/server.js"]
+# rarer than with the default 16, for about 35 MiB less RSS under load than with 64;
+# docs/benchmarks.md has the figures. The same flag is in package.json's start:prod.
+CMD ["node", "--max-semi-space-size=32", "dist/server.js"]

@@ -10,6 +10,13 @@
 // statements, all prepared: BEGIN, lock, check, reserve, COMMIT; BEGIN, record, source,
 // COMMIT. No versions, webhooks, Idempotency-Key, retry of a pending reservation or
 // supersession of other payments: the API's guarantees beyond the core write.
+//
+// For the memory comparison's mixed load, the two requests of its mix it lacked, as
+// short: the list of up to 25 payments by id with their orders (one prepared query, the
+// orders as JSON), and `_update` (lock the payment and its order, check the order as the
+// create does, bump the write version, COMMIT; update the PaymentIntent with the order's
+// total under a key of that version; record what Stripe answered if no later update
+// started). No JSON:API, no versions, no webhooks.
 import { createDecipheriv, randomInt } from 'node:crypto';
 import Fastify, { type FastifyReply } from 'fastify';
 import pg from 'pg';
@@ -129,6 +136,66 @@ app.post<{ Body: { data?: { relationships?: { order?: { data?: { id?: string } }
     });
     reply.header('content-type', 'application/json');
     return reply.code(201).send(JSON.stringify({ id: reserved.id, order_id: orderId, stripe_id: intent.id, client_secret: intent.client_secret, status: intent.status, publishable_key: reserved.gateway.publishable_key }));
+  } catch (error) {
+    if (error instanceof Refused) return reply.code(422).send({ error: error.message });
+    throw error;
+  }
+});
+
+// GET /stripe_payments?ids=a,b,c: what the mix's GET /api/stripe_payments?filter[q][id_in]=...&include=order reads.
+const paymentsByIds = {
+  name: 'payments_by_ids',
+  text: `SELECT p.*, to_json(o) AS "order" FROM stripe_payments p JOIN orders o ON o.id = p.order_id
+    WHERE p.id = ANY($1) AND p.intent_state = 'created' ORDER BY p.created_at DESC, p.id DESC LIMIT 25`,
+};
+app.get<{ Querystring: { ids?: string } }>('/stripe_payments', async (request, reply) => {
+  const ids = (request.query.ids ?? '').split(',').filter(Boolean).slice(0, 25);
+  const { rows } = await pool.query({ ...paymentsByIds, values: [ids] });
+  reply.header('content-type', 'application/json');
+  return reply.send(JSON.stringify({ data: rows }));
+});
+
+const lockPayment = {
+  name: 'update_lock',
+  text: `SELECT p.id, p.stripe_id, p.status, p.payment_gateway_id, p.receipt_email, o.id AS order_id, o.number, o.status AS order_status,
+      o.total_amount_cents, o.currency_code, o.payment_method_id
+    FROM stripe_payments p JOIN orders o ON o.id = p.order_id WHERE p.id = $1 AND p.intent_state = 'created' FOR NO KEY UPDATE OF p, o`,
+};
+const bumpVersion = { name: 'update_bump', text: 'UPDATE stripe_payments SET stripe_write_version = stripe_write_version + 1 WHERE id = $1 RETURNING stripe_write_version' };
+const recordUpdate = {
+  name: 'update_record',
+  text: `UPDATE stripe_payments SET amount_cents = $3, currency_code = $4, status = $5, updated_at = now()
+    WHERE id = $1 AND stripe_write_version = $2 RETURNING *`,
+};
+const settled = new Set(['succeeded', 'canceled']);
+
+app.patch<{ Params: { id: string } }>('/stripe_payments/:id', async (request, reply) => {
+  try {
+    const reserved = await inTransaction(async (client) => {
+      const [payment] = (await client.query(lockPayment, [request.params.id])).rows;
+      if (!payment) throw new Refused('payment not found');
+      if (!payment.stripe_id || settled.has(payment.status)) throw new Refused(`the payment cannot be updated (its PaymentIntent is ${payment.status})`);
+      const [check] = (await client.query(checkOrder, [payment.order_id, payment.payment_method_id])).rows;
+      if (!check?.has_line_items || check.method_disabled_at || check.gateway_disabled_at || check.gateway_id !== payment.payment_gateway_id) {
+        throw new Refused('order cannot be paid with this payment');
+      }
+      const [{ stripe_write_version: version }] = (await client.query(bumpVersion, [payment.id])).rows;
+      return { payment, gateway: check, version };
+    });
+    const { payment, gateway, version } = reserved;
+    const intent = await stripeFor(gateway.login_encrypted).paymentIntents.update(
+      payment.stripe_id,
+      {
+        amount: payment.total_amount_cents,
+        currency: String(payment.currency_code).toLowerCase(),
+        metadata: { order_id: payment.order_id, order_number: String(payment.number), stripe_payment_id: payment.id },
+        ...(payment.receipt_email ? { receipt_email: payment.receipt_email } : {}),
+      },
+      { idempotencyKey: `stripe_payments/${payment.id}/update/${version}` },
+    );
+    const { rows } = await pool.query(recordUpdate, [payment.id, version, intent.amount, intent.currency.toUpperCase(), intent.status]);
+    reply.header('content-type', 'application/json');
+    return reply.send(JSON.stringify(rows[0] ?? { id: payment.id, status: intent.status }));
   } catch (error) {
     if (error instanceof Refused) return reply.code(422).send({ error: error.message });
     throw error;

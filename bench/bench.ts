@@ -27,6 +27,11 @@ export interface Settings {
   profile: boolean;
   readOnly: boolean;
   postOnly: boolean;
+  memoryOnly: boolean;
+  /** A heap snapshot of each server at the end of each memory round, summarised (bench/.profiles/heap). */
+  heapSnapshot: boolean;
+  /** How the memory comparison runs both servers: compiled, as production runs the API, or tsx on the sources. */
+  memoryFrom: 'compiled' | 'sources';
   serverNodeOptions: string[];
 }
 
@@ -55,6 +60,8 @@ export interface Bench {
   api: Target;
   apiPort: number;
   baseline: Target;
+  /** The baseline's environment, to start a fresh one. */
+  baselineEnv: Record<string, string>;
   hello: Target;
   requests: Requests;
   /** CPU profile summaries, printed with the results. */

@@ -2,8 +2,9 @@
 // load, as it was built and started at given commits. Each `--at <commit>:<how>` is
 // exported with git archive into a folder of its own (beside this checkout's
 // node_modules, its Prisma client generated there), then run as
-//   sources:  node --max-semi-space-size=64 --import tsx src/server.ts   (npm start)
-//   compiled: node --max-semi-space-size=64 dist/server.js               (npm run start:prod)
+//   sources:  node --max-semi-space-size=64 --import tsx src/server.ts   (npm start until be015c8)
+//   compiled: node --max-semi-space-size=64 dist/server.js               (npm run start:prod until be015c8)
+// (64, the flag its figures in docs/benchmarks.md were taken with; the server now runs with 32)
 // with NODE_ENV=production against a fresh database and the Stripe stand-in. RSS is the
 // server process's, and its process tree's (tsx runs esbuild as a child process).
 //

@@ -61,7 +61,7 @@ async function smokeCheck(bench: Bench, target: Target, request: RequestSpec): P
  * Waits until the server and PostgreSQL are idle: a request abandoned by the previous
  * load generator is still being served, and would be counted against the next figure.
  */
-async function quiesce(target: Target): Promise<void> {
+export async function quiesce(target: Target): Promise<void> {
   const deadline = Date.now() + 60_000;
   let previous = { server: cpuSecondsOf(target.child.pid), postgres: postgresCpuSeconds(), at: performance.now() };
   while (Date.now() < deadline) {

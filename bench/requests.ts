@@ -43,6 +43,12 @@ export function requestsFor(token: string, secrets: Secrets) {
       }
       return { method: 'GET', headers: read, paths: pages, expect: [200] };
     },
+    /** The baseline's list of the same 25 ids at a time, with their orders. */
+    baselineListByIds: (ids: string[]): RequestSpec => {
+      const pages: string[] = [];
+      for (let index = 0; index + 25 <= ids.length; index += 25) pages.push(`/stripe_payments?ids=${ids.slice(index, index + 25).join(',')}`);
+      return { method: 'GET', headers: {}, paths: pages, expect: [200] };
+    },
     count: (): RequestSpec => ({ method: 'GET', headers: read, paths: [`/api/stripe_payments?${query(countParams)}`], expect: [200] }),
     create: (orderIds: string[]): RequestSpec => ({
       method: 'POST',
@@ -63,6 +69,14 @@ export function requestsFor(token: string, secrets: Secrets) {
       method: 'PATCH',
       headers: write,
       paths: paymentIds.map((id) => `/api/stripe_payments/${id}`),
+      bodies: paymentIds.map((id) => JSON.stringify({ data: { type: 'stripe_payments', id, attributes: { _update: true } } })),
+      expect: [200],
+    }),
+    /** The baseline's `_update`: the same body, without JSON:API's headers or a token. */
+    baselineUpdate: (paymentIds: string[]): RequestSpec => ({
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      paths: paymentIds.map((id) => `/stripe_payments/${id}`),
       bodies: paymentIds.map((id) => JSON.stringify({ data: { type: 'stripe_payments', id, attributes: { _update: true } } })),
       expect: [200],
     }),

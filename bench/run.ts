@@ -18,7 +18,8 @@ import { freePort, startNode, stopAll, waitForHttp } from './processes.ts';
 import { getToken, requestsFor } from './requests.ts';
 import { measureCeiling } from './scenarios/ceiling.ts';
 import { measureListMain, measureSize, type SizeResult } from './scenarios/lists.ts';
-import { measureMemory } from './scenarios/memory.ts';
+import { compareMemory, memoryOnlyRun } from './scenarios/memory.ts';
+import { buildCompiled } from './compiled.ts';
 import { baselineProfileDir } from './scenarios/profile.ts';
 import { compareCreates, printCreates, printStatementCounts, statementCounts, type CreateComparison } from './scenarios/creates.ts';
 import { compareReads, measureUnpreparedBaseline, readOnlyRun } from './scenarios/reads.ts';
@@ -48,9 +49,16 @@ const { values: flags } = parseArgs({
     'read-only': { type: 'boolean', default: false },
     // Only the create beside the hand-written one, at 16 and 64 connections, and the statement counts.
     'post-only': { type: 'boolean', default: false },
+    // Only the memory comparison: the API beside the baseline under the same mixed load,
+    // after GET by id and POST alone on the API (their req/s at the servers' flags).
+    'memory-only': { type: 'boolean', default: false },
+    // compiled: both servers as production runs the API (plain node, no tsx); sources: tsx.
+    'memory-from': { type: 'string', default: 'compiled' },
+    // A heap snapshot of both servers at the end of each memory round, and what it holds.
+    'heap-snapshot': { type: 'boolean', default: false },
     // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
     // is what the API runs with (package.json's start, the Dockerfile): its young generation size.
-    'server-node-options': { type: 'string', default: '--max-semi-space-size=64' },
+    'server-node-options': { type: 'string', default: '--max-semi-space-size=32' },
     json: { type: 'string' },
   },
 });
@@ -78,6 +86,12 @@ const settings: Settings = {
   profile: flags.profile === true,
   readOnly: flags['read-only'] === true,
   postOnly: flags['post-only'] === true,
+  memoryOnly: flags['memory-only'] === true,
+  heapSnapshot: flags['heap-snapshot'] === true,
+  memoryFrom: ((from) => {
+    if (from !== 'compiled' && from !== 'sources') throw new Error(`--memory-from must be compiled or sources, got "${from}"`);
+    return from;
+  })(flags['memory-from']),
   serverNodeOptions: (flags['server-node-options'] ?? '').split(/\s+/).filter(Boolean),
 };
 
@@ -158,7 +172,7 @@ async function main(): Promise<void> {
   await sleep(3_000);
   const idleTo = machineSeconds();
   const backgroundBusy = (100 * (idleTo.busy - idleFrom.busy)) / (idleTo.total - idleFrom.total);
-  say(`machine busy before the run: ${backgroundBusy.toFixed(0)}%${backgroundBusy > 10 ? ' (WARNING: something else is running; figures will be lower and noisier)' : ''}`);
+  say(`machine busy before the run: ${backgroundBusy.toFixed(0)}%, load average ${os.loadavg().map((n) => n.toFixed(2)).join(' ')}${backgroundBusy > 10 ? ' (WARNING: something else is running; figures will be lower and noisier)' : ''}`);
 
   database = await createBenchDatabase(settings.adminUrl);
   say(`database ${database.name} on ${new URL(settings.adminUrl).host}`);
@@ -179,13 +193,8 @@ async function main(): Promise<void> {
   const apiPort = await freePort();
   const api = await startApi(settings, secrets, database.databaseUrl, stripeUrl, apiPort);
   const baselineProfiles = baselineProfileDir(settings, profileDir);
-  const baseline = await startPlain(
-    settings,
-    'baseline',
-    'bench/baseline-server.ts',
-    { DATABASE_URL: database.databaseUrl, ENCRYPTION_KEY: secrets.encryptionKey.toString('base64'), STRIPE_API_URL: stripeUrl, ...poolEnv(settings) },
-    baselineProfiles,
-  );
+  const baselineEnv = { DATABASE_URL: database.databaseUrl, ENCRYPTION_KEY: secrets.encryptionKey.toString('base64'), STRIPE_API_URL: stripeUrl, ...poolEnv(settings) };
+  const baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', baselineEnv, baselineProfiles ? { profileTo: baselineProfiles } : {});
   const hello = await startPlain(settings, 'hello', 'bench/hello-server.ts', {});
   const token = await getToken(api.origin, secrets);
   const bench: Bench = {
@@ -202,6 +211,7 @@ async function main(): Promise<void> {
     api,
     apiPort,
     baseline,
+    baselineEnv,
     hello,
     requests: requestsFor(token, secrets),
     profiles: [],
@@ -220,6 +230,12 @@ async function main(): Promise<void> {
     printStatementCounts(bench, statementCounts(bench));
     printCreates(bench, await compareCreates(bench));
     for (const profile of bench.profiles) say(`\n${profile}`);
+    return;
+  }
+  // Built before any figure, so that tsc's CPU weighs on none.
+  const compiled = settings.memoryFrom === 'compiled' ? await buildCompiled(workDir) : undefined;
+  if (settings.memoryOnly) {
+    await memoryOnlyRun(bench, mainSize, compiled);
     return;
   }
   const sizes: SizeResult[] = [];
@@ -251,16 +267,16 @@ async function main(): Promise<void> {
     }
   }
 
-  const mixed = await measureMemory(bench, ids, created);
+  const { mixed, comparison: memory } = await compareMemory(bench, ids, created, compiled);
 
-  printResults(bench, { startedAt, description, serverVersion, pgSettings, backgroundBusy, helloRun, main: main!, sizes, besideCounts, mixed });
+  printResults(bench, { startedAt, description, serverVersion, pgSettings, backgroundBusy, helloRun, main: main!, sizes, besideCounts, mixed, memory });
   printStatementCounts(bench, counts);
   printCreates(bench, creates);
 
   if (flags.json) {
     // The pairs' rounds are in main.reads; their merged figures stay as main.baselineRun and main.retrieveMain.
     const lean = (_key: string, value: unknown) => (_key === 'latencies' || _key === 'serverLog' || _key === 'rss' ? undefined : value);
-    writeFileSync(flags.json, JSON.stringify({ settings, helloRun, main, sizes, besideCounts, mixed }, lean, 1));
+    writeFileSync(flags.json, JSON.stringify({ settings, helloRun, main, sizes, besideCounts, mixed, memory }, lean, 1));
     say(`raw results: ${flags.json}`);
   }
 }

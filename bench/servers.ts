@@ -1,4 +1,6 @@
 // The servers a benchmark run measures: the API, and the plain ones beside it (baseline, hello).
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Secrets, Settings } from './bench.ts';
 import { projectRoot } from './database.ts';
 import { freePort, startNode, waitForHttp, type Child } from './processes.ts';
@@ -15,22 +17,43 @@ export const loadGeneratorCpu = ['taskset', '-c', '0'];
 
 export const poolEnv = (settings: Settings) => ({ DATABASE_POOL_MAX: String(settings.pool) });
 
+/** How a server is started beyond the run's flags: profiled, traced, with the memory report, compiled. */
+export interface Diagnostics {
+  profileTo?: string;
+  traceGc?: boolean;
+  /** bench/memory-report.mjs preloaded: SIGUSR2 prints what the RSS is made of. */
+  memoryReport?: boolean;
+  /** With memoryReport: where SIGUSR2 writes a heap snapshot before the report. */
+  heapSnapshotTo?: string;
+  /** Plain node on this compiled script (bench/compiled.ts), run in `cwd`, instead of tsx on the sources. */
+  compiled?: { script: string; cwd: string };
+}
+
+const memoryReport = pathToFileURL(path.join(projectRoot, 'bench', 'memory-report.mjs')).href;
+
+function nodeOptionsFor(settings: Settings, diagnostics: Diagnostics): string[] {
+  return [
+    ...settings.serverNodeOptions,
+    ...(diagnostics.profileTo ? ['--cpu-prof', '--cpu-prof-dir', diagnostics.profileTo] : []),
+    ...(diagnostics.traceGc ? ['--trace-gc'] : []),
+    ...(diagnostics.memoryReport ? ['--import', memoryReport] : []),
+  ];
+}
+
 export async function startApi(
   settings: Settings,
   secrets: Secrets,
   databaseUrl: string,
   stripeUrl: string,
   port: number,
-  diagnostics: { profileTo?: string; traceGc?: boolean; wrapper?: string[]; startTimeoutMs?: number } = {},
+  diagnostics: Diagnostics = {},
 ): Promise<Target> {
-  const child = startNode('API server', 'src/server.ts', {
-    cwd: projectRoot,
-    ...(diagnostics.wrapper ? { wrapper: diagnostics.wrapper } : settings.pin ? { wrapper: serverCpu } : {}),
-    nodeOptions: [
-      ...settings.serverNodeOptions,
-      ...(diagnostics.profileTo ? ['--cpu-prof', '--cpu-prof-dir', diagnostics.profileTo] : []),
-      ...(diagnostics.traceGc ? ['--trace-gc'] : []),
-    ],
+  const { compiled } = diagnostics;
+  const child = startNode('API server', compiled?.script ?? 'src/server.ts', {
+    cwd: compiled?.cwd ?? projectRoot,
+    javascript: compiled !== undefined,
+    ...(settings.pin ? { wrapper: serverCpu } : {}),
+    nodeOptions: nodeOptionsFor(settings, diagnostics),
     env: {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
@@ -43,33 +66,28 @@ export async function startApi(
       API_CLIENT_ID: secrets.clientId,
       API_CLIENT_SECRET: secrets.clientSecret,
       LOG_LEVEL: 'warn',
+      ...(diagnostics.heapSnapshotTo ? { BENCH_HEAP_SNAPSHOT_DIR: diagnostics.heapSnapshotTo } : {}),
       // The limiter stays in the request path (its cost is measured) with a budget no run reaches.
       RATE_LIMIT_MAX: '1000000',
       RATE_LIMIT_WINDOW_SECONDS: '1',
     },
   });
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${origin}/`, child, diagnostics.startTimeoutMs);
+  await waitForHttp(`${origin}/`, child);
   return { name: 'API', child, origin };
 }
 
-export async function startPlain(
-  settings: Settings,
-  name: string,
-  script: string,
-  env: Record<string, string>,
-  profileTo?: string,
-  launch: { wrapper?: string[]; startTimeoutMs?: number } = {},
-): Promise<Target> {
+export async function startPlain(settings: Settings, name: string, script: string, env: Record<string, string>, diagnostics: Diagnostics = {}): Promise<Target> {
   const port = await freePort();
-  const nodeOptions = [...settings.serverNodeOptions, ...(profileTo ? ['--cpu-prof', '--cpu-prof-dir', profileTo] : [])];
-  const child = startNode(name, script, {
-    cwd: projectRoot,
-    nodeOptions,
-    env: { NODE_ENV: 'production', PORT: String(port), ...env },
-    ...(launch.wrapper ? { wrapper: launch.wrapper } : settings.pin ? { wrapper: serverCpu } : {}),
+  const { compiled } = diagnostics;
+  const child = startNode(name, compiled?.script ?? script, {
+    cwd: compiled?.cwd ?? projectRoot,
+    javascript: compiled !== undefined,
+    ...(settings.pin ? { wrapper: serverCpu } : {}),
+    nodeOptions: nodeOptionsFor(settings, diagnostics),
+    env: { NODE_ENV: 'production', PORT: String(port), ...env, ...(diagnostics.heapSnapshotTo ? { BENCH_HEAP_SNAPSHOT_DIR: diagnostics.heapSnapshotTo } : {}) },
   });
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${origin}/`, child, launch.startTimeoutMs);
+  await waitForHttp(`${origin}/`, child);
   return { name, child, origin };
 }

@@ -7,7 +7,7 @@ import { errorCell, latency, type Measurement } from './measure.ts';
 import { markdownTable, ms, ratio, rps } from './report.ts';
 import type { SizeResult } from './scenarios/lists.ts';
 import { printReadPairs, type ReadComparison } from './scenarios/reads.ts';
-import { printMemory } from './scenarios/memory.ts';
+import { printMemory, printMemoryComparison, type MemoryComparison } from './scenarios/memory.ts';
 
 /** The figures at the first size that the targets rest on. */
 export interface EveryRequest {
@@ -35,6 +35,7 @@ export interface Results {
   sizes: SizeResult[];
   besideCounts: Measurement | undefined;
   mixed: Measurement;
+  memory: MemoryComparison;
 }
 
 export function printResults(bench: Bench, results: Results): void {
@@ -159,6 +160,7 @@ export function printResults(bench: Bench, results: Results): void {
   }
 
   const { trend, meanM, heapTrend, memoryFlat } = printMemory(bench, mixed);
+  const memoryRatio = printMemoryComparison(bench, results.memory);
 
   say('\n### Targets\n');
   const retrieveRatio = m.reads.rps.median;
@@ -191,6 +193,11 @@ export function printResults(bench: Bench, results: Results): void {
           `RSS ${trend >= 0 ? '+' : ''}${trend.toFixed(1)} MiB fitted trend (${((100 * trend) / meanM).toFixed(1)}% of ${meanM.toFixed(0)} MiB)` +
             (Number.isFinite(heapTrend) ? `; V8 heap after full collections ${heapTrend >= 0 ? '+' : ''}${heapTrend.toFixed(1)} MB` : ''),
           verdict(memoryFlat),
+        ],
+        [
+          `API RSS under the mixed load ≤ 2× the baseline’s (mean and max, ${results.memory.from})`,
+          `mean ${ratio(memoryRatio.meanRatio)}× (${memoryRatio.apiMean.toFixed(0)} vs ${memoryRatio.baselineMean.toFixed(0)} MiB), max ${ratio(memoryRatio.maxRatio)}× (${memoryRatio.apiMax.toFixed(0)} vs ${memoryRatio.baselineMax.toFixed(0)} MiB)`,
+          verdict(memoryRatio.pass),
         ],
       ],
     ),

@@ -8,7 +8,7 @@ import { ensureIntegrationApplication } from './auth/applications.ts';
 import { ConfigError, parseCorsOrigins, parseEnvironment, type AppConfig, type Environment } from './config.ts';
 import { createPrismaClient } from './db/client.ts';
 import { waitForDatabase } from './db/connect.ts';
-import { applyMigrations } from './db/migrations.ts';
+import { applyMigrationsInChild } from './db/migrations.ts';
 import { createServer } from 'node:net';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,7 +144,8 @@ async function startServer(env: Environment, dataDir: string, cleanups: (() => P
     await waitForDatabase(databaseUrl, { timeoutMs: env.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000, log: say });
   }
 
-  const { applied } = await applyMigrations(env.DATABASE_DIRECT_URL ?? databaseUrl, {
+  // In a process of its own, so that the schema engine's memory does not stay in the server's.
+  const { applied } = await applyMigrationsInChild(env.DATABASE_DIRECT_URL ?? databaseUrl, {
     migrationsDir: path.join(projectRoot, 'prisma', 'migrations'),
     schemaPath: path.join(projectRoot, 'prisma', 'schema.prisma'),
   });

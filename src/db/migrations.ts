@@ -3,9 +3,11 @@
 // the native schema-engine binary that `prisma migrate` needs cannot be downloaded here.
 // The engine reaches PostgreSQL through @prisma/adapter-pg, so it records applied
 // migrations in `_prisma_migrations` exactly as `prisma migrate deploy` does.
+import { fork } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
   bindMigrationAwareSqlAdapterFactory,
@@ -194,6 +196,57 @@ export async function applyMigrations(
   } finally {
     await pool.end();
   }
+}
+
+/** What applyMigrationsInChild sends its process (src/db/migrate-child.ts). */
+export interface MigrationRequest {
+  databaseUrl: string;
+  migrationsDir: string;
+  schemaPath: string;
+}
+
+/** What the process answers: engine log lines, then the names applied or the error. */
+export type MigrationResponse = { log: string } | { applied: string[] } | { error: { name: string; message: string; code?: string } };
+
+/**
+ * applyMigrations in a short-lived child process: the schema engine's memory (its
+ * WebAssembly instance and heap, about 50 MiB that a process does not give back) leaves
+ * with the process instead of staying in the server for as long as it runs. The child
+ * runs this module's sibling as this module runs: compiled JavaScript from dist/ under
+ * plain node, TypeScript sources under tsx. It fails as applyMigrations does, with the
+ * error's name, message and code.
+ */
+export function applyMigrationsInChild(databaseUrl: string, options: ApplyMigrationsOptions): Promise<{ applied: string[] }> {
+  const self = fileURLToPath(import.meta.url);
+  const extension = extname(self);
+  const child = fork(join(dirname(self), `migrate-child${extension}`), [], {
+    // Only the loader the sources need: the server's own flags (a young generation size, a
+    // CPU profile, --trace-gc) are not the migration's.
+    execArgv: extension === '.ts' ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4_000)));
+  return new Promise((done, fail) => {
+    let answered = false;
+    child.on('message', (message: MigrationResponse) => {
+      if ('log' in message) return options.log?.(message.log);
+      answered = true;
+      if ('applied' in message) return done({ applied: message.applied });
+      fail(Object.assign(new Error(message.error.message), { name: message.error.name }, message.error.code === undefined ? {} : { code: message.error.code }));
+    });
+    child.once('error', (error) => {
+      answered = true;
+      fail(new Error(`Cannot start the migration process: ${error.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      if (answered) return;
+      const line = stderr.trim().split('\n')[0];
+      fail(new Error(`The migration process stopped (${signal ?? `exit code ${code}`}) before it answered${line ? `: ${line}` : ''}`));
+    });
+    const request: MigrationRequest = { databaseUrl, migrationsDir: options.migrationsDir, schemaPath: options.schemaPath };
+    child.send(request);
+  });
 }
 
 /**

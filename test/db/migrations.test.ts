@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { applyMigrations, diffSchemas } from '../../src/db/migrations.ts';
+import { applyMigrations, applyMigrationsInChild, diffSchemas } from '../../src/db/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../../src/db/test-database.ts';
 import { migrationsDir, schemaPath } from '../support/database.ts';
 
@@ -312,6 +312,44 @@ model DriftProbe {
   it('are all applied to the database the test run shares (globalSetup)', async () => {
     expect(await applyMigrations(inject('databaseUrl'), { migrationsDir, schemaPath })).toEqual({ applied: [] });
     expect(process.env.TEST_DATABASE_URL).toBe(inject('databaseUrl'));
+  });
+});
+
+// The server applies them in a child process of its own (the schema engine's memory goes
+// with it): several instances starting at once on an empty database, and failures as they
+// were in the server's own process.
+describe('migrations in a child process', { timeout: 60_000 }, () => {
+  let database: TestDatabase | undefined;
+  afterAll(async () => {
+    await database?.drop();
+  }, 60_000);
+
+  it('applied by three at once on an empty database: one applies every migration, the others none', async () => {
+    database = await createTestDatabase(adminUrl);
+    const url = database.databaseUrl;
+    const logged: string[] = [];
+    const results = await Promise.all([0, 1, 2].map(() => applyMigrationsInChild(url, { migrationsDir, schemaPath, log: (line) => logged.push(line) })));
+    const directories = (await readdir(migrationsDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+    expect(results.map(({ applied }) => applied.length).sort((a, b) => a - b)).toEqual([0, 0, directories.length]);
+    expect(results.flatMap(({ applied }) => applied)).toEqual(directories);
+    expect(logged).toContainEqual(expect.stringMatching(/ migration\(s\) found in /));
+    expect(await applyMigrations(url, { migrationsDir, schemaPath })).toEqual({ applied: [] });
+  });
+
+  it('fail with the error the server’s own process had: its name, message and code', async () => {
+    const url = new URL(adminUrl);
+    url.pathname = `/missing_${Date.now()}`;
+    const inProcess = await applyMigrations(url.toString(), { migrationsDir, schemaPath }).then(
+      () => undefined,
+      (error: NodeJS.ErrnoException) => error,
+    );
+    expect(inProcess?.message).toMatch(/does not exist/);
+    const inChild = await applyMigrationsInChild(url.toString(), { migrationsDir, schemaPath }).then(
+      () => undefined,
+      (error: NodeJS.ErrnoException) => error,
+    );
+    expect(inChild).toBeInstanceOf(Error);
+    expect({ name: inChild!.name, message: inChild!.message, code: inChild!.code }).toEqual({ name: inProcess!.name, message: inProcess!.message, code: inProcess!.code });
   });
 });
 
