@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { columnOfField } from '../db/sql/identifiers.ts';
 
 /**
  * A resource's whole public contract in one declaration, in the shape of Commerce
@@ -379,7 +380,7 @@ export function columnOf<Row>(name: string, attribute: AttributeDeclaration<Row>
 
 /** The SQL column of a Prisma field: the schema maps every field to its snake_case. */
 export function sqlColumn(field: string): string {
-  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  return columnOfField(field);
 }
 
 // The engine handles declarations of any row type; handlers are typed at their declaration.

@@ -66,6 +66,7 @@ export async function withReservation<Reserved, Answer, Result, X extends AnyTx 
   services: Services,
   steps: Reservation<Reserved, Answer, Result, X>,
 ): Promise<Result> {
+  // Without a runner the steps are Prisma's (X is Tx), or written for either kind, which a Prisma transaction is.
   const inTransaction = steps.transactions ?? (prismaTransactions as unknown as Transactions<X>);
   const reserved = await inTransaction(services, (tx) => steps.reserve(tx));
   if (reserved instanceof Finished) return reserved.result;

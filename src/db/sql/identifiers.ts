@@ -12,6 +12,19 @@ export function quoted(name: string): string {
   return `"${name}"`;
 }
 
+// Asked for every field of every row the payment path reads: remembered (the fields are the models', a fixed set).
+const columns = new Map<string, string>();
+
+/** The column of a Prisma field: the schema maps every field to its snake_case (`paymentStatus` is `payment_status`). */
+export function columnOfField(field: string): string {
+  let column = columns.get(field);
+  if (column === undefined) {
+    column = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+    columns.set(field, column);
+  }
+  return column;
+}
+
 /** `"alias"."column"`. */
 export function qualified(alias: string, column: string): string {
   return `${quoted(alias)}.${quoted(column)}`;

@@ -1,5 +1,5 @@
 import type { Statement } from '../sql-transaction.ts';
-import { quoted } from './identifiers.ts';
+import { columnOfField, quoted } from './identifiers.ts';
 
 /**
  * A row inserted by a named statement: one statement per table and set of columns, named
@@ -8,8 +8,6 @@ import { quoted } from './identifiers.ts';
  * an array as a PostgreSQL array), dates as ISO 8601 text cast to `timestamp(3)` (UTC, as
  * Prisma writes them, whatever the session's time zone).
  */
-
-const snakeCase = (field: string) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
 const statements = new Map<string, Statement>();
 
@@ -24,7 +22,7 @@ export function insertRow(table: string, row: Record<string, unknown>): { statem
   const key = `${table}(${fields.map((field, index) => `${field}${casts[index]}`).join(',')})`;
   let statement = statements.get(key);
   if (!statement) {
-    const columns = fields.map((field) => quoted(snakeCase(field))).join(', ');
+    const columns = fields.map((field) => quoted(columnOfField(field))).join(', ');
     const placeholders = fields.map((_, index) => `$${index + 1}${casts[index]}`).join(', ');
     statement = { name: `insert.${statements.size}`, text: `INSERT INTO ${quoted(table)} (${columns}) VALUES (${placeholders})` };
     statements.set(key, statement);

@@ -1,4 +1,4 @@
-import { qualified } from './identifiers.ts';
+import { columnOfField, qualified } from './identifiers.ts';
 
 /**
  * The statements of the payment path that Prisma would send as several (a row locked and
@@ -7,20 +7,9 @@ import { qualified } from './identifiers.ts';
  * keeps its Prisma types. The schema maps every field to its snake_case column.
  */
 
-// Asked for every field of every row read: remembered (the fields are the models', a fixed set).
-const snakeNames = new Map<string, string>();
-const snakeCase = (field: string) => {
-  let name = snakeNames.get(field);
-  if (name === undefined) {
-    name = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-    snakeNames.set(field, name);
-  }
-  return name;
-};
-
 /** `"alias"."snake_case" AS "<prefix>camelCase"` for each field. */
 function fieldsAs(alias: string, fields: readonly string[], prefix = ''): string {
-  return fields.map((field) => `${qualified(alias, snakeCase(field))} AS "${prefix}${field}"`).join(', ');
+  return fields.map((field) => `${qualified(alias, columnOfField(field))} AS "${prefix}${field}"`).join(', ');
 }
 
 /**
@@ -36,7 +25,7 @@ export const lockOrderSql = 'SELECT o.* FROM orders o WHERE o.id = $1 FOR NO KEY
 /** A row of snake_case columns as the model's `fields` name them. */
 export function asFields<T>(row: Record<string, unknown>, fields: readonly string[]): T {
   const picked: Record<string, unknown> = {};
-  for (const field of fields) picked[field] = row[snakeCase(field)];
+  for (const field of fields) picked[field] = row[columnOfField(field)];
   return picked as T;
 }
 
@@ -50,7 +39,7 @@ export function asFields<T>(row: Record<string, unknown>, fields: readonly strin
  */
 export function payableOrderSql(methodFields: readonly string[], gatewayFields: readonly string[], pending?: readonly string[]): string {
   const reservations = pending
-    ? `, (SELECT json_agg(json_build_object(${pending.map((field) => `'${field}', ${qualified('p', snakeCase(field))}`).join(', ')})) ` +
+    ? `, (SELECT json_agg(json_build_object(${pending.map((field) => `'${field}', ${qualified('p', columnOfField(field))}`).join(', ')})) ` +
       `FROM stripe_payments p WHERE p.order_id = $1 AND p.intent_state = 'reserved') AS "pending"`
     : '';
   return (
