@@ -19,7 +19,6 @@ export interface PgBouncer {
   stop(): Promise<void>;
 }
 
-
 /**
  * PgBouncer in transaction mode in front of the server of `databaseUrl` (trust auth, as
  * the machine's PostgreSQL): each transaction gets any of `serverConnections` server
@@ -36,7 +35,8 @@ export async function startPgBouncer(binary: string, databaseUrl: string, { serv
     path.join(dir, 'pgbouncer.ini'),
     [
       '[databases]',
-      `* = host=${target.hostname} port=${target.port || 5432}`,
+      // The server's password, when its URL has one (the embedded PostgreSQL of a machine without its own): clients reach PgBouncer with trust.
+      `* = host=${target.hostname} port=${target.port || 5432}${target.password ? ` user=${user} password=${decodeURIComponent(target.password)}` : ''}`,
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
       `listen_port = ${port}`,
@@ -50,6 +50,8 @@ export async function startPgBouncer(binary: string, databaseUrl: string, { serv
       `logfile = ${path.join(dir, 'pgbouncer.log')}`,
       '',
     ].join('\n'),
+    // It may hold the test server's password: readable by its owner only.
+    { mode: 0o600 },
   );
   // PgBouncer refuses to run as root: it then runs as the database's OS user.
   const asRoot = process.getuid?.() === 0;
