@@ -5,7 +5,7 @@ import { SigningKeys } from './auth/signing-keys.ts';
 import { RecentTokenChecks, tokenIssuer } from './auth/tokens.ts';
 import type { AppConfig } from './config.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
-import { connectDatabase, type QueryListener } from './db/client.ts';
+import { connectDatabase, defaultLockTimeoutMs, type QueryListener } from './db/client.ts';
 import { useCors } from './plugins/cors.ts';
 import { useErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.ts';
@@ -71,6 +71,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   const { prisma: db, query, transactions } = connectDatabase(config.databaseUrl, {
     poolMax: config.databasePoolMax,
     pooler: config.databasePooler,
+    lockTimeoutMs: config.databaseLockTimeoutMs ?? defaultLockTimeoutMs,
     ...(options.onDatabaseQuery ? { onQuery: options.onDatabaseQuery } : {}),
   });
   app.addHook('onClose', async () => db.$disconnect());

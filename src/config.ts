@@ -34,6 +34,12 @@ export const environmentSchema = z
     DATABASE_DIRECT_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
     /** How long start-up waits for an unreachable database (containers start in any order), retrying with backoff. */
     DATABASE_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(600).default(30),
+    /**
+     * How long a statement waits for a row or advisory lock before PostgreSQL gives up (the
+     * request answers 503 and may be retried); 0: no limit. A write whose lock is held by a
+     * stuck session would otherwise wait, with its pool connection, as long as that session.
+     */
+    DATABASE_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
     /** How long one list statement may run before PostgreSQL stops it (the list answers 503); unset: 5000. */
     LIST_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).optional(),
     DATA_DIR: z.string().min(1).default('.data'),
@@ -127,6 +133,8 @@ export interface AppConfig {
   databasePoolMax: number;
   /** DATABASE_POOLER=transaction: statements that survive a transaction-mode pooler only. */
   databasePooler?: 'transaction' | undefined;
+  /** DATABASE_LOCK_TIMEOUT_MS; unset: 5 s (defaultLockTimeoutMs in src/db/client.ts). */
+  databaseLockTimeoutMs?: number;
   /** Statement timeout of list queries, ms; the store's default (5 s) when unset. */
   listStatementTimeoutMs?: number;
   stripe: Required<Omit<StripeSettings, 'apiUrl'>> & { apiUrl: URL };

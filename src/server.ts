@@ -173,6 +173,7 @@ async function startServer(env: Environment, dataDir: string, cleanups: (() => P
   const config: AppConfig = {
     databaseUrl,
     databasePoolMax: env.DATABASE_POOL_MAX,
+    databaseLockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
     ...(env.DATABASE_POOLER === 'transaction' ? { databasePooler: 'transaction' as const } : {}),
     ...(env.LIST_STATEMENT_TIMEOUT_MS === undefined ? {} : { listStatementTimeoutMs: env.LIST_STATEMENT_TIMEOUT_MS }),
     stripe: { apiUrl: stripeApiUrl, timeoutMs: env.STRIPE_TIMEOUT_MS, maxNetworkRetries: env.STRIPE_MAX_NETWORK_RETRIES },

@@ -22,7 +22,16 @@ export interface PrismaClientOptions {
    * and every advisory lock transaction-scoped, so nothing else depends on the session.
    */
   pooler?: 'transaction' | undefined;
+  /** How long a statement waits for a lock, ms (0: no limit); PostgreSQL's setting when omitted (scripts, tests). */
+  lockTimeoutMs?: number;
 }
+
+/**
+ * The server's, as long as Prisma lets an interactive transaction run: a statement that
+ * waits longer for a lock (one held by a stuck or slow session) fails with 55P03, answered
+ * 503, instead of keeping its request and its pool connection as long as the holder keeps it.
+ */
+export const defaultLockTimeoutMs = 5_000;
 
 export type QueryListener = (sql: string, prepared: boolean) => void;
 
@@ -82,11 +91,17 @@ const columnTypes = {
  * also closes the pool.
  */
 export function connectDatabase(databaseUrl: string, options: PrismaClientOptions = {}): DatabaseClients {
+  const named = options.pooler !== 'transaction';
+  const { lockTimeoutMs } = options;
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     // Fail fast while the database is down or saturated instead of queueing requests forever.
     connectionTimeoutMillis: 5_000,
     ...(options.poolMax === undefined ? {} : { max: options.poolMax }),
+    // A setting of the session, sent when it starts: no statement per transaction. A
+    // transaction pooler refuses it (and would lend the session to others): there the SQL
+    // transactions set it for themselves, and Prisma's end at their own timeout.
+    ...(named && lockTimeoutMs !== undefined ? { lock_timeout: lockTimeoutMs } : {}),
   });
   // An idle connection that dies (a restart, a failover) is dropped by the pool and the next
   // query opens another; requests see their own errors. Without a listener the pool's
@@ -100,7 +115,6 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
   pool.on('connect', (client) => client.on('error', () => {}));
   const onQuery = options.onQuery;
   if (onQuery) pool.on('connect', (client) => listenToQueries(client, onQuery));
-  const named = options.pooler !== 'transaction';
   const adapter = new PrismaPg(pool, {
     disposeExternalPool: true,
     // The adapter's type says string; undefined is what it sends without a generator: unnamed.
@@ -112,7 +126,7 @@ export function connectDatabase(databaseUrl: string, options: PrismaClientOption
     const result = await pool.query<unknown[]>(config);
     return result.rows;
   };
-  const transactions = sqlTransactions(pool, { named, types: columnTypes });
+  const transactions = sqlTransactions(pool, { named, types: columnTypes, ...(named || !lockTimeoutMs ? {} : { lockTimeoutMs }) });
   return { prisma, query, transactions, pool };
 }
 

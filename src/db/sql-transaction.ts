@@ -59,11 +59,14 @@ export interface SqlTransactionOptions {
   /** False behind a transaction pooler: statements go unnamed (src/db/client.ts says why). */
   named: boolean;
   types: pg.CustomTypesConfig;
+  /** Set by each transaction itself, where the connection's session cannot carry it (behind a transaction pooler). */
+  lockTimeoutMs?: number;
 }
 
 const begin: Statement = { name: 'tx BEGIN', text: 'BEGIN' };
 const commit: Statement = { name: 'tx COMMIT', text: 'COMMIT' };
 const rollback: Statement = { name: 'tx ROLLBACK', text: 'ROLLBACK' };
+const setLockTimeout: Statement = { name: 'tx lock_timeout', text: "SELECT set_config('lock_timeout', $1, true)" };
 
 export function sqlTransactions(pool: pg.Pool, options: SqlTransactionOptions): SqlTransactions {
   const send = async <Row>(client: pg.PoolClient, statement: Statement, values: readonly unknown[] = []): Promise<Row[]> => {
@@ -77,6 +80,7 @@ export function sqlTransactions(pool: pg.Pool, options: SqlTransactionOptions): 
     let unusable: Error | undefined;
     try {
       await send(client, begin);
+      if (options.lockTimeoutMs !== undefined) await send(client, setLockTimeout, [`${options.lockTimeoutMs}ms`]);
       const tx: SqlTransaction = { kind: 'sql', query: (statement, values) => send(client, statement, values) };
       const result = await work(tx);
       await send(client, commit);

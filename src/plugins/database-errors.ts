@@ -38,6 +38,17 @@ export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }):
 }
 
 /**
+ * SQLSTATE 55P03: a lock not granted within the connection's lock timeout (src/db/client.ts),
+ * sent bare by the SQL transactions and inside Prisma's error from its own.
+ */
+function isLockTimeout(error: { code?: string; meta?: unknown; name?: unknown; cause?: unknown }): boolean {
+  if (error.code === '55P03') return true;
+  const bare = error.name === 'DriverAdapterError' ? (error.cause as { code?: string } | undefined) : undefined;
+  const cause = (error.meta as { driverAdapterError?: { cause?: { code?: string } } } | undefined)?.driverAdapterError?.cause ?? bare;
+  return cause?.code === '55P03';
+}
+
+/**
  * The JSON:API error a database failure answers with, or undefined when the error is not
  * one the database layer explains (the caller decides what it is). `method` tells a
  * DELETE refused by dependent rows (423) from a write naming a missing related record (422).
@@ -61,6 +72,13 @@ export function databaseErrorToJsonApi(error: { code?: string; meta?: unknown },
         ...(name ? { source: { pointer: `/data/attributes/${name}` } } : {}),
       },
     ]);
+  }
+  if (isLockTimeout(error)) {
+    return new JsonApiError(
+      503,
+      [{ title: 'Service unavailable', detail: 'Another request holds a record this one needs. Please retry shortly.', code: 'SERVICE_UNAVAILABLE' }],
+      { 'retry-after': '1' },
+    );
   }
   if (error.code === 'P2025') return new JsonApiError(404, [{ title: 'Record not found', detail: 'The requested resource was not found.', code: 'RECORD_NOT_FOUND' }]);
   if (isDatabaseUnavailable(error)) {

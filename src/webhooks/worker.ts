@@ -157,7 +157,9 @@ export class WebhookDelivery {
         if (!event) return { next: 'done' } as const;
         let webhook = event.webhook;
         if (webhook.circuitFailureCount > 0) {
-          // A failing webhook's lanes take turns, so that its circuit opens at exactly the threshold.
+          // A failing webhook's lanes take turns, so that its circuit opens at exactly the threshold:
+          // the turn may take longer than the connection's lock timeout; this transaction's own bounds the wait.
+          await tx.$queryRawUnsafe("SELECT set_config('lock_timeout', '0', true)");
           await tx.$queryRawUnsafe('SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 1))', webhook.id);
           webhook = await tx.webhook.findUniqueOrThrow({ where: { id: webhook.id } });
         }
