@@ -1,6 +1,7 @@
 // What every scenario of a benchmark run shares: its settings (from run.ts's flags), the
 // database, the processes it started, and where it prints.
 import type pg from 'pg';
+import type { Compiled } from './compiled.ts';
 import type { BenchDatabase, BulkLoader } from './database.ts';
 import type { Child } from './processes.ts';
 import type { Requests } from './requests.ts';
@@ -30,8 +31,8 @@ export interface Settings {
   memoryOnly: boolean;
   /** A heap snapshot of each server at the end of each memory round, summarised (bench/.profiles/heap). */
   heapSnapshot: boolean;
-  /** How the memory comparison runs both servers: compiled, as production runs the API, or tsx on the sources. */
-  memoryFrom: 'compiled' | 'sources';
+  /** How the API and the baseline run: compiled, as production runs the API, or tsx on the sources. */
+  from: 'compiled' | 'sources';
   serverNodeOptions: string[];
 }
 
@@ -56,6 +57,8 @@ export interface Bench {
   loader: BulkLoader;
   standin: Child;
   stripeUrl: string;
+  /** What the API and the baseline run from, when compiled (`--from compiled`). */
+  compiled: Compiled | undefined;
   /** The API server; a profiled measurement replaces it with a fresh process. */
   api: Target;
   apiPort: number;

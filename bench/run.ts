@@ -24,7 +24,7 @@ import { baselineProfileDir } from './scenarios/profile.ts';
 import { compareCreates, printCreates, printStatementCounts, statementCounts, type CreateComparison } from './scenarios/creates.ts';
 import { compareReads, measureUnpreparedBaseline, readOnlyRun } from './scenarios/reads.ts';
 import { measureToken, measureWrites, measureWritesBesideCounts } from './scenarios/writes.ts';
-import { poolEnv, startApi, startPlain } from './servers.ts';
+import { asBuilt, poolEnv, startApi, startPlain } from './servers.ts';
 import { printResults, type EveryRequest } from './summary.ts';
 
 const { values: flags } = parseArgs({
@@ -52,8 +52,8 @@ const { values: flags } = parseArgs({
     // Only the memory comparison: the API beside the baseline under the same mixed load,
     // after GET by id and POST alone on the API (their req/s at the servers' flags).
     'memory-only': { type: 'boolean', default: false },
-    // compiled: both servers as production runs the API (plain node, no tsx); sources: tsx.
-    'memory-from': { type: 'string', default: 'compiled' },
+    // compiled: the API and the baseline as production runs the API (plain node, no tsx); sources: tsx.
+    from: { type: 'string', default: 'compiled' },
     // A heap snapshot of both servers at the end of each memory round, and what it holds.
     'heap-snapshot': { type: 'boolean', default: false },
     // Node and V8 flags for every server of the run alike (API, baseline, hello). The default
@@ -88,10 +88,10 @@ const settings: Settings = {
   postOnly: flags['post-only'] === true,
   memoryOnly: flags['memory-only'] === true,
   heapSnapshot: flags['heap-snapshot'] === true,
-  memoryFrom: ((from) => {
-    if (from !== 'compiled' && from !== 'sources') throw new Error(`--memory-from must be compiled or sources, got "${from}"`);
+  from: ((from) => {
+    if (from !== 'compiled' && from !== 'sources') throw new Error(`--from must be compiled or sources, got "${from}"`);
     return from;
-  })(flags['memory-from']),
+  })(flags.from),
   serverNodeOptions: (flags['server-node-options'] ?? '').split(/\s+/).filter(Boolean),
 };
 
@@ -152,7 +152,7 @@ function machineDescription(): string[] {
   const dirty = git('status', '--porcelain', '--', 'src', 'prisma') === '' ? '' : ' (with uncommitted changes in src/ or prisma/)';
   return [
     `machine: ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}`,
-    `node ${process.version}; code at ${git('rev-parse', '--short', 'HEAD')}${dirty}`,
+    `node ${process.version}; API and baseline ${settings.from === 'compiled' ? 'compiled (plain node)' : 'on their sources (tsx)'}; code at ${git('rev-parse', '--short', 'HEAD')}${dirty}`,
   ];
 }
 
@@ -190,11 +190,16 @@ async function main(): Promise<void> {
   const stripeUrl = `http://127.0.0.1:${standinPort}`;
   await waitForHttp(`${stripeUrl}/v1/payment_intents`, standin);
 
+  // Built before any figure, so that tsc's CPU weighs on none.
+  const compiled = settings.from === 'compiled' ? await buildCompiled(workDir) : undefined;
   const apiPort = await freePort();
-  const api = await startApi(settings, secrets, database.databaseUrl, stripeUrl, apiPort);
+  const api = await startApi(settings, secrets, database.databaseUrl, stripeUrl, apiPort, asBuilt(compiled, 'api'));
   const baselineProfiles = baselineProfileDir(settings, profileDir);
   const baselineEnv = { DATABASE_URL: database.databaseUrl, ENCRYPTION_KEY: secrets.encryptionKey.toString('base64'), STRIPE_API_URL: stripeUrl, ...poolEnv(settings) };
-  const baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', baselineEnv, baselineProfiles ? { profileTo: baselineProfiles } : {});
+  const baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', baselineEnv, {
+    ...asBuilt(compiled, 'baseline'),
+    ...(baselineProfiles ? { profileTo: baselineProfiles } : {}),
+  });
   const hello = await startPlain(settings, 'hello', 'bench/hello-server.ts', {});
   const token = await getToken(api.origin, secrets);
   const bench: Bench = {
@@ -206,6 +211,7 @@ async function main(): Promise<void> {
     database,
     admin,
     loader,
+    compiled,
     standin,
     stripeUrl,
     api,
@@ -232,10 +238,8 @@ async function main(): Promise<void> {
     for (const profile of bench.profiles) say(`\n${profile}`);
     return;
   }
-  // Built before any figure, so that tsc's CPU weighs on none.
-  const compiled = settings.memoryFrom === 'compiled' ? await buildCompiled(workDir) : undefined;
   if (settings.memoryOnly) {
-    await memoryOnlyRun(bench, mainSize, compiled);
+    await memoryOnlyRun(bench, mainSize);
     return;
   }
   const sizes: SizeResult[] = [];
@@ -267,7 +271,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const { mixed, comparison: memory } = await compareMemory(bench, ids, created, compiled);
+  const { mixed, comparison: memory } = await compareMemory(bench, ids, created);
 
   printResults(bench, { startedAt, description, serverVersion, pgSettings, backgroundBusy, helloRun, main: main!, sizes, besideCounts, mixed, memory });
   printStatementCounts(bench, counts);

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Secrets, Settings } from './bench.ts';
+import type { Compiled } from './compiled.ts';
 import { projectRoot } from './database.ts';
 import { freePort, startNode, waitForHttp, type Child } from './processes.ts';
 
@@ -27,6 +28,11 @@ export interface Diagnostics {
   heapSnapshotTo?: string;
   /** Plain node on this compiled script (bench/compiled.ts), run in `cwd`, instead of tsx on the sources. */
   compiled?: { script: string; cwd: string };
+}
+
+/** How `server` starts when the run is compiled (`--from compiled`); nothing when it runs on its sources. */
+export function asBuilt(compiled: Compiled | undefined, server: 'api' | 'baseline'): Pick<Diagnostics, 'compiled'> {
+  return compiled ? { compiled: { script: compiled[server], cwd: compiled.dir } } : {};
 }
 
 const memoryReport = pathToFileURL(path.join(projectRoot, 'bench', 'memory-report.mjs')).href;

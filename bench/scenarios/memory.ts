@@ -6,11 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { visibleRows, type Bench } from '../bench.ts';
-import type { Compiled } from '../compiled.ts';
 import { formatHeap, summarizeHeap, type HeapSummary } from '../heap-summary.ts';
 import { errorCell, measure, quiesce, type Measurement } from '../measure.ts';
 import { markdownTable, ratio, rps } from '../report.ts';
-import { startApi, startPlain, type Target } from '../servers.ts';
+import { asBuilt, startApi, startPlain, type Target } from '../servers.ts';
 
 interface GcEvent {
   /** ms since the isolate started. */
@@ -94,8 +93,8 @@ async function memoryReportOf(target: Target): Promise<MemoryReport | undefined>
  * which an update refuses), and POST on orders of their own.
  * `ids`: payments to read; `created`: payments the API created.
  */
-export async function compareMemory(bench: Bench, ids: string[], created: string[], compiled: Compiled | undefined): Promise<{ mixed: Measurement; comparison: MemoryComparison }> {
-  const { settings, say, requests } = bench;
+export async function compareMemory(bench: Bench, ids: string[], created: string[]): Promise<{ mixed: Measurement; comparison: MemoryComparison }> {
+  const { settings, say, requests, compiled } = bench;
   const rowsAtEnd = await visibleRows(bench);
   const from = compiled ? 'compiled' : 'sources';
   say(`\n## Memory: ${settings.memoryDuration} s of mixed load at ${rowsAtEnd.toLocaleString('en-US')} stripe payments, the API beside the baseline (${from})`);
@@ -115,17 +114,17 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
     rmSync(snapshots, { recursive: true, force: true });
     mkdirSync(snapshots, { recursive: true });
   }
-  const diagnostics = (script: string) => ({
+  const diagnostics = (server: 'api' | 'baseline') => ({
     traceGc: true,
     memoryReport: true,
     ...(snapshots ? { heapSnapshotTo: snapshots } : {}),
-    ...(compiled ? { compiled: { script, cwd: compiled.dir } } : {}),
+    ...asBuilt(compiled, server),
   });
   const label = 'GET by id, list of 25 by id_in, POST, PATCH _update';
   const rounds: MemoryRound[] = [];
   const apiRound = async (round: number) => {
     await bench.api.child.stop();
-    bench.api = await startApi(settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, diagnostics(compiled?.api ?? ''));
+    bench.api = await startApi(settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, diagnostics('api'));
     // The warm-up's creates on orders of their own too: every create is its order's first.
     const mix = async () => [requests.retrieve(ids), requests.listByIds(ids), requests.create(await bench.loader.freshOrders(20_000)), requests.update(updated)];
     await measure(bench, 'memory warm-up of the API (not reported)', bench.api, await mix(), { duration: 15, quiet: true });
@@ -134,7 +133,7 @@ export async function compareMemory(bench: Bench, ids: string[], created: string
   };
   const baselineRound = async (round: number) => {
     await bench.baseline.child.stop();
-    bench.baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', bench.baselineEnv, diagnostics(compiled?.baseline ?? ''));
+    bench.baseline = await startPlain(settings, 'baseline', 'bench/baseline-server.ts', bench.baselineEnv, diagnostics('baseline'));
     const mix = async () => [requests.baseline(ids), requests.baselineListByIds(ids), requests.baselineCreate(await bench.loader.freshOrders(20_000)), requests.baselineUpdate(updated)];
     await measure(bench, 'memory warm-up of the baseline (not reported)', bench.baseline, await mix(), { duration: 15, quiet: true });
     const run = await measure(bench, `baseline: ${label} (${round + 1})`, bench.baseline, await mix(), { duration: settings.memoryDuration, rssIntervalMs: 1_000, serverLog: true });
@@ -235,7 +234,7 @@ export function printMemoryComparison(bench: Bench, comparison: MemoryComparison
   say(
     comparison.from === 'compiled'
       ? 'both compiled, as production runs the API: plain node on the tsc build (dist/server.js) and on the baseline stripped of its types by esbuild'
-      : 'both run by tsx on their sources (--memory-from sources), each with tsx\'s loader thread',
+      : 'both run by tsx on their sources (--from sources), each with tsx\'s loader thread',
   );
   say(`node options of both: ${settings.serverNodeOptions.join(' ') || '(none)'}, --trace-gc and bench/memory-report.mjs\n`);
   const rows = comparison.rounds.map(({ server, round, run, loadAverage }) => {
@@ -304,14 +303,10 @@ export function printMemoryComparison(bench: Bench, comparison: MemoryComparison
  * it, GET by id and POST on the API alone (as the servers run in the comparison), for
  * their req/s at these node options; the POST's payments are the ones the mix updates.
  */
-export async function memoryOnlyRun(bench: Bench, size: number, compiled: Compiled | undefined): Promise<void> {
-  const { settings, say, loader, requests } = bench;
+export async function memoryOnlyRun(bench: Bench, size: number): Promise<void> {
+  const { settings, say, loader, requests, compiled } = bench;
   await loader.growTo(size);
   const ids = await loader.samplePaymentIds(10_000);
-  if (compiled) {
-    await bench.api.child.stop();
-    bench.api = await startApi(settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, { compiled: { script: compiled.api, cwd: compiled.dir } });
-  }
   say(`\n## The API alone at ${settings.connections} connections (${compiled ? 'compiled' : 'sources'}; node options ${settings.serverNodeOptions.join(' ') || '(none)'})`);
   await measure(bench, 'warm-up of the API (not reported)', bench.api, [requests.retrieve(ids)], { duration: 5, quiet: true });
   const retrieve = await measure(bench, 'GET /api/stripe_payments/:id', bench.api, [requests.retrieve(ids)]);
@@ -320,7 +315,7 @@ export async function memoryOnlyRun(bench: Bench, size: number, compiled: Compil
   const create = await measure(bench, 'POST /api/stripe_payments', bench.api, [requests.create(await loader.freshOrders(30_000))]);
   const createLoad = os.loadavg()[0]!;
   const created = await loader.apiCreatedPaymentIds(createStarted);
-  const { mixed, comparison } = await compareMemory(bench, ids, created, compiled);
+  const { mixed, comparison } = await compareMemory(bench, ids, created);
   say('');
   say(
     markdownTable(

@@ -6,7 +6,7 @@ import type { Bench, Settings } from '../bench.ts';
 import { projectRoot } from '../database.ts';
 import type { Measurement } from '../measure.ts';
 import { formatProfile, summarizeProfile } from '../profile.ts';
-import { startApi, type Target } from '../servers.ts';
+import { asBuilt, startApi, type Target } from '../servers.ts';
 
 /** CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (others: the module loader's worker). */
 function mainThreadProfile(dir: string): string | undefined {
@@ -24,14 +24,14 @@ export async function onApi(bench: Bench, key: string, run: (target: Target) => 
   await bench.api.child.stop();
   const dir = path.join(bench.profileDir, key);
   emptyDir(dir);
-  bench.api = await startApi(bench.settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, { profileTo: dir });
+  bench.api = await startApi(bench.settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, { ...asBuilt(bench.compiled, 'api'), profileTo: dir });
   const measurement = await run(bench.api);
   await bench.api.child.stop();
   const file = mainThreadProfile(dir);
   if (file) {
     bench.profiles.push(formatProfile(`${measurement.label}, c=${measurement.connections} (bench/.profiles/${key}/${file})`, summarizeProfile(path.join(dir, file), projectRoot, measurement.window)));
   }
-  bench.api = await startApi(bench.settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort);
+  bench.api = await startApi(bench.settings, bench.secrets, bench.database.databaseUrl, bench.stripeUrl, bench.apiPort, asBuilt(bench.compiled, 'api'));
   return measurement;
 }
 
