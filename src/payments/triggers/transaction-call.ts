@@ -63,7 +63,7 @@ export interface TransactionCall<Answer> {
 
 export function withTransactionCall<Answer>(services: Services, steps: TransactionCall<Answer>): Promise<void> {
   return withReservation<ReservedTransaction, Answer, void, AnyTx>(services, {
-    // Every step's statements are SQL of their own (src/db/sql-transaction.ts).
+    // The steps' statements are SQL of their own (src/db/sql-transaction.ts); a superseded payment's release asks for Prisma.
     transactions: inFastTransaction,
     field: steps.field,
     unknownOutcome: steps.unknownOutcome,
