@@ -12,7 +12,7 @@ export { Prisma } from '../generated/prisma/client.ts';
 export interface PrismaClientOptions {
   /** Most connections the pool opens; pg's default (10) when omitted. */
   poolMax?: number;
-  /** Called with every SQL statement sent to the server, and whether it went by name (tests count them). */
+  /** Called with every SQL statement sent to the server, whether it went by name, and the name (tests count them). */
   onQuery?: QueryListener;
   /**
    * `transaction`: the URL is a pooler in transaction mode, whose server connections change
@@ -33,7 +33,7 @@ export interface PrismaClientOptions {
  */
 export const defaultLockTimeoutMs = 5_000;
 
-export type QueryListener = (sql: string, prepared: boolean) => void;
+export type QueryListener = (sql: string, prepared: boolean, name?: string) => void;
 
 export interface DatabaseClients {
   prisma: PrismaClient;
@@ -138,7 +138,10 @@ function listenToQueries(client: pg.PoolClient, onQuery: QueryListener): void {
   const send = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (config: unknown, ...rest: unknown[]) => {
     if (typeof config === 'string') onQuery(config, false);
-    else if (config !== null && typeof config === 'object' && 'text' in config) onQuery(String(config.text), Boolean((config as { name?: unknown }).name));
+    else if (config !== null && typeof config === 'object' && 'text' in config) {
+      const { name } = config as { name?: unknown };
+      onQuery(String(config.text), Boolean(name), typeof name === 'string' ? name : undefined);
+    }
     return send(config, ...rest);
   };
 }

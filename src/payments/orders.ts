@@ -1,4 +1,6 @@
 import { changedColumns, recordChange } from '../changes.ts';
+import { customerHasPlacedSql } from '../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
@@ -156,11 +158,13 @@ export async function refreshOrder(services: Services, orderId: string): Promise
   });
 }
 
+const customerHasPlaced: Statement = { name: 'orders.customer_has_placed', text: customerHasPlacedSql };
+
 /** Whether a customer's order being placed is their first: Commerce Layer's customer_type. */
-export async function customerTypeOf(tx: Tx, order: Pick<Order, 'id' | 'customerId'>): Promise<'new' | 'returning' | null> {
+export async function customerTypeOf(tx: AnyTx, order: Pick<Order, 'id' | 'customerId'>): Promise<'new' | 'returning' | null> {
   if (!order.customerId) return null;
-  const earlier = await tx.order.count({ where: { customerId: order.customerId, placedAt: { not: null }, id: { not: order.id } } });
-  return earlier === 0 ? 'new' : 'returning';
+  const [row] = await run<{ placed: boolean }>(tx, customerHasPlaced, [order.customerId, order.id]);
+  return row?.placed ? 'returning' : 'new';
 }
 
 /**

@@ -1,5 +1,9 @@
 import { recordChange } from '../changes.ts';
+import { advancePaymentStatusSql } from '../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
+
+const advance: Statement = { name: 'orders.advance_payment_status', text: advancePaymentStatusSql };
 
 /**
  * An order's payment_status, as Commerce Layer moves it:
@@ -30,20 +34,11 @@ export function statusesBefore(to: PaymentStatus): PaymentStatus[] {
  * is one of those), as one conditional UPDATE so that concurrent writers cannot move it
  * back. Returns whether it moved.
  */
-export async function advancePaymentStatus(
-  tx: Prisma.TransactionClient,
-  orderId: string,
-  to: PaymentStatus,
-  onlyFrom?: readonly PaymentStatus[],
-): Promise<boolean> {
+export async function advancePaymentStatus(tx: AnyTx, orderId: string, to: PaymentStatus, onlyFrom?: readonly PaymentStatus[]): Promise<boolean> {
   const from = statusesBefore(to).filter((status) => !onlyFrom || onlyFrom.includes(status));
-  const before = await tx.order.findUnique({ where: { id: orderId }, select: { paymentStatus: true } });
-  const { count } = await tx.order.updateMany({
-    where: { id: orderId, paymentStatus: { in: from } },
-    data: { paymentStatus: to, paymentUpdatedAt: new Date() },
-  });
-  if (count > 0) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: before?.paymentStatus, after: to } } });
-  return count > 0;
+  const [moved] = await run<{ before: string }>(tx, advance, [orderId, to, from, new Date().toISOString()]);
+  if (moved) await recordChange(tx, { type: 'orders', id: orderId, event: 'update', changes: { paymentStatus: { before: moved.before, after: to } } });
+  return moved !== undefined;
 }
 
 /**

@@ -41,6 +41,11 @@ export type Transactions<X extends AnyTx> = <T>(services: Services, work: (tx: X
 
 const prismaTransactions: Transactions<Tx> = (services, work) => inTransaction(services.db, work);
 
+/** Without a runner the steps are Prisma's (X is Tx), or written for either kind, which a Prisma transaction is. */
+function runnerOf<X extends AnyTx>(transactions: Transactions<X> | undefined): Transactions<X> {
+  return transactions ?? (prismaTransactions as unknown as Transactions<X>);
+}
+
 export interface Reservation<Reserved, Answer, Result, X extends AnyTx = Tx> {
   /** Where the steps' transactions run; Prisma's when absent. */
   transactions?: Transactions<X>;
@@ -66,8 +71,7 @@ export async function withReservation<Reserved, Answer, Result, X extends AnyTx 
   services: Services,
   steps: Reservation<Reserved, Answer, Result, X>,
 ): Promise<Result> {
-  // Without a runner the steps are Prisma's (X is Tx), or written for either kind, which a Prisma transaction is.
-  const inTransaction = steps.transactions ?? (prismaTransactions as unknown as Transactions<X>);
+  const inTransaction = runnerOf(steps.transactions);
   const reserved = await inTransaction(services, (tx) => steps.reserve(tx));
   if (reserved instanceof Finished) return reserved.result;
   let answer: Answer;
@@ -83,7 +87,9 @@ export async function withReservation<Reserved, Answer, Result, X extends AnyTx 
   return inTransaction(services, (tx) => steps.record(tx, reserved, answer));
 }
 
-export interface StripeRead<Answer, Result> {
+export interface StripeRead<Answer, Result, X extends AnyTx = Tx> {
+  /** Where the record step's transaction runs; Prisma's when absent. */
+  transactions?: Transactions<X>;
   field: ErrorField;
   /** The log line's words when Stripe could not be read. */
   failure: string;
@@ -91,13 +97,13 @@ export interface StripeRead<Answer, Result> {
   /** Outside any transaction. */
   read(): Promise<Answer>;
   /** In a transaction, under the locks it takes. */
-  record(tx: Tx, answer: Answer): Promise<Result>;
+  record(tx: X, answer: Answer): Promise<Result>;
 }
 
 /** A read of Stripe that decides what to record: read, then lock and record. */
-export async function readFromStripe<Answer, Result>(services: Services, steps: StripeRead<Answer, Result>): Promise<Result> {
+export async function readFromStripe<Answer, Result, X extends AnyTx = Tx>(services: Services, steps: StripeRead<Answer, Result, X>): Promise<Result> {
   const answer = await askStripe(services, steps, steps.read);
-  return inTransaction(services.db, (tx) => steps.record(tx, answer));
+  return runnerOf(steps.transactions)(services, (tx) => steps.record(tx, answer));
 }
 
 /** A read of Stripe alone (a check before a reservation), its failure answered as every call's is. */

@@ -1,11 +1,13 @@
 import type Stripe from 'stripe';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma } from '../db/client.ts';
+import { applyIntentSql } from '../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import type { Order, StripePayment } from '../generated/prisma/client.ts';
 import { fromStripeAmount } from './money.ts';
 import type { Locked } from './locks.ts';
 import { advancePaymentStatus, statusAfterRefunds } from './payment-status.ts';
-import { createTransaction, orderMoney, recordOutcome } from './transactions.ts';
+import { createTransaction, isRecordedAs, isTransactionOf, orderMoney, recordOutcome, type TransactionKind } from './transactions.ts';
 
 /**
  * Brings our records in line with what Stripe says about a PaymentIntent or a charge,
@@ -14,7 +16,7 @@ import { createTransaction, orderMoney, recordOutcome } from './transactions.ts'
  * state), so hearing the same news twice, or from two sources at once, changes nothing more.
  */
 
-type Tx = Prisma.TransactionClient;
+const applyIntent: Statement = { name: 'stripe_payments.apply_intent', text: applyIntentSql };
 
 /** Metadata keys that tie a Stripe object to the transaction that made it. */
 export const captureMetadataKey = 'capture_transaction_id';
@@ -62,7 +64,7 @@ function idOf(value: string | { id: string } | null | undefined): string | null 
  * to apply (see stripe-events.ts); `paymentMethod` is the expanded method when `pi` only has its id.
  */
 export async function applyPaymentIntent(
-  tx: Tx,
+  tx: AnyTx,
   { payment, order }: Locked,
   pi: Stripe.PaymentIntent,
   paymentMethod?: Stripe.PaymentMethod | null,
@@ -86,7 +88,16 @@ export async function applyPaymentIntent(
     data.paymentMethod = { id: pmId };
     data.paymentInstrument = paymentInstrument(null, charge) ?? Prisma.DbNull;
   }
-  await tx.stripePayment.update({ where: { id: payment.id }, data });
+  const setsMethod = data.paymentMethod !== undefined;
+  await run(tx, applyIntent, [
+    payment.id,
+    data.status,
+    data.chargeId,
+    setsMethod,
+    setsMethod ? jsonParameter(data.paymentMethod) : null,
+    setsMethod ? jsonParameter(data.paymentInstrument) : null,
+    new Date().toISOString(),
+  ]);
   await recordChange(tx, { type: 'stripe_payments', id: payment.id, event: 'update', changes: changedColumns(payment, data) });
 
   if (pi.status === 'succeeded') await recordCapture(tx, payment, order, pi, chargeId);
@@ -101,6 +112,11 @@ export async function applyPaymentIntent(
   if (pi.status === 'canceled') await advancePaymentStatus(tx, order.id, 'voided', ['authorized']);
 }
 
+/** A JSON column's value as a parameter: JSON text, or null for SQL NULL (Prisma.DbNull). */
+function jsonParameter(value: unknown): string | null {
+  return value === undefined || value === null || value === Prisma.DbNull ? null : JSON.stringify(value);
+}
+
 /** Whether Stripe's amount (in Stripe's units of `currency`) pays the order's whole total. */
 export function coversOrder(order: Pick<Order, 'currencyCode' | 'totalAmountCents'>, currency: string, stripeAmount: number): boolean {
   const currencyCode = currency.toUpperCase();
@@ -108,20 +124,13 @@ export function coversOrder(order: Pick<Order, 'currencyCode' | 'totalAmountCent
 }
 
 /** The capture a succeeded PaymentIntent implies: ours (named in its metadata) or one made at Stripe. */
-async function recordCapture(tx: Tx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent, chargeId: string | null) {
-  const ours = pi.metadata?.[captureMetadataKey];
-  if (ours) {
-    const row = await tx.transaction.findFirst({ where: { id: ours, kind: 'captures', orderId: order.id } });
-    if (row) {
-      await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: chargeId });
-      return;
-    }
-  }
+async function recordCapture(tx: AnyTx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent, chargeId: string | null) {
+  if (await recordOurs(tx, pi.metadata?.[captureMetadataKey], 'captures', order, chargeId)) return;
   const money = await orderMoney(tx, order.id);
   // Only an authorized (placed) order has something to capture against; a capture in flight records itself.
   if (!money.authorization || money.authorization.stripePaymentId !== payment.id) return;
   if (money.capture || money.reserved.some((row) => row.kind === 'captures')) return;
-  if (chargeId && (await tx.transaction.count({ where: { kind: 'captures', gatewayTransactionId: chargeId } })) > 0) return;
+  if (chargeId && (await isRecordedAs(tx, 'captures', chargeId))) return;
   await createTransaction(tx, {
     kind: 'captures',
     order,
@@ -133,7 +142,7 @@ async function recordCapture(tx: Tx, payment: StripePayment, order: Order, pi: S
 }
 
 /** The void a canceled PaymentIntent implies: our cancellation in flight, or one made at Stripe. */
-async function recordVoid(tx: Tx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent) {
+async function recordVoid(tx: AnyTx, payment: StripePayment, order: Order, pi: Stripe.PaymentIntent) {
   const money = await orderMoney(tx, order.id);
   const reserved = money.reserved.find((row) => row.kind === 'voids' && row.stripePaymentId === payment.id);
   if (reserved) {
@@ -141,7 +150,7 @@ async function recordVoid(tx: Tx, payment: StripePayment, order: Order, pi: Stri
     return;
   }
   if (!money.authorization || money.authorization.stripePaymentId !== payment.id || money.capture || money.void) return;
-  if ((await tx.transaction.count({ where: { kind: 'voids', gatewayTransactionId: pi.id } })) > 0) return;
+  if (await isRecordedAs(tx, 'voids', pi.id)) return;
   await createTransaction(tx, {
     kind: 'voids',
     order,
@@ -158,7 +167,7 @@ async function recordVoid(tx: Tx, payment: StripePayment, order: Order, pi: Stri
  * charge's own totals. `refunds` come from the refunds list, not from the charge: since API
  * version 2022-11-15 a charge has no `refunds` unless expanded.
  */
-export async function applyChargeRefunds(tx: Tx, { payment, order }: Locked, charge: Stripe.Charge, refunds: readonly Stripe.Refund[]): Promise<void> {
+export async function applyChargeRefunds(tx: AnyTx, { payment, order }: Locked, charge: Stripe.Charge, refunds: readonly Stripe.Refund[]): Promise<void> {
   const currencyCode = charge.currency.toUpperCase();
   // Another currency than the payment's is not this payment's money.
   if (currencyCode !== payment.currencyCode) return;
@@ -175,16 +184,9 @@ export async function applyChargeRefunds(tx: Tx, { payment, order }: Locked, cha
 }
 
 /** One Stripe refund: ours (named in its metadata) recorded, or one made at Stripe added. */
-export async function recordRefund(tx: Tx, { payment, order }: Locked, refund: Stripe.Refund, currencyCode: string): Promise<void> {
-  const ours = refund.metadata?.[refundMetadataKey];
-  if (ours) {
-    const row = await tx.transaction.findFirst({ where: { id: ours, kind: 'refunds', orderId: order.id } });
-    if (row) {
-      await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: refund.id });
-      return;
-    }
-  }
-  if ((await tx.transaction.count({ where: { kind: 'refunds', gatewayTransactionId: refund.id } })) > 0) return;
+export async function recordRefund(tx: AnyTx, { payment, order }: Locked, refund: Stripe.Refund, currencyCode: string): Promise<void> {
+  if (await recordOurs(tx, refund.metadata?.[refundMetadataKey], 'refunds', order, refund.id)) return;
+  if (await isRecordedAs(tx, 'refunds', refund.id)) return;
   const money = await orderMoney(tx, order.id);
   await createTransaction(tx, {
     kind: 'refunds',
@@ -194,4 +196,11 @@ export async function recordRefund(tx: Tx, { payment, order }: Locked, refund: S
     referenceId: money.capture?.id ?? null,
     recorded: { succeeded: true, gatewayTransactionId: refund.id, message: 'Refunded at Stripe' },
   });
+}
+
+/** Ours: the order's transaction a Stripe object's metadata names (`ours`), its outcome recorded; false when it names none. */
+async function recordOurs(tx: AnyTx, ours: string | undefined, kind: TransactionKind, order: Order, gatewayTransactionId: string | null): Promise<boolean> {
+  if (!ours || !(await isTransactionOf(tx, ours, kind, order.id))) return false;
+  await recordOutcome(tx, ours, { succeeded: true, gatewayTransactionId });
+  return true;
 }

@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import { recordChange } from '../changes.ts';
+import { prismaOf } from '../db/sql-transaction.ts';
 import type { ErrorField } from '../domain-error.ts';
 import type { StripePayment } from '../generated/prisma/client.ts';
 import type { Services } from '../services.ts';
@@ -10,7 +11,7 @@ import { changeableIntentStatuses, intentStatusRank } from './payment-status.ts'
 import { askStripe, Finished, withReservation } from './reservation.ts';
 import { paymentAccount } from './stripe-account.ts';
 import { applyPaymentIntent, refundMetadataKey } from './stripe-sync.ts';
-import { createTransaction, isStale, recordOutcome } from './transactions.ts';
+import { createTransaction, isStale, recordOutcome, touchTransaction } from './transactions.ts';
 import { withTransactionCall, type ReservedTransaction } from './triggers/transaction-call.ts';
 
 /**
@@ -158,7 +159,7 @@ async function reservedRelease(tx: Tx, paymentId: string, kind: 'voids' | 'refun
   const row = await tx.transaction.findFirst({ where: { stripePaymentId: paymentId, kind, state: 'reserved' } });
   if (!row) return undefined;
   if (!isStale(row)) return null;
-  return tx.transaction.update({ where: { id: row.id }, data: { updatedAt: new Date() } });
+  return touchTransaction(tx, row.id);
 }
 
 /** Authorized anyway: cancelled, recorded as a void of the superseded payment. */
@@ -169,7 +170,9 @@ function voidAuthorized(services: Services, payment: StripePayment, intent: Stri
     field,
     request: {},
     unknownOutcome: 'superseded PaymentIntent void outcome unknown; left for the reconciliation job',
-    async reserve(tx, order) {
+    // A release is rare: its steps stay Prisma's (the SQL transaction falls back).
+    async reserve(anyTx, order) {
+      const tx = prismaOf(anyTx);
       const locked = await lockPaymentWithOrder(tx, payment.id);
       if (!locked || locked.order.id !== order.id || !isReleaseDue(locked.payment)) return new Finished(undefined);
       const reserved = { payment: locked.payment as ReservedTransaction['payment'] };
@@ -190,7 +193,8 @@ function voidAuthorized(services: Services, payment: StripePayment, intent: Stri
       return { ...reserved, row };
     },
     call: ({ payment: reserved }, { client, requestOptions }, idempotencyKey) => cancel(client, reserved.stripeId, requestOptions, idempotencyKey),
-    async record(tx, locked, { row }, answer) {
+    async record(anyTx, locked, { row }, answer) {
+      const tx = prismaOf(anyTx);
       await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: answer.id, message: 'Superseded PaymentIntent released' });
       await recordIntent(tx, locked, answer);
     },
@@ -211,7 +215,8 @@ function refundPaid(services: Services, payment: StripePayment, intent: Stripe.P
     field,
     request: {},
     unknownOutcome: 'superseded PaymentIntent refund outcome unknown; left for the reconciliation job',
-    async reserve(tx, order) {
+    async reserve(anyTx, order) {
+      const tx = prismaOf(anyTx);
       const locked = await lockPaymentWithOrder(tx, payment.id);
       if (!locked || locked.order.id !== order.id || !isReleaseDue(locked.payment)) return new Finished(undefined);
       const reserved = { payment: locked.payment as ReservedTransaction['payment'] };
@@ -226,7 +231,8 @@ function refundPaid(services: Services, payment: StripePayment, intent: Stripe.P
         { payment_intent: reserved.stripeId, amount: toStripeAmount(row.amountCents, currencyCode), reason: 'duplicate', metadata: { [refundMetadataKey]: row.id } },
         { ...requestOptions, idempotencyKey },
       ),
-    async record(tx, _locked, { row }, refund) {
+    async record(anyTx, _locked, { row }, refund) {
+      const tx = prismaOf(anyTx);
       await recordOutcome(tx, row.id, { succeeded: true, gatewayTransactionId: refund.id, message: 'Superseded PaymentIntent refunded' });
       await markReleased(tx, payment.id);
     },

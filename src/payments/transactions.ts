@@ -1,10 +1,30 @@
 import type Stripe from 'stripe';
-import type { Prisma } from '../db/client.ts';
+import { Prisma } from '../db/client.ts';
 import type { Order, StripePayment, Transaction } from '../generated/prisma/client.ts';
 import { changedColumns, recordChange } from '../changes.ts';
+import {
+  asFields,
+  gatewayRecordedSql,
+  insertTransactionSql,
+  ownTransactionSql,
+  orderTransactionsSql,
+  recordOutcomeSql,
+  touchTransactionSql,
+  transactionOfRequestSql,
+} from '../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { newId } from '../ids.ts';
 
-type Tx = Prisma.TransactionClient;
+const transactionFields = Object.values(Prisma.TransactionScalarFieldEnum);
+const asTransaction = (row: Record<string, unknown>) => asFields<Transaction>(row, transactionFields);
+
+const insertTransaction: Statement = { name: 'transactions.insert', text: insertTransactionSql };
+const transactionOfRequestStatement: Statement = { name: 'transactions.of_request', text: transactionOfRequestSql };
+const recordOutcomeStatement: Statement = { name: 'transactions.record_outcome', text: recordOutcomeSql };
+const touchTransactionStatement: Statement = { name: 'transactions.touch', text: touchTransactionSql };
+const orderTransactions: Statement = { name: 'transactions.of_order', text: orderTransactionsSql };
+const ownTransaction: Statement = { name: 'transactions.own', text: ownTransactionSql };
+const gatewayRecorded: Statement = { name: 'transactions.gateway_recorded', text: gatewayRecordedSql };
 
 export type TransactionKind = 'authorizations' | 'captures' | 'refunds' | 'voids';
 
@@ -26,10 +46,12 @@ export function transactionIdempotencyKey(transaction: Pick<Transaction, 'kind' 
   return `${transaction.kind}/${transaction.id}`;
 }
 
-/** "<order number>/<A|C|R|V>/<n>": readable, and unique per order since numbering runs under the order lock. */
-async function nextNumber(tx: Tx, order: Pick<Order, 'id' | 'number'>, kind: TransactionKind): Promise<string> {
-  const count = await tx.transaction.count({ where: { orderId: order.id, kind } });
-  return `${order.number}/${letters[kind]}/${count + 1}`;
+/**
+ * "<order number>/<A|C|R|V>/<n>": readable, and unique per order since numbering runs under
+ * the order lock. The prefix; the insert counts n (insertTransactionSql).
+ */
+function numberPrefix(order: Pick<Order, 'number'>, kind: TransactionKind): string {
+  return `${order.number}/${letters[kind]}/`;
 }
 
 /** What Stripe says of the charge behind a transaction: Commerce Layer's transaction attributes a gateway fills. */
@@ -41,8 +63,6 @@ export interface ChargeDetails {
   avsMessage: string | null;
   fraudReview: string | null;
 }
-
-const detailFields = { paymentMethodType: true, cvvCode: true, cvvMessage: true, avsCode: true, avsMessage: true, fraudReview: true } as const;
 
 /**
  * The details of a PaymentIntent's latest charge (expanded, or the expanded payment method
@@ -85,36 +105,61 @@ export interface NewTransaction {
 export const requestKeyField = 'idempotency_key_digest';
 
 /** The transaction of `kind` an earlier attempt of the same request (same Idempotency-Key) made for the order, if any. */
-export async function transactionOfRequest(tx: Tx, orderId: string, kind: TransactionKind, requestKey: string | undefined): Promise<Transaction | null> {
+export async function transactionOfRequest(tx: AnyTx, orderId: string, kind: TransactionKind, requestKey: string | undefined): Promise<Transaction | null> {
   if (requestKey === undefined) return null;
-  return tx.transaction.findFirst({ where: { orderId, kind, metadata: { path: [requestKeyField], equals: requestKey } } });
+  const [row] = await run(tx, transactionOfRequestStatement, [orderId, kind, requestKeyField, requestKey]);
+  return row === undefined ? null : asTransaction(row);
+}
+
+/** Whether `transactionId` (named by a Stripe object's metadata) is the order's transaction of `kind`. */
+export async function isTransactionOf(tx: AnyTx, transactionId: string, kind: TransactionKind, orderId: string): Promise<boolean> {
+  return (await run(tx, ownTransaction, [transactionId, kind, orderId])).length > 0;
+}
+
+/** Whether Stripe's object `gatewayTransactionId` is recorded as a transaction of `kind` already. */
+export async function isRecordedAs(tx: AnyTx, kind: TransactionKind, gatewayTransactionId: string): Promise<boolean> {
+  const [row] = await run<{ recorded: boolean }>(tx, gatewayRecorded, [kind, gatewayTransactionId]);
+  return row?.recorded === true;
+}
+
+/** Marks a reservation in flight again (a retry takes it up), and returns it. */
+export async function touchTransaction(tx: AnyTx, transactionId: string): Promise<Transaction> {
+  const [row] = await run(tx, touchTransactionStatement, [transactionId, new Date().toISOString()]);
+  if (row === undefined) throw new Error(`transaction ${transactionId} not found`);
+  return asTransaction(row);
 }
 
 /** Creates a transaction; call with the order locked. */
-export async function createTransaction(tx: Tx, input: NewTransaction): Promise<Transaction> {
-  const { recorded } = input;
-  const details =
-    input.details ?? (input.referenceId ? await tx.transaction.findUnique({ where: { id: input.referenceId }, select: detailFields }) : null) ?? {};
-  const created = await tx.transaction.create({
-    data: {
-      id: newId(),
-      kind: input.kind,
-      orderId: input.order.id,
-      stripePaymentId: input.payment.id,
-      referenceId: input.referenceId ?? null,
-      number: await nextNumber(tx, input.order, input.kind),
-      state: recorded ? 'recorded' : 'reserved',
-      currencyCode: input.payment.currencyCode,
-      amountCents: input.amountCents,
-      succeeded: recorded?.succeeded ?? false,
-      message: recorded?.message ?? (recorded?.succeeded ? 'Success!' : null),
-      token: input.payment.stripeId,
-      gatewayTransactionId: recorded?.gatewayTransactionId ?? null,
-      mode: input.payment.mode,
-      ...details,
-      ...(input.requestKey ? { metadata: { [requestKeyField]: input.requestKey } } : {}),
-    },
-  });
+export async function createTransaction(tx: AnyTx, input: NewTransaction): Promise<Transaction> {
+  const { recorded, details } = input;
+  const referenceId = input.referenceId ?? null;
+  const [row] = await run(tx, insertTransaction, [
+    newId(),
+    input.kind,
+    input.order.id,
+    input.payment.id,
+    referenceId,
+    numberPrefix(input.order, input.kind),
+    recorded ? 'recorded' : 'reserved',
+    input.payment.currencyCode,
+    input.amountCents,
+    recorded?.succeeded ?? false,
+    recorded?.message ?? (recorded?.succeeded ? 'Success!' : null),
+    input.payment.stripeId,
+    recorded?.gatewayTransactionId ?? null,
+    input.payment.mode,
+    details?.paymentMethodType ?? null,
+    details?.cvvCode ?? null,
+    details?.cvvMessage ?? null,
+    details?.avsCode ?? null,
+    details?.avsMessage ?? null,
+    details?.fraudReview ?? null,
+    // Without details of its own, those of the transaction it references (if any).
+    details ? null : referenceId,
+    input.requestKey ? JSON.stringify({ [requestKeyField]: input.requestKey }) : null,
+    new Date().toISOString(),
+  ]);
+  const created = asTransaction(row!);
   const { id: _id, metadata: _metadata, createdAt: _createdAt, updatedAt: _updatedAt, ...shown } = created;
   await recordChange(tx, { type: input.kind, id: created.id, event: `${input.kind}.create`, changes: changedColumns(undefined, shown) });
   return created;
@@ -128,32 +173,34 @@ export interface Outcome {
   errorDetail?: string | null;
 }
 
+/** What recordOutcomeSql returns of the row as it was. */
+const outcomeFields = ['id', 'kind', 'state', 'succeeded', 'gatewayTransactionId', 'message', 'errorCode', 'errorDetail'] as const;
+
 /**
  * Records the outcome of a reserved transaction; call with its order locked. Conditional on
  * it still being reserved: the API answer, a webhook and the reconciliation job may all
  * learn the outcome, and only the first one writes it. Returns whether this call recorded it.
+ * One statement: the condition, the duplicate check and the write (recordOutcomeSql).
  */
-export async function recordOutcome(tx: Tx, transactionId: string, outcome: Outcome): Promise<boolean> {
-  const row = await tx.transaction.findUnique({ where: { id: transactionId } });
-  if (!row || row.state !== 'reserved') return false;
-  const gatewayTransactionId = outcome.gatewayTransactionId ?? null;
-  // Already recorded under another transaction (found before our answer, without our id): keep one.
-  const duplicate = gatewayTransactionId
-    ? await tx.transaction.findFirst({ where: { kind: row.kind, gatewayTransactionId, NOT: { id: row.id } }, select: { number: true } })
-    : null;
-  const data = duplicate
-    ? { state: 'recorded', succeeded: false, message: `${gatewayTransactionId} is already recorded as ${duplicate.number}` }
-    : {
-        state: 'recorded',
-        succeeded: outcome.succeeded,
-        gatewayTransactionId,
-        message: outcome.message ?? (outcome.succeeded ? 'Success!' : null),
-        errorCode: outcome.errorCode ?? null,
-        errorDetail: outcome.errorDetail ?? null,
-      };
-  const { count } = await tx.transaction.updateMany({ where: { id: transactionId, state: 'reserved' }, data });
-  if (count > 0) await recordChange(tx, { type: row.kind, id: row.id, event: 'update', changes: changedColumns(row, data) });
-  return count > 0 && !duplicate;
+export async function recordOutcome(tx: AnyTx, transactionId: string, outcome: Outcome): Promise<boolean> {
+  const [row] = await run<Record<string, unknown> & { before: Record<string, unknown>; duplicateOf: string | null }>(tx, recordOutcomeStatement, [
+    transactionId,
+    outcome.gatewayTransactionId ?? null,
+    outcome.succeeded,
+    outcome.message ?? (outcome.succeeded ? 'Success!' : null),
+    outcome.errorCode ?? null,
+    outcome.errorDetail ?? null,
+    new Date().toISOString(),
+  ]);
+  if (row === undefined) return false;
+  const before = asFields<Transaction>(row.before, outcomeFields);
+  const after = asTransaction(row);
+  // A duplicate keeps its own gateway id and errors: only what changed is described.
+  const data = row.duplicateOf !== null
+    ? { state: after.state, succeeded: after.succeeded, message: after.message }
+    : { state: after.state, succeeded: after.succeeded, gatewayTransactionId: after.gatewayTransactionId, message: after.message, errorCode: after.errorCode, errorDetail: after.errorDetail };
+  await recordChange(tx, { type: before.kind, id: transactionId, event: 'update', changes: changedColumns(before, data) });
+  return row.duplicateOf === null;
 }
 
 /** The order's money as its transactions tell it: succeeded amounts and reservations in flight, superseded payments left out. */
@@ -167,12 +214,9 @@ export interface OrderMoney {
   reserved: Transaction[];
 }
 
-export async function orderMoney(tx: Tx, orderId: string): Promise<OrderMoney> {
+export async function orderMoney(tx: AnyTx, orderId: string): Promise<OrderMoney> {
   // A superseded payment's void or refund released money that was never the order's (payments/supersede.ts).
-  const rows = await tx.transaction.findMany({
-    where: { orderId, OR: [{ stripePaymentId: null }, { stripePayment: { supersededAt: null } }] },
-    orderBy: { createdAt: 'asc' },
-  });
+  const rows = (await run(tx, orderTransactions, [orderId])).map(asTransaction);
   const succeeded = (kind: TransactionKind) => rows.filter((row) => row.kind === kind && row.state === 'recorded' && row.succeeded);
   const sum = (list: Transaction[]) => list.reduce((total, row) => total + row.amountCents, 0);
   return {

@@ -1,5 +1,8 @@
 import type { Change } from '../changes.ts';
+import { Prisma } from '../db/client.ts';
+import { asFields } from '../db/sql/payments.ts';
 import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
+import type { Webhook } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import { renderPayload } from './render.ts';
 import { topicsOf } from './topics.ts';
@@ -22,13 +25,19 @@ export function laneOf(callbackUrl: string, type: string, id: string): string {
   return `${type}:${id} ${callbackUrl}`;
 }
 
+const webhookFields = Object.values(Prisma.WebhookScalarFieldEnum);
+const subscribed: Statement = {
+  name: 'webhooks.subscribed',
+  text: 'SELECT w.* FROM webhooks w WHERE w.topic = ANY($1::text[]) AND w.disabled_at IS NULL ORDER BY w.created_at',
+};
+
 export async function recordWebhookEvents(anyTx: AnyTx, change: Change): Promise<void> {
   const topics = topicsOf(change);
   if (topics.length === 0) return;
-  // Payloads are rendered by the resource store, which reads through Prisma.
-  const tx = prismaOf(anyTx);
-  const webhooks = await tx.webhook.findMany({ where: { topic: { in: topics }, disabledAt: null }, orderBy: { createdAt: 'asc' } });
+  const webhooks = (await run(anyTx, subscribed, [topics])).map((row) => asFields<Webhook>(row, webhookFields));
   if (webhooks.length === 0) return;
+  // Payloads are rendered by the resource store, which reads through Prisma: only a change someone subscribed to needs it.
+  const tx = prismaOf(anyTx);
   const bodies = new Map<string, string | null>();
   const lanes = new Set<string>();
   for (const topic of topics) {

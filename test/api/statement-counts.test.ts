@@ -19,15 +19,24 @@ afterAll(async () => {
 const counts: Record<string, number> = {};
 /** The statements of each kind sent unnamed (parsed and planned by PostgreSQL each time), the last time it was counted. */
 const unprepared: Record<string, string[]> = {};
+/**
+ * The transactions of each kind Prisma's engine ran, the last time it was counted while no
+ * webhook was enabled: an event someone subscribed to is rendered through Prisma
+ * (src/webhooks/outbox.ts), and other test files, sharing the database, may subscribe meanwhile.
+ */
+const prismaTransactions: Record<string, number> = {};
+const subscribed = () => context.db.webhook.count({ where: { disabledAt: null } });
 afterAll(() => {
   if (process.env.STATEMENT_COUNTS_FILE) writeFileSync(process.env.STATEMENT_COUNTS_FILE, JSON.stringify(counts));
 });
 
 async function send(kind: string, method: 'POST' | 'PATCH', url: string, body: unknown, status: number) {
+  const webhooksBefore = await subscribed();
   const response = await counting.send(method, url, context.token, body);
   expect(response.status, `${kind}: ${JSON.stringify(response.body)}`).toBe(status);
   counts[kind] = response.statements.length;
   unprepared[kind] = response.unprepared;
+  if (webhooksBefore === 0 && (await subscribed()) === 0) prismaTransactions[kind] = response.prismaTransactions;
   // Stripe's webhooks for what the request did go to the other app: delivered before the next count, so that none races it.
   await context.standin.webhooksIdle();
   return response;
@@ -56,7 +65,7 @@ async function payThrough(ending: '_refund' | '_cancel') {
 }
 
 describe('what one request costs, in SQL statements', () => {
-  it('sends a fixed number for POST /api/stripe_payments, and records the other money-moving requests', async () => {
+  it('sends a fixed number for POST /api/stripe_payments, records the other money-moving requests, and names every statement', async () => {
     await payThrough('_refund');
     await payThrough('_refund');
     await payThrough('_cancel');
@@ -66,7 +75,15 @@ describe('what one request costs, in SQL statements', () => {
     // (BEGIN, lock, check, insert, COMMIT), record (BEGIN, lock, record, version, COMMIT).
     expect(counts['POST /api/stripe_payments']).toBe(10);
     console.log(`unprepared: ${JSON.stringify(Object.fromEntries(Object.entries(unprepared).map(([kind, list]) => [kind, list.length])))}`);
+    console.log(`Prisma transactions: ${JSON.stringify(prismaTransactions)}`);
     // Every statement of a create goes by name: parsed and planned once per connection.
     expect(unprepared['POST /api/stripe_payments']).toEqual([]);
+    // So does every statement of the triggers that move money or decide on Stripe's word, and
+    // their transactions are SQL ones: none falls back to Prisma's on the common path.
+    for (const trigger of ['_authorize', '_place', '_capture', '_refund', '_cancel']) {
+      const kind = `PATCH /api/orders/:id {${trigger}}`;
+      expect(unprepared[kind], kind).toEqual([]);
+      expect(prismaTransactions[kind] ?? 0, kind).toBe(0);
+    }
   });
 });

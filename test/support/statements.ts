@@ -11,6 +11,8 @@ export interface CountedResponse {
   statements: string[];
   /** Those of them sent unnamed: parsed and planned by PostgreSQL each time. */
   unprepared: string[];
+  /** How many transactions Prisma's engine began (its statements are named `prisma.<n> <text>`): 0 when every transaction was SQL. */
+  prismaTransactions: number;
 }
 
 export interface CountingApp {
@@ -39,21 +41,24 @@ export interface CountingApp {
 export async function countingApp(config: AppConfig): Promise<CountingApp> {
   let statements: string[] = [];
   let unprepared: string[] = [];
+  let prismaTransactions = 0;
   const app: FastifyInstance = await buildApp(
     // No statement timeout to meet on a loaded machine: counts are not about speed.
     { ...config, tokenCheckCacheMs: 60 * 60_000, listStatementTimeoutMs: 600_000 },
     {
       logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
-      onDatabaseQuery: (sql, prepared) => {
+      onDatabaseQuery: (sql, prepared, name) => {
         statements.push(sql);
         if (!prepared) unprepared.push(sql);
+        if (sql === 'BEGIN' && name?.startsWith('prisma.')) prismaTransactions += 1;
       },
     },
   );
   const counted = (response: { statusCode: number; body: string }): CountedResponse => {
-    const result = { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements, unprepared };
+    const result = { status: response.statusCode, body: response.body ? (JSON.parse(response.body) as unknown) : null, statements, unprepared, prismaTransactions };
     statements = [];
     unprepared = [];
+    prismaTransactions = 0;
     return result;
   };
   const send = (url: string, token: string) => app.inject({ method: 'GET', url, headers: { accept: jsonApi, authorization: `Bearer ${token}` } });
@@ -66,12 +71,14 @@ export async function countingApp(config: AppConfig): Promise<CountingApp> {
       }
       statements = [];
       unprepared = [];
+      prismaTransactions = 0;
       const response = await send(url, token);
       return counted(response);
     },
     async send(method, url, token, body) {
       statements = [];
       unprepared = [];
+      prismaTransactions = 0;
       const response = await app.inject({
         method,
         url,

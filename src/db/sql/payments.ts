@@ -97,3 +97,97 @@ export const recordIntentUpdateSql =
 
 /** A PaymentIntent's status as Stripe said it ($2, at $3). */
 export const setIntentStatusSql = 'UPDATE stripe_payments SET status = $2, updated_at = $3::timestamp(3) WHERE id = $1 RETURNING id';
+
+/** A stripe payment read whole (snake_case), without a lock: a trigger's payment, whose order it holds locked. */
+export const stripePaymentSql = 'SELECT p.* FROM stripe_payments p WHERE p.id = $1';
+
+/**
+ * A PaymentIntent's state on its payment ($1): status ($2), charge ($3) and, when $4, the
+ * payment method ($5) and instrument ($6) as JSON, or null for SQL NULL; at $7.
+ */
+export const applyIntentSql = `UPDATE stripe_payments SET status = $2, charge_id = $3,
+  payment_method = CASE WHEN $4::boolean THEN $5::jsonb ELSE payment_method END,
+  payment_instrument = CASE WHEN $4::boolean THEN $6::jsonb ELSE payment_instrument END, updated_at = $7::timestamp(3)
+  WHERE id = $1`;
+
+/**
+ * An order's payment_status moved to $2 ($4 the time) only from one of $3: one conditional
+ * UPDATE, returning the status it had (none when it did not move). The caller holds the
+ * order's lock, so the self-join reads the row as the UPDATE finds it.
+ */
+export const advancePaymentStatusSql = `UPDATE orders o SET payment_status = $2, payment_updated_at = $4::timestamp(3), updated_at = $4::timestamp(3)
+  FROM orders old WHERE o.id = $1 AND old.id = o.id AND o.payment_status = ANY($3::text[]) RETURNING old.payment_status AS "before"`;
+
+/** Whether a customer ($1) has placed orders other than $2. */
+export const customerHasPlacedSql =
+  'SELECT EXISTS (SELECT 1 FROM orders WHERE customer_id = $1 AND placed_at IS NOT NULL AND id <> $2) AS "placed"';
+
+/** `_place`: the order ($1) placed at $2, with its customer type ($3). */
+export const placeOrderSql = `UPDATE orders SET status = 'placed', placed_at = $2::timestamp(3), customer_type = $3, updated_at = $2::timestamp(3) WHERE id = $1`;
+
+/** `_cancel`: the order ($1) cancelled at $2. */
+export const cancelOrderSql = `UPDATE orders SET status = 'cancelled', cancelled_at = $2::timestamp(3), updated_at = $2::timestamp(3) WHERE id = $1`;
+
+/** The transaction an earlier attempt of a request made: order $1, kind $2, metadata key $3 holding the string $4. */
+export const transactionOfRequestSql = 'SELECT t.* FROM transactions t WHERE t.order_id = $1 AND t.kind = $2 AND t.metadata -> $3::text = to_jsonb($4::text) LIMIT 1';
+
+/** A transaction of kind $2 and order $3 by its id ($1): one a Stripe object's metadata names. */
+export const ownTransactionSql = 'SELECT id FROM transactions WHERE id = $1 AND kind = $2 AND order_id = $3';
+
+/** Whether Stripe's object $2 is recorded as a transaction of kind $1 already. */
+export const gatewayRecordedSql = 'SELECT EXISTS (SELECT 1 FROM transactions WHERE kind = $1 AND gateway_transaction_id = $2) AS "recorded"';
+
+/** A reservation marked in flight again at $2 (a retry), returned whole. */
+export const touchTransactionSql = 'UPDATE transactions SET updated_at = $2::timestamp(3) WHERE id = $1 RETURNING *';
+
+/**
+ * An order's ($1) transactions, oldest first, but for those of superseded payments
+ * (Prisma's `stripePayment: { supersededAt: null }`: the payment exists and is not superseded).
+ */
+export const orderTransactionsSql = `SELECT t.* FROM transactions t WHERE t.order_id = $1
+  AND (t.stripe_payment_id IS NULL OR EXISTS (SELECT 1 FROM stripe_payments p WHERE p.id = t.stripe_payment_id AND p.superseded_at IS NULL))
+  ORDER BY t.created_at`;
+
+/**
+ * A new transaction, in one statement with its number and the charge details of the one it
+ * references: $1 id, $2 kind, $3 order, $4 payment, $5 reference, $6 the number's prefix
+ * (`<order number>/<letter>/`, completed with the count of the order's transactions of the
+ * kind plus one: the order is locked, so the count cannot change before the insert), $7
+ * state, $8 currency, $9 amount, $10 succeeded, $11 message, $12 token, $13 gateway id, $14
+ * mode, $15 to $20 the charge details, unless $21 names the transaction to copy them from,
+ * $22 metadata as JSON (null: the column's default), $23 the time. Returned whole.
+ */
+export const insertTransactionSql = `INSERT INTO transactions (id, kind, order_id, stripe_payment_id, reference_id, number, state, currency_code, amount_cents,
+  succeeded, message, token, gateway_transaction_id, mode, payment_method_type, cvv_code, cvv_message, avs_code, avs_message, fraud_review,
+  metadata, created_at, updated_at)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text,
+  $6::text || ((SELECT count(*) FROM transactions c WHERE c.order_id = $3::text AND c.kind = $2::text) + 1)::text,
+  $7::text, $8::text, $9::int, $10::boolean, $11::text, $12::text, $13::text, $14::text,
+  CASE WHEN r.id IS NULL THEN $15::text ELSE r.payment_method_type END, CASE WHEN r.id IS NULL THEN $16::text ELSE r.cvv_code END,
+  CASE WHEN r.id IS NULL THEN $17::text ELSE r.cvv_message END, CASE WHEN r.id IS NULL THEN $18::text ELSE r.avs_code END,
+  CASE WHEN r.id IS NULL THEN $19::text ELSE r.avs_message END, CASE WHEN r.id IS NULL THEN $20::text ELSE r.fraud_review END,
+  COALESCE($22::jsonb, '{}'), $23::timestamp(3), $23::timestamp(3)
+FROM (SELECT 1) AS one LEFT JOIN transactions r ON r.id = $21::text
+RETURNING *`;
+
+/**
+ * A reserved transaction ($1) recorded at $7, in one statement: unless Stripe's object ($2)
+ * is recorded under another transaction of its kind already (found before our answer,
+ * without our id), which keeps it and this one fails naming it (`duplicateOf`), it takes
+ * the outcome ($3 succeeded, $4 message, $5 error code, $6 error detail). Only while it is
+ * still reserved: no row otherwise. Returns the row as recorded and, as `before`, its
+ * outcome columns as they were.
+ */
+export const recordOutcomeSql = `WITH target AS (
+  SELECT id, kind, state, succeeded, gateway_transaction_id, message, error_code, error_detail FROM transactions WHERE id = $1 AND state = 'reserved'),
+duplicate AS (
+  SELECT d.number FROM transactions d JOIN target ON d.kind = target.kind WHERE d.gateway_transaction_id = $2::text AND d.id <> target.id LIMIT 1)
+UPDATE transactions t SET state = 'recorded', succeeded = $3::boolean AND duplicate.number IS NULL,
+  gateway_transaction_id = CASE WHEN duplicate.number IS NULL THEN $2::text ELSE t.gateway_transaction_id END,
+  message = CASE WHEN duplicate.number IS NULL THEN $4::text ELSE $2::text || ' is already recorded as ' || duplicate.number END,
+  error_code = CASE WHEN duplicate.number IS NULL THEN $5::text ELSE t.error_code END,
+  error_detail = CASE WHEN duplicate.number IS NULL THEN $6::text ELSE t.error_detail END,
+  updated_at = $7::timestamp(3)
+FROM target LEFT JOIN duplicate ON true
+WHERE t.id = target.id AND t.state = 'reserved'
+RETURNING t.*, to_json(target) AS "before", duplicate.number AS "duplicateOf"`;

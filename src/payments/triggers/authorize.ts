@@ -1,9 +1,11 @@
 import type Stripe from 'stripe';
 import { recordChange } from '../../changes.ts';
+import { placeOrderSql } from '../../db/sql/payments.ts';
+import { run, type Statement } from '../../db/sql-transaction.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../../domain-error.ts';
 import type { Order, StripePayment } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
-import { lockPaymentWithOrder } from '../locks.ts';
+import { inFastTransaction, lockPaymentWithOrder } from '../locks.ts';
 import { formatAmount, fromStripeAmount } from '../money.ts';
 import { customerTypeOf, editableStatuses, placedStatuses } from '../orders.ts';
 import { advancePaymentStatus, authorizedIntentStatuses, intentStatusRank } from '../payment-status.ts';
@@ -22,6 +24,8 @@ import type { TriggerRequest } from './transaction-call.ts';
  * decision under the order's and the payment's locks, which a delete of the payment takes
  * too (stripe-payments.ts): of the two, whichever locks first wins.
  */
+
+const placed: Statement = { name: 'orders.place', text: placeOrderSql };
 
 export function placeOrder(services: Services, orderId: string, request: TriggerRequest = {}): Promise<void> {
   return authorize(services, orderId, true, request);
@@ -54,6 +58,8 @@ async function authorize(services: Services, orderId: string, place: boolean, re
   const payment = await sourcePayment(services, order, field);
 
   const { intent, refusal } = await readFromStripe(services, {
+    // The record step's statements are SQL of their own (src/db/sql-transaction.ts).
+    transactions: inFastTransaction,
     field,
     failure: `PaymentIntent retrieval before the order is ${verb} failed`,
     logged: { stripePaymentId: payment.id },
@@ -103,7 +109,7 @@ async function authorize(services: Services, orderId: string, place: boolean, re
       if (status === 'succeeded') await applyPaymentIntent(tx, locked, intent);
       await advancePaymentStatus(tx, order.id, status === 'succeeded' ? 'paid' : 'authorized');
       if (place) {
-        await tx.order.update({ where: { id: order.id }, data: { status: 'placed', placedAt: new Date(), customerType: await customerTypeOf(tx, locked.order) } });
+        await run(tx, placed, [order.id, new Date().toISOString(), await customerTypeOf(tx, locked.order)]);
         await recordChange(tx, { type: 'orders', id: order.id, event: 'orders.place', changes: { status: { before: locked.order.status, after: 'placed' } } });
       }
       return { intent, refusal: undefined };

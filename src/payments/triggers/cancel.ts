@@ -1,19 +1,22 @@
 import Stripe from 'stripe';
 import { recordChange } from '../../changes.ts';
+import { cancelOrderSql } from '../../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../../db/sql-transaction.ts';
 import { conflict, invalid, type ErrorField } from '../../domain-error.ts';
 import type { Order } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
-import type { Tx } from '../locks.ts';
 import { placedStatuses } from '../orders.ts';
 import { advancePaymentStatus, intentStatusRank } from '../payment-status.ts';
 import { Finished } from '../reservation.ts';
 import { applyPaymentIntent } from '../stripe-sync.ts';
 import { createTransaction, orderMoney, recordOutcome } from '../transactions.ts';
-import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type TriggerRequest } from './transaction-call.ts';
+import { paymentOfTransaction, retryOrRefuse, withTransactionCall, type TriggerRequest } from './transaction-call.ts';
 
-async function markCancelled(tx: Tx, order: Pick<Order, 'id' | 'status'>) {
-  await tx.order.update({ where: { id: order.id }, data: { status: 'cancelled', cancelledAt: new Date() } });
+const cancel: Statement = { name: 'orders.cancel', text: cancelOrderSql };
+
+async function markCancelled(tx: AnyTx, order: Pick<Order, 'id' | 'status'>) {
+  await run(tx, cancel, [order.id, new Date().toISOString()]);
   await recordChange(tx, { type: 'orders', id: order.id, event: 'orders.cancel', changes: { status: { before: order.status, after: 'cancelled' } } });
 }
 
@@ -75,7 +78,7 @@ function releaseAuthorization(services: Services, orderId: string, request: Trig
         return new Finished(undefined);
       }
       const paymentId = inFlight?.stripePaymentId ?? money.authorization!.stripePaymentId!;
-      const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: paymentId } })) as ReservedTransaction['payment'];
+      const payment = await paymentOfTransaction(tx, paymentId);
       if (inFlight) return { row: await retryOrRefuse(tx, inFlight, 'a cancellation', field), payment };
       const row = await createTransaction(tx, {
         kind: 'voids',

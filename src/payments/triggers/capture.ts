@@ -6,7 +6,7 @@ import { placedStatuses } from '../orders.ts';
 import { advancePaymentStatus, intentStatusRank } from '../payment-status.ts';
 import { applyPaymentIntent, captureMetadataKey } from '../stripe-sync.ts';
 import { createTransaction, orderMoney, recordOutcome } from '../transactions.ts';
-import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type TriggerRequest } from './transaction-call.ts';
+import { paymentOfTransaction, retryOrRefuse, withTransactionCall, type TriggerRequest } from './transaction-call.ts';
 
 const field: ErrorField = { trigger: '_capture' };
 const amountField: ErrorField = { attribute: '_capture_amount_cents' };
@@ -43,7 +43,7 @@ export function captureOrder(services: Services, orderId: string, request: Captu
       if (amountCents > money.authorization.amountCents) {
         throw invalid(amountField, `cannot exceed ${formatAmount(money.authorization.amountCents, money.authorization.currencyCode)}, the authorized amount`);
       }
-      const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: money.authorization.stripePaymentId } })) as ReservedTransaction['payment'];
+      const payment = await paymentOfTransaction(tx, money.authorization.stripePaymentId);
       const inFlight = money.reserved.find((row) => row.kind === 'captures' || row.kind === 'voids');
       if (inFlight?.kind === 'voids') throw conflict(field, 'a cancellation of this order is in progress');
       if (inFlight) return { row: await retryOrRefuse(tx, inFlight, 'a capture', field), payment };

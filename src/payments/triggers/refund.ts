@@ -6,7 +6,7 @@ import { formatAmount, toStripeAmount } from '../money.ts';
 import { advancePaymentStatus, statusAfterRefunds } from '../payment-status.ts';
 import { recordRefund, refundMetadataKey } from '../stripe-sync.ts';
 import { createTransaction, isStale, orderMoney } from '../transactions.ts';
-import { retryOrRefuse, withTransactionCall, type ReservedTransaction, type TriggerRequest } from './transaction-call.ts';
+import { paymentOfTransaction, retryOrRefuse, withTransactionCall, type TriggerRequest } from './transaction-call.ts';
 
 const refundField: ErrorField = { trigger: '_refund' };
 const amountField: ErrorField = { attribute: '_refund_amount_cents' };
@@ -39,7 +39,7 @@ export function refundOrder(services: Services, orderId: string, request: Refund
       const money = await orderMoney(tx, order.id);
       if (!money.capture?.stripePaymentId) throw invalid(refundField, 'the order has no capture to refund');
       if (request.captureId !== undefined && request.captureId !== money.capture.id) throw invalid(refundField, "this capture is not the order's capture");
-      const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: money.capture.stripePaymentId } })) as ReservedTransaction['payment'];
+      const payment = await paymentOfTransaction(tx, money.capture.stripePaymentId);
       const inFlight = money.reserved.filter((row) => row.kind === 'refunds');
       const sameRequest = (row: Transaction) => amountCents === undefined || row.amountCents === amountCents;
       // A retry of a refund whose outcome was never learnt: same row, same idempotency key.

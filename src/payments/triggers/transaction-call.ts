@@ -1,14 +1,25 @@
 import Stripe from 'stripe';
+import { Prisma } from '../../db/client.ts';
+import { asFields, stripePaymentSql } from '../../db/sql/payments.ts';
+import { run, type AnyTx, type Statement } from '../../db/sql-transaction.ts';
 import { conflict, notFound, type ErrorField } from '../../domain-error.ts';
 import type { Order, StripePayment, Transaction } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
-import { lockOrder, lockPaymentWithOrder, type Locked, type Tx } from '../locks.ts';
+import { inFastTransaction, lockOrder, lockPaymentWithOrder, type Locked } from '../locks.ts';
 import { intentStatusRank } from '../payment-status.ts';
 import { Finished, withReservation } from '../reservation.ts';
 import { paymentAccount, type StripeAccount } from '../stripe-account.ts';
 import { applyPaymentIntent } from '../stripe-sync.ts';
-import { isStale, recordOutcome, transactionIdempotencyKey, transactionOfRequest, type Outcome, type TransactionKind } from '../transactions.ts';
+import {
+  isStale,
+  recordOutcome,
+  touchTransaction,
+  transactionIdempotencyKey,
+  transactionOfRequest,
+  type Outcome,
+  type TransactionKind,
+} from '../transactions.ts';
 
 /**
  * The order triggers that move money (`_capture`, `_refund`, `_cancel`) on the protocol of
@@ -42,16 +53,18 @@ export interface TransactionCall<Answer> {
   request: TriggerRequest;
   unknownOutcome: string;
   /** Under the order's lock: check the order's money and reserve a transaction (or finish without Stripe). */
-  reserve(tx: Tx, order: Order): Promise<ReservedTransaction | Finished<void>>;
+  reserve(tx: AnyTx, order: Order): Promise<ReservedTransaction | Finished<void>>;
   /** The request's own earlier attempt was recorded: finish what it left (e.g. mark the order cancelled). */
-  finishOwn?(tx: Tx, order: Order): Promise<void>;
+  finishOwn?(tx: AnyTx, order: Order): Promise<void>;
   call(reserved: ReservedTransaction, account: StripeAccount, idempotencyKey: string): Promise<Answer>;
   /** Under the order's and the payment's locks. */
-  record(tx: Tx, locked: Locked, reserved: ReservedTransaction, answer: Answer): Promise<void>;
+  record(tx: AnyTx, locked: Locked, reserved: ReservedTransaction, answer: Answer): Promise<void>;
 }
 
 export function withTransactionCall<Answer>(services: Services, steps: TransactionCall<Answer>): Promise<void> {
-  return withReservation<ReservedTransaction, Answer, void>(services, {
+  return withReservation<ReservedTransaction, Answer, void, AnyTx>(services, {
+    // The steps' statements are SQL of their own (src/db/sql-transaction.ts); a superseded payment's release asks for Prisma.
+    transactions: inFastTransaction,
     field: steps.field,
     unknownOutcome: steps.unknownOutcome,
     logged: ({ payment, row }) => ({ stripePaymentId: payment.id, transactionId: row.id }),
@@ -97,11 +110,21 @@ export function withTransactionCall<Answer>(services: Services, steps: Transacti
   });
 }
 
+const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
+const stripePayment: Statement = { name: 'stripe_payments.by_id', text: stripePaymentSql };
+
+/** The payment a transaction is made on (the order's lock keeps it there), read whole. */
+export async function paymentOfTransaction(tx: AnyTx, paymentId: string): Promise<ReservedTransaction['payment']> {
+  const [row] = await run(tx, stripePayment, [paymentId]);
+  if (row === undefined) throw new Error(`stripe payment ${paymentId} not found`);
+  return asFields<ReservedTransaction['payment']>(row, paymentFields);
+}
+
 /** Reuses a stale reservation (a retry), refuses a live one. */
-export async function retryOrRefuse(tx: Tx, row: Transaction, what: string, field: ErrorField): Promise<Transaction> {
+export async function retryOrRefuse(tx: AnyTx, row: Transaction, what: string, field: ErrorField): Promise<Transaction> {
   if (!isStale(row)) throw conflict(field, `${what} of this order is in progress; retry when it has finished`);
   // Marks the retry in flight, so that a third request waits for it in turn.
-  return tx.transaction.update({ where: { id: row.id }, data: { updatedAt: new Date() } });
+  return touchTransaction(tx, row.id);
 }
 
 /**
@@ -109,12 +132,11 @@ export async function retryOrRefuse(tx: Tx, row: Transaction, what: string, fiel
  * connection was cut after Stripe had acted): its own reservation is taken up again (the same
  * Stripe call, answered from Stripe's idempotency record), and once recorded it is done.
  */
-async function resumeOwnAttempt(tx: Tx, orderId: string, kind: TransactionCall<unknown>['kind'], request: TriggerRequest) {
+async function resumeOwnAttempt(tx: AnyTx, orderId: string, kind: TransactionCall<unknown>['kind'], request: TriggerRequest) {
   const own = await transactionOfRequest(tx, orderId, kind, request.requestKey);
   if (!own || !own.stripePaymentId) return undefined;
   if (own.state === 'recorded') return own.succeeded ? ('done' as const) : undefined;
   // The idempotency layer runs one request per key at a time, so the earlier attempt has ended.
-  const row = await tx.transaction.update({ where: { id: own.id }, data: { updatedAt: new Date() } });
-  const payment = (await tx.stripePayment.findUniqueOrThrow({ where: { id: own.stripePaymentId } })) as ReservedTransaction['payment'];
-  return { row, payment };
+  const row = await touchTransaction(tx, own.id);
+  return { row, payment: await paymentOfTransaction(tx, own.stripePaymentId) };
 }
