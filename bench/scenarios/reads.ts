@@ -160,7 +160,7 @@ export async function readOnlyRun(bench: Bench, size: number, baselineProfileDir
     const per = (seconds: number) => ms((1000 * seconds) / run.requests);
     say(`${run.label.padEnd(48)} ${rps(run.rps).padStart(7)} req/s  p99 ${ms(run.p99).padStart(6)} ms  CPU per request: server ${per(run.cpu.server)} ms, PostgreSQL ${per(run.cpu.postgres)} ms, load generator ${per(run.cpu.loadgen)} ms`);
   }
-  say(`every server started as node ${[...settings.serverNodeOptions, '--import tsx'].join(' ')}${settings.pin ? '; servers pinned to CPU 1, the load generator to CPU 0' : ''}`);
+  say(`every server started as node ${[...settings.serverNodeOptions, ...(bench.compiled ? [] : ['--import tsx'])].join(' ')}${bench.compiled ? ' (compiled)' : ''}${settings.pin ? '; servers pinned to CPU 1, the load generator to CPU 0' : ''}`);
   say(`rounds of the counted pairs pooled: req/s ${ratio(retrieveMain.rps / baselineRun.rps)}×, p99 ${ratio(retrieveMain.p99 / baselineRun.p99)}×`);
   printReadPairs(bench, reads);
   if (baselineProfileDir) await addBaselineProfile(bench, baselineProfileDir, baselineRun);
