@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
+import { createTestDatabase } from '../../src/db/test-database.ts';
 import { cronOf, periodicJobs, queueOf, useJobs, type PeriodicJob } from '../../src/plugins/jobs.ts';
 import type { Services } from '../../src/services.ts';
 
@@ -13,8 +14,8 @@ afterEach(async () => {
   for (const app of apps.splice(0)) await app.close();
 });
 
-/** A bare server running `jobs` on the job queue of the test database, its log lines captured. */
-function serverWith(jobs: PeriodicJob[]) {
+/** A bare server running `jobs` on the job queue of `databaseUrl`, its log lines captured. */
+function serverWith(jobs: PeriodicJob[], databaseUrl: string) {
   const logs: { msg: string; job?: string; err?: { message: string } }[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
@@ -23,7 +24,7 @@ function serverWith(jobs: PeriodicJob[]) {
     },
   });
   const app = Fastify({ logger: { level: 'info', stream } });
-  useJobs(app, { databaseUrl: inject('databaseUrl'), jobs, pollingIntervalSeconds: 0.5, cronMonitorIntervalSeconds: 1 });
+  useJobs(app, { databaseUrl, jobs, pollingIntervalSeconds: 0.5, cronMonitorIntervalSeconds: 1 });
   apps.push(app);
   return { app, logs };
 }
@@ -51,8 +52,15 @@ describe('the periodic jobs', () => {
         if (runs.length === 1) throw new Error('database unreachable');
       },
     });
-    const first = serverWith([job(1)]);
-    const second = serverWith([job(2)]);
+    // A queue of their own: the other test files' servers share the run's, and one of them
+    // stopping while it held a minute's schedule check would lose that minute's job here.
+    const scratch = await createTestDatabase(inject('databaseAdminUrl'));
+    onTestFinished(async () => {
+      for (const app of apps.splice(0)) await app.close();
+      await scratch.drop();
+    });
+    const first = serverWith([job(1)], scratch.databaseUrl);
+    const second = serverWith([job(2)], scratch.databaseUrl);
     await first.app.ready();
     await sleep(1_500);
     // Not listening: no queue, no run.
@@ -62,7 +70,7 @@ describe('the periodic jobs', () => {
     // Once per scheduled minute: the schedule made one job per minute between the two
     // instances, and each job ran once. (The minute a run starts in says nothing: under load
     // one minute's job may start in the next minute, beside that minute's own.)
-    const db = createPrismaClient(inject('databaseUrl'), { poolMax: 1 });
+    const db = createPrismaClient(scratch.databaseUrl, { poolMax: 1 });
     try {
       const perMinute = await db.$queryRawUnsafe<{ jobs: number }[]>(
         `SELECT count(*)::int AS jobs FROM (SELECT created_on FROM pgboss.job WHERE name = $1 UNION ALL SELECT created_on FROM pgboss.archive WHERE name = $1) j
