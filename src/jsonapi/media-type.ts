@@ -18,7 +18,9 @@ function parseMediaRanges(header: string): MediaRange[] {
  * type parameters (or a wildcard covering it). No Accept header means "anything" (RFC 9110).
  */
 export function acceptsJsonApi(accept: string | undefined): boolean {
-  if (accept === undefined || accept.trim() === '') return true;
+  // What the SDKs send on every request: no need to parse it.
+  if (accept === undefined || accept === mediaType) return true;
+  if (accept.trim() === '') return true;
   return parseMediaRanges(accept).some(
     ({ type, parameters }) =>
       (type === mediaType && parameters.length === 0) || type === '*/*' || type === 'application/*',
