@@ -60,7 +60,12 @@ if (!encryptionKey) {
   }
 }
 
-const { prisma: db, transactions } = connectDatabase(env.DATABASE_URL, { poolMax: 2 });
+// As the server connects: the same lock timeout, and unnamed statements behind a transaction pooler.
+const { prisma: db, transactions } = connectDatabase(env.DATABASE_URL, {
+  poolMax: 2,
+  lockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
+  ...(env.DATABASE_POOLER === 'transaction' ? { pooler: 'transaction' as const } : {}),
+});
 const services = {
   db,
   transactions,
