@@ -36,10 +36,15 @@ export type Tx = Prisma.TransactionClient;
 const orderFields = Object.values(Prisma.OrderScalarFieldEnum);
 const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 
+/** A stripe_payments row (snake_case columns, as `SELECT p.*` or `RETURNING *` give it) as Prisma's StripePayment. */
+export function asStripePayment<T extends StripePayment = StripePayment>(row: Record<string, unknown>): T {
+  return asFields<T>(row, paymentFields);
+}
+
 /** Locks a created payment and reads it, in one statement; null when there is none. */
 async function lockPayment(tx: AnyTx, paymentId: string): Promise<StripePayment | null> {
   const row = await lockStripePaymentRow(tx, paymentId);
-  return row === null ? null : asFields<StripePayment>(row, paymentFields);
+  return row === null ? null : asStripePayment(row);
 }
 
 const lockOrderStatement: Statement = { name: 'orders.lock', text: lockOrderSql };

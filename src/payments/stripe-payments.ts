@@ -4,14 +4,14 @@ import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma, type PrismaClient } from '../db/client.ts';
 import { insertRow } from '../db/sql/insert.ts';
-import { asFields, payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
+import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
 import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
-import { inFastTransaction, inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
+import { asStripePayment, inFastTransaction, inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
 import { formatAmount, fromStripeAmount, toStripeAmount } from './money.ts';
 import { editableStatuses } from './orders.ts';
 import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
@@ -111,7 +111,6 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
 }
 
 const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
-const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
 const payableOrderStatement: Statement = { name: 'orders.payable', text: payableOrderSql(methodFields, gatewayFields) };
 /** The same, with the order's pending reservations: a create reads them in the same statement. */
@@ -260,7 +259,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
       if (resetsStatus) await recordChange(tx, { type: 'orders', id: order.id, event: 'update', changes: { paymentStatus: { before: 'authorized', after: 'unpaid' } } });
       // As the store reads it (the model's fields and the order's amounts): the order is locked, its amounts as read.
       const lockedOrder = locked ?? order;
-      const shownRow = { ...asFields<StripePayment>(state, paymentFields), order: { totalAmountCents: lockedOrder.totalAmountCents, currencyCode: lockedOrder.currencyCode } };
+      const shownRow = { ...asStripePayment(state), order: { totalAmountCents: lockedOrder.totalAmountCents, currencyCode: lockedOrder.currencyCode } };
       return { id: row.id, stripeId: intent.id, shownRow };
     },
 

@@ -23,15 +23,20 @@ function isUnavailableSqlState(code: unknown): boolean {
   return typeof code === 'string' && /^(57P0[123]|08[0-9A-Z]{3})$/.test(code);
 }
 
+type DriverAdapterCause = { kind?: string; code?: string };
+
+/** What the driver adapter said under a Prisma error: Prisma wraps it in meta; one thrown at COMMIT or ROLLBACK reaches us bare, its cause alongside. */
+function driverAdapterCause(error: { meta?: unknown }): DriverAdapterCause | undefined {
+  const bare = (error as { name?: unknown }).name === 'DriverAdapterError' ? ((error as { cause?: unknown }).cause as DriverAdapterCause | undefined) : undefined;
+  return (error.meta as { driverAdapterError?: { cause?: DriverAdapterCause } } | undefined)?.driverAdapterError?.cause ?? bare;
+}
+
 export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }): boolean {
   // P2028: no transaction could start in time; the pool's own timeout: every connection busy.
   if (error.code === 'P1001' || error.code === 'P1002' || error.code === 'P1017' || error.code === 'P2028') return true;
   if (lostConnectionMessages.test(String((error as { message?: unknown }).message ?? ''))) return true;
   if (error.code !== undefined && (unreachableSocketCodes.has(error.code) || isUnavailableSqlState(error.code))) return true;
-  type Cause = { kind?: string; code?: string };
-  // Prisma wraps the driver adapter's error in meta; one thrown at COMMIT or ROLLBACK reaches us bare, its cause alongside.
-  const bare = (error as { name?: unknown }).name === 'DriverAdapterError' ? ((error as { cause?: unknown }).cause as Cause | undefined) : undefined;
-  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause ?? bare;
+  const cause = driverAdapterCause(error);
   if (cause?.kind !== undefined && unavailableKinds.has(cause.kind)) return true;
   // The request did not fail for what it asked, a retry may succeed.
   return cause?.kind === 'postgres' && isUnavailableSqlState(cause.code);
@@ -41,11 +46,8 @@ export function isDatabaseUnavailable(error: { code?: string; meta?: unknown }):
  * SQLSTATE 55P03: a lock not granted within the connection's lock timeout (src/db/client.ts),
  * sent bare by the SQL transactions and inside Prisma's error from its own.
  */
-function isLockTimeout(error: { code?: string; meta?: unknown; name?: unknown; cause?: unknown }): boolean {
-  if (error.code === '55P03') return true;
-  const bare = error.name === 'DriverAdapterError' ? (error.cause as { code?: string } | undefined) : undefined;
-  const cause = (error.meta as { driverAdapterError?: { cause?: { code?: string } } } | undefined)?.driverAdapterError?.cause ?? bare;
-  return cause?.code === '55P03';
+function isLockTimeout(error: { code?: string; meta?: unknown }): boolean {
+  return error.code === '55P03' || driverAdapterCause(error)?.code === '55P03';
 }
 
 /**

@@ -1,12 +1,11 @@
 import Stripe from 'stripe';
-import { Prisma } from '../../db/client.ts';
-import { asFields, stripePaymentSql } from '../../db/sql/payments.ts';
+import { stripePaymentSql } from '../../db/sql/payments.ts';
 import { run, type AnyTx, type Statement } from '../../db/sql-transaction.ts';
 import { conflict, notFound, type ErrorField } from '../../domain-error.ts';
 import type { Order, StripePayment, Transaction } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
-import { inFastTransaction, lockOrder, lockPaymentWithOrder, type Locked } from '../locks.ts';
+import { asStripePayment, inFastTransaction, lockOrder, lockPaymentWithOrder, type Locked } from '../locks.ts';
 import { intentStatusRank } from '../payment-status.ts';
 import { Finished, withReservation } from '../reservation.ts';
 import { paymentAccount, type StripeAccount } from '../stripe-account.ts';
@@ -110,14 +109,13 @@ export function withTransactionCall<Answer>(services: Services, steps: Transacti
   });
 }
 
-const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 const stripePayment: Statement = { name: 'stripe_payments.by_id', text: stripePaymentSql };
 
 /** The payment a transaction is made on (the order's lock keeps it there), read whole. */
 export async function paymentOfTransaction(tx: AnyTx, paymentId: string): Promise<ReservedTransaction['payment']> {
   const [row] = await run(tx, stripePayment, [paymentId]);
   if (row === undefined) throw new Error(`stripe payment ${paymentId} not found`);
-  return asFields<ReservedTransaction['payment']>(row, paymentFields);
+  return asStripePayment<ReservedTransaction['payment']>(row);
 }
 
 /** Reuses a stale reservation (a retry), refuses a live one. */

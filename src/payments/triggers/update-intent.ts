@@ -1,13 +1,11 @@
 import type Stripe from 'stripe';
 import { changedColumns, recordChange } from '../../changes.ts';
-import { Prisma } from '../../db/client.ts';
-import { asFields, bumpWriteVersionSql, recordIntentUpdateSql, setIntentStatusSql } from '../../db/sql/payments.ts';
+import { bumpWriteVersionSql, recordIntentUpdateSql, setIntentStatusSql } from '../../db/sql/payments.ts';
 import { run, type Statement } from '../../db/sql-transaction.ts';
 import { invalid, notFound, type ErrorField } from '../../domain-error.ts';
-import type { StripePayment } from '../../generated/prisma/client.ts';
 import type { Services } from '../../services.ts';
 import { unexpectedStateStatus } from '../../stripe/error-mapping.ts';
-import { inFastTransaction, lockPaymentWithOrder } from '../locks.ts';
+import { asStripePayment, inFastTransaction, lockPaymentWithOrder } from '../locks.ts';
 import { fromStripeAmount, toStripeAmount } from '../money.ts';
 import { changeableIntentList, neverChangeableAgain } from '../payment-status.ts';
 import { withReservation } from '../reservation.ts';
@@ -15,7 +13,6 @@ import { paymentAccount } from '../stripe-account.ts';
 import { checkOrderPayable, intentMetadata, type StripePaymentOptions } from '../stripe-payments.ts';
 
 const field: ErrorField = { trigger: '_update' };
-const paymentFields = Object.values(Prisma.StripePaymentScalarFieldEnum);
 const bumpWriteVersion: Statement = { name: 'stripe_payments.bump_write_version', text: bumpWriteVersionSql };
 const recordIntentUpdate: Statement = { name: 'stripe_payments.record_update', text: recordIntentUpdateSql };
 const setIntentStatus: Statement = { name: 'stripe_payments.set_status', text: setIntentStatusSql };
@@ -50,7 +47,7 @@ export async function updateIntent(services: Services, paymentId: string): Promi
         throw invalid(field, "order's payment_method now uses another Stripe gateway than the PaymentIntent");
       }
       const [row] = await run(tx, bumpWriteVersion, [payment.id, new Date().toISOString()]);
-      const bumped = asFields<StripePayment>(row!, paymentFields);
+      const bumped = asStripePayment(row!);
       return { payment: bumped, stripeId: payment.stripeId, order, amountCents: order.totalAmountCents, currencyCode };
     },
 
