@@ -11,11 +11,15 @@ export interface TestDatabase {
  * Creates an empty database with a unique name (`payments_test_<random>`) on the server
  * of `adminUrl`, so a test run never depends on, nor disturbs, what other runs or
  * developers left on a shared server. `adminUrl` must name an existing database (e.g.
- * `postgres`) and a role allowed to create databases.
+ * `postgres`) and a role allowed to create databases. With `copyOf`, the new database is a
+ * copy of that one (which nobody may be connected to while it is copied).
  */
-export async function createTestDatabase(adminUrl: string): Promise<TestDatabase> {
+export async function createTestDatabase(adminUrl: string, options: { copyOf?: string } = {}): Promise<TestDatabase> {
   const name = `payments_test_${randomBytes(6).toString('hex')}`;
-  await runAsAdmin(adminUrl, (client) => `CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  await runAsAdmin(adminUrl, (client) => {
+    const create = `CREATE DATABASE ${client.escapeIdentifier(name)}`;
+    return options.copyOf === undefined ? create : `${create} TEMPLATE ${client.escapeIdentifier(options.copyOf)}`;
+  });
 
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;

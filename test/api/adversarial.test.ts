@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { deriveKey } from '../../src/crypto/keys.ts';
 import { hashLoad, maxConcurrentHashes, resetHashPeak } from '../../src/crypto/password.ts';
 import { requestFingerprint } from '../../src/plugins/idempotency.ts';
@@ -248,6 +248,18 @@ describe('text PostgreSQL cannot store is refused where it enters, naming the fi
     const suffix = randomBytes(3).toString('hex');
     await createdId(context, '/api/markets', { data: { type: 'markets', attributes: { name: 'Metadata', code: `meta-${suffix}` } } });
     await createdId(context, '/api/customers', { data: { type: 'customers', attributes: { email: `meta-${suffix}@example.com` } } });
+    // An authorization, a capture and a refund, and a void: records of this file's own.
+    for (const steps of [['_authorize', '_place', '_capture', '_refund'], ['_authorize', '_place', '_cancel']]) {
+      const order = await payableOrder(context);
+      await confirm(order);
+      await context.standin.webhooksIdle();
+      for (const step of steps) expect((await trigger(context, order.orderId, { [step]: true })).status, step).toBe(200);
+    }
+    // A topic no test fires, at an address nothing listens on: this file's own webhook.
+    const webhookId = await createdId(context, '/api/webhooks', { data: { type: 'webhooks', attributes: { topic: 'orders.destroy', callback_url: 'http://127.0.0.1:9/metadata' } } });
+    onTestFinished(async () => {
+      await api(context).delete(`/api/webhooks/${webhookId}`);
+    });
     for (const resource of withMetadata) {
       if (!resource.actions.includes('update')) continue;
       const list = await send('GET', `/api/${resource.type}?page[size]=1`);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { connectDatabase, type PrismaClient } from '../../src/db/client.ts';
@@ -15,6 +15,7 @@ import { resources } from '../../src/resources/index.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 // A resource's writes come from its declaration: a field declared with its column is
 // created, updated and read back without a line of handler code, whether the engine
@@ -50,7 +51,7 @@ describe('a field declared without handler code', () => {
 
   beforeAll(async () => {
     standin = await startStripeStandin({ port: 0 });
-    const database = connectDatabase(inject('databaseUrl'), { poolMax: 4 });
+    const database = connectDatabase(testDatabaseUrl(), { poolMax: 4 });
     db = database.prisma;
     const services: Services = {
       db,

@@ -1,10 +1,11 @@
 // The generated client, through the pg adapter, against the migrated test database.
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 describe('createPrismaClient', () => {
-  const prisma = createPrismaClient(inject('databaseUrl'), { poolMax: 2 });
+  const prisma = createPrismaClient(testDatabaseUrl(), { poolMax: 2 });
 
   afterAll(async () => {
     await prisma.$disconnect();

@@ -2,10 +2,11 @@
 // transaction may run on another server connection, so named prepared statements and
 // session state do not follow a client. Skipped, saying so, where pgbouncer is not installed
 // (Debian: apt-get install pgbouncer).
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, getOrder, payableOrder, paymentStatusAfterWebhooks, trigger } from '../support/payments.ts';
 import { pgbouncerBinary, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const binary = pgbouncerBinary();
 if (!binary) console.warn('transaction-pooler.test.ts skipped: no pgbouncer binary (apt-get install pgbouncer)');
@@ -16,8 +17,8 @@ describe.skipIf(!binary)('behind PgBouncer in transaction mode', { timeout: 60_0
 
   beforeAll(async () => {
     // Fewer server connections than the app's pool has clients: transactions move between them.
-    bouncer = await startPgBouncer(binary!, inject('databaseUrl'), { serverConnections: 2 });
-    context = await startTestContext({ databaseUrl: bouncer.urlOf(inject('databaseUrl')), databasePooler: 'transaction', databasePoolMax: 6 });
+    bouncer = await startPgBouncer(binary!, testDatabaseUrl(), { serverConnections: 2 });
+    context = await startTestContext({ databaseUrl: bouncer.urlOf(testDatabaseUrl()), databasePooler: 'transaction', databasePoolMax: 6 });
   });
   afterAll(async () => {
     await context?.close();

@@ -1,9 +1,10 @@
 // filter[q] fragments run on the migrated database: the right rows, and no SQL error for any value.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonApiError } from '../../src/jsonapi/errors.ts';
 import { compileFilter, filterPredicates, type FilterableField, type FilterTarget } from '../../src/jsonapi/filter.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const fields = (declared: Record<string, FilterableField['type']>): FilterableField[] =>
   Object.entries(declared).map(([name, type]) => ({ name, column: name, type }));
@@ -42,7 +43,7 @@ const stripePayments: FilterTarget = {
 const hostile = `'; DROP TABLE orders; --`;
 
 describe('compileFilter on PostgreSQL', () => {
-  const client = new pg.Client({ connectionString: inject('databaseUrl') });
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
   // Unique ids keep this file's rows apart from other test files sharing the database.
   const prefix = `flt_${randomBytes(4).toString('hex')}_`;
   const id = (name: string) => `${prefix}${name}`;

@@ -6,12 +6,13 @@
 // Here each path that locks both runs against a writer holding the order, with that
 // interleaving forced.
 import pg from 'pg';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPrismaClient, type PrismaClient } from '../../src/db/client.ts';
 import { inTransaction, lockOrder, lockPaymentWithOrder } from '../../src/payments/locks.ts';
 import { createTransaction } from '../../src/payments/transactions.ts';
 import { api, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, payableOrder, trigger, type PayableOrder } from '../support/payments.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 let context: TestContext;
 let db: PrismaClient;
@@ -22,7 +23,7 @@ const appName = `lock-ordering-app-${suffix}`;
 const testName = `lock-ordering-${suffix}`;
 
 const named = (name: string) => {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', name);
   return url.toString();
 };
@@ -30,7 +31,7 @@ const named = (name: string) => {
 beforeAll(async () => {
   context = await startTestContext({ databaseUrl: named(appName) });
   db = createPrismaClient(named(testName), { poolMax: 2 });
-  admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  admin = new pg.Client({ connectionString: testDatabaseUrl() });
   await admin.connect();
 });
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import { connectDatabase, type PrismaClient } from '../../src/db/client.ts';
 import { newId } from '../../src/ids.ts';
@@ -19,6 +19,7 @@ import { updateIntent } from '../../src/payments/triggers/update-intent.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 // The payment logic called directly, as the resource will: real database, real SDK, the stand-in.
 
@@ -29,7 +30,7 @@ let services: Services;
 
 beforeAll(async () => {
   standin = await startStripeStandin({ port: 0 });
-  const database = connectDatabase(inject('databaseUrl'), { poolMax: 4 });
+  const database = connectDatabase(testDatabaseUrl(), { poolMax: 4 });
   db = database.prisma;
   services = {
     db,

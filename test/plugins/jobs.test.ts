@@ -8,6 +8,7 @@ import { newId } from '../../src/ids.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { cronOf, periodicJobs, queueOf, useJobs, type PeriodicJob } from '../../src/plugins/jobs.ts';
 import type { Services } from '../../src/services.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -88,7 +89,7 @@ describe('the periodic jobs', () => {
 });
 
 describe('the purge jobs', () => {
-  const db = createPrismaClient(inject('databaseUrl'), { poolMax: 2 });
+  const db = createPrismaClient(testDatabaseUrl(), { poolMax: 2 });
   afterAll(() => db.$disconnect());
   const services = { db } as unknown as Services;
   const job = (name: string) => periodicJobs(services, {}).find((entry) => entry.name === name)!;

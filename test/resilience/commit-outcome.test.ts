@@ -3,9 +3,10 @@
 // of the same deployment: the key was recorded in the create's own transaction, so the
 // retry answers with the committed record instead of creating a second one.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCheckout, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
 import { startCuttingProxy, type CuttingProxy } from '../support/cutting-proxy.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 let proxy: CuttingProxy;
 // Two instances on one database: `first` reaches it through the proxy.
@@ -13,9 +14,9 @@ let first: TestContext;
 let second: TestContext;
 
 beforeAll(async () => {
-  proxy = await startCuttingProxy(inject('databaseUrl'));
+  proxy = await startCuttingProxy(testDatabaseUrl());
   // A key is deemed lost with its instance after 3 s without a refresh (15 s by default).
-  first = await startTestContext({ databaseUrl: proxy.urlOf(inject('databaseUrl')), idempotencyAbandonedAfterSeconds: 3, stripe: { timeoutMs: 15_000 } });
+  first = await startTestContext({ databaseUrl: proxy.urlOf(testDatabaseUrl()), idempotencyAbandonedAfterSeconds: 3, stripe: { timeoutMs: 15_000 } });
   second = await startTestContext({ idempotencyAbandonedAfterSeconds: 3 });
 });
 afterAll(async () => {

@@ -7,12 +7,13 @@ import { inject } from 'vitest';
 import { createPrismaClient } from '../../src/db/client.ts';
 import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/stripe-standin';
 import { freePort } from '../../src/ports.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const jsonApi = 'application/vnd.api+json';
 
 let standin: StripeStandin;
-const db = createPrismaClient(inject('databaseUrl'), { poolMax: 2 });
+const db = createPrismaClient(testDatabaseUrl(), { poolMax: 2 });
 const credentials = { id: `crash-${randomBytes(4).toString('hex')}`, secret: randomBytes(24).toString('base64url') };
 const secrets = { signing: randomBytes(32).toString('hex') };
 let server: ChildProcess | undefined;
@@ -27,7 +28,7 @@ async function startServer(): Promise<void> {
     cwd: root,
     env: {
       ...process.env,
-      DATABASE_URL: inject('databaseUrl'),
+      DATABASE_URL: testDatabaseUrl(),
       PORT: String(port),
       STRIPE_API_URL: standin.url,
       STRIPE_MAX_NETWORK_RETRIES: '0',

@@ -13,6 +13,7 @@ import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { startCuttingProxy } from '../support/cutting-proxy.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 let context: TestContext;
 let receiver: Receiver | undefined;
@@ -21,7 +22,7 @@ const applicationName = `db-cuts-${process.pid}-${Date.now()}`;
 const admins: pg.Client[] = [];
 
 beforeAll(async () => {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', applicationName);
   context = await startTestContext({ databaseUrl: url.toString() });
 });
@@ -33,7 +34,7 @@ afterAll(async () => {
 
 /** A connection of the test's own, to hold locks with and to cut the app's connections. */
 async function adminClient(): Promise<pg.Client> {
-  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
   await admin.connect();
   admins.push(admin);
   return admin;
@@ -125,8 +126,8 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   it("keeps a committed write's answer when its Idempotency-Key could not be finished, and replays it", async () => {
     // The key is recorded in the write's own transaction: storing the answer after the
     // COMMIT is what fails here, its connection cut (through a proxy) as it is sent.
-    const proxy = await startCuttingProxy(inject('databaseUrl'));
-    const proxied = await startTestContext({ databaseUrl: proxy.urlOf(inject('databaseUrl')) });
+    const proxy = await startCuttingProxy(testDatabaseUrl());
+    const proxied = await startTestContext({ databaseUrl: proxy.urlOf(testDatabaseUrl()) });
     try {
       const { orderId } = await createCheckout(proxied);
       const before = await proxied.db.lineItem.count({ where: { orderId } });
@@ -171,7 +172,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   it("counts node-postgres's errors for a connection that died as the database being unavailable", async () => {
     const admin = await adminClient();
     const name = `${applicationName}-probe`;
-    const client = new pg.Client({ connectionString: inject('databaseUrl'), application_name: name });
+    const client = new pg.Client({ connectionString: testDatabaseUrl(), application_name: name });
     const errors: Error[] = [];
     client.on('error', (error) => errors.push(error));
     await client.connect();
@@ -198,7 +199,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
     expect(isDatabaseUnavailable(refusal as Error & { code?: string })).toBe(true);
 
     // A read whose connection an administrator terminates while it runs: SQLSTATE 57P01.
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     const name = `${applicationName}-read`;
     url.searchParams.set('application_name', name);
     const database = connectDatabase(url.toString(), { poolMax: 1 });
@@ -217,7 +218,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   });
 
   it('survives an idle connection of the shared pool dying before Prisma ever connected, and reads again', async () => {
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     const name = `${applicationName}-idle`;
     url.searchParams.set('application_name', name);
     const database = connectDatabase(url.toString(), { poolMax: 1 });
@@ -233,7 +234,7 @@ describe('connections cut under a request', { timeout: 30_000 }, () => {
   });
 
   it('survives a checked-out connection of the shared pool dying between two of its queries, and reads again', async () => {
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     const name = `${applicationName}-held`;
     url.searchParams.set('application_name', name);
     const database = connectDatabase(url.toString(), { poolMax: 1 });
@@ -316,7 +317,7 @@ describe('the outgoing webhooks\' LISTEN connection cut', { timeout: 60_000 }, (
 
   it('closes the listener with the server when the first sweep at start fails', async () => {
     const name = `${applicationName}-start`;
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     url.searchParams.set('application_name', name);
     // The sweep at start waits for the table the test holds, and its connection is cut while it waits.
     const holder = await adminClient();
@@ -342,7 +343,7 @@ describe('the job queue under a cut', { timeout: 60_000 }, () => {
     // pg-boss records a handled job's outcome without awaiting it: a rejection there was
     // unhandled, and the server shut down after it (what the soak with three instances met).
     const name = `${applicationName}-jobs`;
-    const url = new URL(inject('databaseUrl'));
+    const url = new URL(testDatabaseUrl());
     url.searchParams.set('application_name', name);
     const rejections: unknown[] = [];
     const onRejection = (reason: unknown) => rejections.push(reason);

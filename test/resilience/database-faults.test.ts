@@ -1,14 +1,15 @@
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp } from '../../src/app.ts';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, jsonApi, startTestContext, type TestContext } from '../support/context.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 let context: TestContext;
 // Other test files share the database: only this app's connections may be cut.
 const applicationName = `db-fault-${process.pid}-${Date.now()}`;
 beforeAll(async () => {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', applicationName);
   context = await startTestContext({ databaseUrl: url.toString() });
 });
@@ -19,7 +20,7 @@ afterAll(async () => {
 describe('database faults', () => {
   it('recovers by itself after every connection is terminated, answering 503 at worst', async () => {
     expect((await api(context).get('/api/orders')).status).toBe(200);
-    const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+    const admin = new pg.Client({ connectionString: testDatabaseUrl() });
     await admin.connect();
     try {
       const { rows } = await admin.query<{ terminated: boolean }>(

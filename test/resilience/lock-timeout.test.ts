@@ -3,15 +3,16 @@
 // of waiting with their connection for as long as the holder; nothing is half written, and
 // the same request succeeds once the lock is released.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createCheckout, startTestContext, type TestContext } from '../support/context.ts';
 import { pgbouncerBinary, startPgBouncer, type PgBouncer } from '../support/pgbouncer.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const lockTimeoutMs = 300;
 let holder: pg.Client;
 
 beforeAll(async () => {
-  holder = new pg.Client({ connectionString: inject('databaseUrl') });
+  holder = new pg.Client({ connectionString: testDatabaseUrl() });
   await holder.connect();
 });
 afterAll(async () => {
@@ -89,8 +90,8 @@ describe.skipIf(!binary)('a lock held by another session, behind PgBouncer in tr
     await bouncer?.stop();
   });
   const context = startedContext(async () => {
-    bouncer = await startPgBouncer(binary!, inject('databaseUrl'));
-    return startTestContext({ databaseUrl: bouncer.urlOf(inject('databaseUrl')), databasePooler: 'transaction', databaseLockTimeoutMs: lockTimeoutMs });
+    bouncer = await startPgBouncer(binary!, testDatabaseUrl());
+    return startTestContext({ databaseUrl: bouncer.urlOf(testDatabaseUrl()), databasePooler: 'transaction', databaseLockTimeoutMs: lockTimeoutMs });
   });
 
   it('answers a create 503 after the lock timeout, writes nothing, and creates once the lock is gone', () => createsOnceUnlocked(context()));

@@ -11,16 +11,17 @@ import { applyMigrations } from '../../src/db/migrations.ts';
 import { createTestDatabase } from '../../src/db/test-database.ts';
 import { api, startTestContext, type TestContext } from '../support/context.ts';
 import { confirm, payableOrder, trigger } from '../support/payments.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 let context: TestContext;
 let observer: pg.Client;
 const applicationName = `refund-retry-${process.pid}-${Date.now()}`;
 
 beforeAll(async () => {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', applicationName);
   context = await startTestContext({ databaseUrl: url.toString() });
-  observer = new pg.Client({ connectionString: inject('databaseUrl') });
+  observer = new pg.Client({ connectionString: testDatabaseUrl() });
   await observer.connect();
 });
 afterAll(async () => {
@@ -44,7 +45,7 @@ async function lockWaiter(pattern: string): Promise<number> {
 /** A paid and captured order, and its partial refund request with one Idempotency-Key, to send as often as a client retries. */
 /** Holds the order's row until the request waiting for it has had its connection cut; its answer. */
 async function cutWhileWaitingForOrder<T>(orderId: string, pending: Promise<T>): Promise<T> {
-  const holder = new pg.Client({ connectionString: inject('databaseUrl') });
+  const holder = new pg.Client({ connectionString: testDatabaseUrl() });
   await holder.connect();
   try {
     await holder.query('BEGIN');

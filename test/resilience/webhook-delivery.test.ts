@@ -8,13 +8,14 @@ import { startStripeStandin, type StripeStandin } from '@stripe-payments-api/str
 import { createPrismaClient } from '../../src/db/client.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
 import { freePort } from '../../src/ports.ts';
+import { testDatabaseUrl } from '../support/test-database-url.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const jsonApi = 'application/vnd.api+json';
 
 let standin: StripeStandin;
 let receiver: Receiver;
-const db = createPrismaClient(inject('databaseUrl'), { poolMax: 2 });
+const db = createPrismaClient(testDatabaseUrl(), { poolMax: 2 });
 const credentials = { id: `webhooks-${randomBytes(4).toString('hex')}`, secret: randomBytes(24).toString('base64url') };
 const servers = new Set<ChildProcess>();
 const webhooks: string[] = [];
@@ -28,7 +29,7 @@ async function startServer(): Promise<{ process: ChildProcess; base: string }> {
     cwd: root,
     env: {
       ...process.env,
-      DATABASE_URL: inject('databaseUrl'),
+      DATABASE_URL: testDatabaseUrl(),
       PORT: String(port),
       STRIPE_API_URL: standin.url,
       API_CLIENT_ID: credentials.id,

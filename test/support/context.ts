@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { createSecretBox } from '../../src/crypto/secret-box.ts';
 import type { Services } from '../../src/services.ts';
 import { StripeClients } from '../../src/stripe/client.ts';
+import { testDatabaseUrl } from './test-database-url.ts';
 
 export const jsonApi = 'application/vnd.api+json';
 
@@ -47,7 +48,7 @@ export async function startTestContext(overrides: ConfigOverrides = {}, options:
     },
   });
   const config: AppConfig = {
-    databaseUrl: inject('databaseUrl'),
+    databaseUrl: testDatabaseUrl(),
     databasePoolMax: 5,
     tokenTtlSeconds: 3600,
     signingKeyRotationSeconds: 30 * 86_400,

@@ -1,11 +1,13 @@
-// vitest globalSetup: one fresh, migrated database for the whole test run.
+// vitest globalSetup: fresh, migrated databases for the test run, one per worker.
 //
-// With DATABASE_URL set, it is used as the admin URL of a server to create the database
+// With DATABASE_URL set, it is used as the admin URL of a server to create the databases
 // on (e.g. postgresql://postgres@127.0.0.1:5432/postgres); otherwise an embedded
 // PostgreSQL is started in a temporary directory and removed afterwards.
-// Tests read the URL with `inject('databaseUrl')` (also in process.env.TEST_DATABASE_URL,
-// for code outside vitest's context such as a spawned server), and the admin URL, for
-// tests that need more databases of their own, with `inject('databaseAdminUrl')`.
+// Files running at the same time never share a database: a file's webhooks, job queue and
+// records meet only those of the files before it in the same worker, as in a serial run.
+// Tests read their worker's URL with `testDatabaseUrl()` (test/support/test-database-url.ts),
+// and the admin URL, for tests that need more databases of their own, with
+// `inject('databaseAdminUrl')`.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,8 +20,8 @@ import { createTestDatabase } from '../../src/db/test-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** A fresh database with every migration applied, dropped after the run. */
-    databaseUrl: string;
+    /** Fresh databases with every migration applied, one per worker (`VITEST_POOL_ID`), dropped after the run. */
+    databaseUrls: string[];
     /** Admin connection to the same server, to create further databases. */
     databaseAdminUrl: string;
     /** ENCRYPTION_KEY of every app in the run, base64: like instances of one deployment, they share it. */
@@ -57,14 +59,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
       console.log(`test database: on the server of DATABASE_URL (${new URL(adminUrl).host})`);
     }
 
-    const database = await createTestDatabase(adminUrl);
-    cleanups.push(() => database.drop());
-    await applyMigrations(database.databaseUrl, { migrationsDir, schemaPath });
+    // Migrated once, then copied for each worker: a copy takes a fraction of a migration.
+    const migrated = await createTestDatabase(adminUrl);
+    cleanups.push(() => migrated.drop());
+    await applyMigrations(migrated.databaseUrl, { migrationsDir, schemaPath });
+    const workers = Math.max(1, project.config.maxWorkers);
+    const databaseUrls: string[] = [];
+    for (let worker = 0; worker < workers; worker++) {
+      const copy = await createTestDatabase(adminUrl, { copyOf: new URL(migrated.databaseUrl).pathname.slice(1) });
+      cleanups.push(() => copy.drop());
+      databaseUrls.push(copy.databaseUrl);
+    }
 
-    project.provide('databaseUrl', database.databaseUrl);
+    project.provide('databaseUrls', databaseUrls);
     project.provide('databaseAdminUrl', adminUrl);
     project.provide('encryptionKey', randomBytes(32).toString('base64'));
-    process.env.TEST_DATABASE_URL = database.databaseUrl;
   } catch (error) {
     await teardown().catch(() => {});
     throw error;
