@@ -3,8 +3,8 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { changedColumns, recordChange } from '../changes.ts';
 import { Prisma, type PrismaClient } from '../db/client.ts';
-import { insertRow } from '../db/sql/insert.ts';
-import { payableOrderSql, prefixedRow, recordCreatedSql } from '../db/sql/payments.ts';
+import { insertRow, rowValues } from '../db/sql/insert.ts';
+import { payableOrderSql, prefixedRow, recordCreatedSql, reserveIfPayableSql } from '../db/sql/payments.ts';
 import { prismaOf, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict, invalid, notFound, type ErrorField } from '../domain-error.ts';
 import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../generated/prisma/client.ts';
@@ -113,11 +113,8 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
 const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
 const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
 const payableOrderStatement: Statement = { name: 'orders.payable', text: payableOrderSql(methodFields, gatewayFields) };
-/** The same, with the order's pending reservations: a create reads them in the same statement. */
-const payableOrderWithPendingStatement: Statement = {
-  name: 'orders.payable_with_pending',
-  text: payableOrderSql(methodFields, gatewayFields, ['id', ...Object.keys(comparedColumns)]),
-};
+/** What a create reads of the order's pending reservations, to reuse one. */
+const pendingFields = ['id', ...Object.keys(comparedColumns)];
 const recordCreatedStatement: Statement = { name: 'stripe_payments.record_created', text: recordCreatedSql };
 const releaseReservationStatement: Statement = { name: 'stripe_payments.release', text: "DELETE FROM stripe_payments WHERE id = $1 AND intent_state = 'reserved'" };
 
@@ -125,16 +122,25 @@ const releaseReservationStatement: Statement = { name: 'stripe_payments.release'
 type PendingReservation = { id: string } & { [column in keyof typeof comparedColumns]: StripePayment[column] };
 
 /**
- * Checks that a locked order can be paid with a stripe payment (at creation, when a payment
- * moves to it, before `_update` sends its amount) and returns its currency and Stripe gateway.
- * Errors name `field`, the part of the request that named the order.
+ * Checks that a locked order can be paid with a stripe payment (when a payment moves to it,
+ * before `_update` sends its amount; a create reads the same row as it reserves) and returns
+ * its currency and Stripe gateway. Errors name `field`, the part of the request that named the order.
  */
-export async function checkOrderPayable(tx: AnyTx, order: Order, field: ErrorField, { withPending = false }: { withPending?: boolean } = {}) {
+export async function checkOrderPayable(tx: AnyTx, order: Order, field: ErrorField) {
+  checkOrderEditable(order, field);
+  // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
+  const [payable] = await run(tx, payableOrderStatement, [order.id, order.paymentMethodId]);
+  return checkPayable(order, payable, field);
+}
+
+function checkOrderEditable(order: Order, field: ErrorField): void {
   if (!editableStatuses.has(order.status)) {
     throw invalid(field, `order is ${order.status}, a payment can only be created for a draft or pending order`);
   }
-  // Line items, payment method and gateway in one statement, after the lock (see lockOrderSql).
-  const [payable] = await run(tx, withPending ? payableOrderWithPendingStatement : payableOrderStatement, [order.id, order.paymentMethodId]);
+}
+
+/** The checks of `checkOrderPayable` on the row of `payableOrderSql` read for `order`. */
+function checkPayable(order: Order, payable: Record<string, unknown> | undefined, field: ErrorField) {
   if (!payable?.hasLineItems) throw invalid(field, 'order has no line items');
   if (order.totalAmountCents <= 0) throw invalid(field, 'order total must be greater than zero');
   const currencyCode = order.currencyCode;
@@ -151,6 +157,24 @@ export async function checkOrderPayable(tx: AnyTx, order: Order, field: ErrorFie
   const gateway = prefixedRow<StripeGateway>(payable, 'g.');
   if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
   return { currencyCode, paymentMethod, gateway, pending: (payable.pending as PendingReservation[] | null | undefined) ?? [] };
+}
+
+/**
+ * A create's check and reservation (`reserveIfPayableSql`) for `row`'s shape: one statement
+ * per set of columns, as `insertRow` names its own.
+ */
+const reserveStatements = new Map<string, Statement>();
+function reserveIfPayable(row: Record<string, unknown>): { statement: Statement; values: unknown[] } {
+  // $1 the order and $2 its payment method come first.
+  const insert = rowValues(row, 3);
+  let statement = reserveStatements.get(insert.key);
+  if (!statement) {
+    const placeholder = (field: string) => insert.placeholders[insert.fields.indexOf(field)] as string;
+    const text = reserveIfPayableSql(methodFields, gatewayFields, pendingFields, insert, { amountCents: placeholder('amountCents'), currencyCode: placeholder('currencyCode') });
+    statement = { name: `stripe_payments.reserve.${reserveStatements.size}`, text };
+    reserveStatements.set(insert.key, statement);
+  }
+  return { statement, values: insert.values };
 }
 
 /** What a create returns: with `shownRow`, the payment as the API reads it, returned by the statement that recorded it. */
@@ -182,32 +206,45 @@ export async function createStripePayment(services: Services, columns: NewStripe
     async reserve(tx) {
       const order = await lockOrder(tx, orderId);
       if (!order) throw invalid(orderField, `orders ${orderId} not found`);
-      const { currencyCode, gateway, pending } = await checkOrderPayable(tx, order, orderField, { withPending: true });
+      checkOrderEditable(order, orderField);
+      const requested = {
+        orderId: order.id,
+        amountCents: order.totalAmountCents,
+        currencyCode: order.currencyCode,
+        options: options ?? {},
+        returnUrl: returnUrl ?? null,
+        receiptEmail: receiptEmail ?? order.customerEmail ?? null,
+      };
+      // The usual create, an order with no reservation, is checked and reserved in one statement.
+      let id = newId();
+      const now = new Date();
+      const reservation = { id, ...requested, ...annotations, intentState: 'reserved', createdAt: now, updatedAt: now };
+      const { statement, values } = reserveIfPayable(reservation);
+      const [payable] = await run(tx, statement, [order.id, order.paymentMethodId, ...values]);
+      const { currencyCode, gateway, pending } = checkPayable(order, payable, orderField);
       if (options?.on_behalf_of !== undefined && gateway.connectedAccount) {
         // A direct charge is already the connected account's own: Stripe takes on_behalf_of only for charges on the platform.
         throw invalid({ attribute: 'options' }, "on_behalf_of is for charges on the platform's account; this gateway charges on its connected_account");
       }
       const wanted = {
-        orderId: order.id,
-        paymentGatewayId: gateway.id,
-        amountCents: order.totalAmountCents,
+        ...requested,
         currencyCode,
-        options: options ?? {},
-        returnUrl: returnUrl ?? null,
-        receiptEmail: receiptEmail ?? order.customerEmail ?? null,
+        paymentGatewayId: gateway.id,
         connectedAccount: gateway.connectedAccount,
         publishableKey: gateway.publishableKey,
         mode: gateway.mode,
       };
       // Nothing read back of the row written: the call needs what `wanted` holds.
-      const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
-      const id = sameRequest?.id ?? newId();
-      if (!sameRequest) {
-        const now = new Date();
-        const { statement, values } = insertRow('stripe_payments', { id, ...wanted, ...annotations, intentState: 'reserved', createdAt: now, updatedAt: now });
-        await run(tx, statement, values);
-      } else if (Object.keys(annotations).length > 0) {
-        await prismaOf(tx).stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+      if (!payable?.reserved) {
+        // The order holds reservations: the same request's is reused (a retry), or one is made beside the others.
+        const sameRequest = pending.find((row) => (Object.keys(wanted) as (keyof typeof wanted)[]).every((key) => isDeepStrictEqual(row[key], wanted[key])));
+        if (sameRequest) {
+          id = sameRequest.id;
+          if (Object.keys(annotations).length > 0) await prismaOf(tx).stripePayment.update({ where: { id }, data: annotations, select: { id: true } });
+        } else {
+          const insert = insertRow('stripe_payments', { ...reservation, ...wanted });
+          await run(tx, insert.statement, insert.values);
+        }
       }
       const row = { id, ...wanted };
       return { row, order, gateway };

@@ -49,6 +49,38 @@ export function payableOrderSql(methodFields: readonly string[], gatewayFields: 
   );
 }
 
+/**
+ * A create's check and reservation in one statement, under the order's lock: the row of
+ * `payableOrderSql` ($1 the order, $2 its payment method) with the order's pending
+ * reservations, and `"reserved"`, whether the new reservation was inserted. Its columns are
+ * `insert`'s (bound from $3) and the gateway's id, account, key and mode; it is inserted
+ * only while the order has no reservation (the caller compares those, and inserts when none
+ * is the same request) and only when the order can be paid as `checkPayable` decides, on
+ * the amount and currency placeholders given: the caller checks the row whatever this
+ * decided, so a request refused there writes nothing either way.
+ */
+export function reserveIfPayableSql(
+  methodFields: readonly string[],
+  gatewayFields: readonly string[],
+  pending: readonly string[],
+  insert: { columns: readonly string[]; placeholders: readonly string[] },
+  placeholderOf: { amountCents: string; currencyCode: string },
+): string {
+  const m = (field: string) => qualified('m', columnOfField(field));
+  const g = (field: string) => qualified('g', columnOfField(field));
+  const gatewayColumns = ['paymentGatewayId', 'connectedAccount', 'publishableKey', 'mode'].map((field) => `"${columnOfField(field)}"`);
+  return (
+    `WITH reserved AS (INSERT INTO stripe_payments (${[...gatewayColumns, ...insert.columns].join(', ')}) ` +
+    `SELECT ${[g('id'), g('connectedAccount'), g('publishableKey'), g('mode'), ...insert.placeholders].join(', ')} ` +
+    `FROM payment_methods m JOIN stripe_gateways g ON g.id = ${m('paymentGatewayId')} ` +
+    `WHERE m.id = $2::text AND ${m('paymentSourceType')} = 'stripe_payments' AND ${m('disabledAt')} IS NULL AND ${g('disabledAt')} IS NULL ` +
+    `AND ${m('currencyCode')} = ${placeholderOf.currencyCode} AND ${placeholderOf.amountCents} > 0 ` +
+    `AND EXISTS (SELECT 1 FROM line_items l WHERE l.order_id = $1) ` +
+    `AND NOT EXISTS (SELECT 1 FROM stripe_payments p WHERE p.order_id = $1 AND p.intent_state = 'reserved') RETURNING 1) ` +
+    `SELECT payable.*, EXISTS (SELECT 1 FROM reserved) AS "reserved" FROM (${payableOrderSql(methodFields, gatewayFields, pending)}) AS payable`
+  );
+}
+
 /** The fields of `row` named `<prefix><field>`, without the prefix; null when its id is null (a LEFT JOIN found nothing). */
 export function prefixedRow<T>(row: Record<string, unknown>, prefix: string): T | null {
   if (row[`${prefix}id`] === null || row[`${prefix}id`] === undefined) return null;
