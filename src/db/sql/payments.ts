@@ -1,4 +1,4 @@
-import { columnOfField, qualified } from './identifiers.ts';
+import { columnOfField, qualified, quoted } from './identifiers.ts';
 
 /**
  * The statements of the payment path that Prisma would send as several (a row locked and
@@ -68,7 +68,7 @@ export function reserveIfPayableSql(
 ): string {
   const m = (field: string) => qualified('m', columnOfField(field));
   const g = (field: string) => qualified('g', columnOfField(field));
-  const gatewayColumns = ['paymentGatewayId', 'connectedAccount', 'publishableKey', 'mode'].map((field) => `"${columnOfField(field)}"`);
+  const gatewayColumns = ['paymentGatewayId', 'connectedAccount', 'publishableKey', 'mode'].map((field) => quoted(columnOfField(field)));
   return (
     `WITH reserved AS (INSERT INTO stripe_payments (${[...gatewayColumns, ...insert.columns].join(', ')}) ` +
     `SELECT ${[g('id'), g('connectedAccount'), g('publishableKey'), g('mode'), ...insert.placeholders].join(', ')} ` +
