@@ -1,5 +1,5 @@
 import { Prisma, type PrismaClient } from '../db/client.ts';
-import { asFields, lockOrderSql } from '../db/sql/payments.ts';
+import { asFields, lockOrderPaymentStateSql, lockOrderSql } from '../db/sql/payments.ts';
 import { lockOrderRows, lockStripePaymentRow, stripePaymentOrderId } from '../db/sql/locks.ts';
 import { PrismaNeeded, run, type AnyTx, type Statement } from '../db/sql-transaction.ts';
 import { conflict } from '../domain-error.ts';
@@ -53,6 +53,14 @@ const lockOrderStatement: Statement = { name: 'orders.lock', text: lockOrderSql 
 export async function lockOrder(tx: AnyTx, orderId: string): Promise<Order | null> {
   const [row] = await run(tx, lockOrderStatement, [orderId]);
   return row === undefined ? null : asFields<Order>(row, orderFields);
+}
+
+const lockOrderPaymentStateStatement: Statement = { name: 'orders.lock_payment_state', text: lockOrderPaymentStateSql };
+
+/** `lockOrder` reading only the order's payment status and amounts; null when there is none. */
+export async function lockOrderPaymentState(tx: AnyTx, orderId: string): Promise<Pick<Order, 'paymentStatus' | 'totalAmountCents' | 'currencyCode'> | null> {
+  const [row] = await run<Pick<Order, 'paymentStatus' | 'totalAmountCents' | 'currencyCode'>>(tx, lockOrderPaymentStateStatement, [orderId]);
+  return row ?? null;
 }
 
 export interface Locked {

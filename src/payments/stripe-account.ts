@@ -20,7 +20,7 @@ type SealedGateway = Pick<StripeGateway, 'loginEncrypted'>;
 
 /** The account of a gateway, for requests to `connectedAccount` (null: the gateway's own account). */
 export function gatewayAccount(services: Services, gateway: SealedGateway, connectedAccount: string | null): StripeAccount {
-  const client = services.stripe.forKey(services.secretBox.open(gateway.loginEncrypted));
+  const client = services.stripe.forSealedKey(gateway.loginEncrypted, services.secretBox.open);
   return { client, requestOptions: connectedAccount ? { stripeAccount: connectedAccount } : {} };
 }
 

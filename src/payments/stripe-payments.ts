@@ -11,7 +11,7 @@ import type { Order, PaymentMethod, StripeGateway, StripePayment } from '../gene
 import { newId } from '../ids.ts';
 import type { Services } from '../services.ts';
 import { unexpectedStateStatus } from '../stripe/error-mapping.ts';
-import { asStripePayment, inFastTransaction, inTransaction, lockOrder, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
+import { asStripePayment, inFastTransaction, inTransaction, lockOrder, lockOrderPaymentState, lockPaymentWithOrder, lockPaymentWithOrders, type Tx } from './locks.ts';
 import { formatAmount, fromStripeAmount, toStripeAmount } from './money.ts';
 import { editableStatuses } from './orders.ts';
 import { changeableIntentList, changeableIntentStatuses, moneyMovedStatuses, neverChangeableAgain, resetPaymentStatusAfterPaymentDeleted } from './payment-status.ts';
@@ -110,8 +110,15 @@ export function intentMetadata(order: Pick<Order, 'id' | 'number'>, stripePaymen
   return { order_id: order.id, order_number: String(order.number), stripe_payment_id: stripePaymentId };
 }
 
-const methodFields = Object.values(Prisma.PaymentMethodScalarFieldEnum);
-const gatewayFields = Object.values(Prisma.StripeGatewayScalarFieldEnum);
+/**
+ * What the checks and the Stripe calls use of the order's payment method and gateway, and
+ * all that is read of them: every column returned is decoded and copied on each create
+ * (their full rows are 39 columns; these are 10).
+ */
+const methodFields = ['id', 'paymentSourceType', 'disabledAt', 'currencyCode'] as const satisfies readonly (keyof PaymentMethod)[];
+const gatewayFields = ['id', 'disabledAt', 'connectedAccount', 'publishableKey', 'mode', 'loginEncrypted'] as const satisfies readonly (keyof StripeGateway)[];
+type PayableMethod = Pick<PaymentMethod, (typeof methodFields)[number]>;
+type PayableGateway = Pick<StripeGateway, (typeof gatewayFields)[number]>;
 const payableOrderStatement: Statement = { name: 'orders.payable', text: payableOrderSql(methodFields, gatewayFields) };
 /** What a create reads of the order's pending reservations, to reuse one. */
 const pendingFields = ['id', ...Object.keys(comparedColumns)];
@@ -146,7 +153,7 @@ function checkPayable(order: Order, payable: Record<string, unknown> | undefined
   const currencyCode = order.currencyCode;
   if (!currencyCode) throw invalid(field, 'order has no currency_code');
   if (!order.paymentMethodId) throw invalid(field, 'order has no payment_method');
-  const paymentMethod = prefixedRow<PaymentMethod>(payable, 'm.');
+  const paymentMethod = prefixedRow<PayableMethod>(payable, 'm.');
   if (!paymentMethod || paymentMethod.paymentSourceType !== 'stripe_payments') {
     throw invalid(field, "order's payment_method does not accept stripe_payments");
   }
@@ -154,7 +161,7 @@ function checkPayable(order: Order, payable: Record<string, unknown> | undefined
   if (paymentMethod.currencyCode !== currencyCode) {
     throw invalid(field, `order's payment_method is for ${paymentMethod.currencyCode}, the order is in ${currencyCode}`);
   }
-  const gateway = prefixedRow<StripeGateway>(payable, 'g.');
+  const gateway = prefixedRow<PayableGateway>(payable, 'g.');
   if (!gateway || gateway.disabledAt) throw invalid(field, "order's payment_method has no active stripe gateway");
   return { currencyCode, paymentMethod, gateway, pending: (payable.pending as PendingReservation[] | null | undefined) ?? [] };
 }
@@ -267,7 +274,7 @@ export async function createStripePayment(services: Services, columns: NewStripe
     },
 
     async record(tx, { row, order }, intent) {
-      const locked = await lockOrder(tx, order.id);
+      const locked = await lockOrderPaymentState(tx, order.id);
       // The order is locked: its payment status is as read, so whether the new source resets it is known here.
       const resetsStatus = authorizationStatuses.includes((locked ?? order).paymentStatus);
       const paymentMethod = typeof intent.payment_method === 'string' ? JSON.stringify({ id: intent.payment_method }) : null;

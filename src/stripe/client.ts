@@ -13,8 +13,20 @@ export interface StripeEndpoint {
  */
 export class StripeClients {
   private readonly clients = new Map<string, Stripe>();
+  /** By a gateway's sealed key: a create would otherwise decrypt it each time. Only keys that opened are kept. */
+  private readonly bySealedKey = new Map<string, Stripe>();
 
   constructor(private readonly endpoint: StripeEndpoint) {}
+
+  /** The client of a sealed secret key, opened by `open` the first time it is seen (a key that does not open throws). */
+  forSealedKey(sealedKey: string, open: (sealed: string) => string): Stripe {
+    let client = this.bySealedKey.get(sealedKey);
+    if (!client) {
+      client = this.forKey(open(sealedKey));
+      this.bySealedKey.set(sealedKey, client);
+    }
+    return client;
+  }
 
   forKey(secretKey: string): Stripe {
     let client = this.clients.get(secretKey);

@@ -22,6 +22,13 @@ function fieldsAs(alias: string, fields: readonly string[], prefix = ''): string
  */
 export const lockOrderSql = 'SELECT o.* FROM orders o WHERE o.id = $1 FOR NO KEY UPDATE';
 
+/**
+ * An order locked as `lockOrderSql` locks it, reading only what a create's record step
+ * decides on: its payment status, and the amounts the created payment is shown with.
+ */
+export const lockOrderPaymentStateSql =
+  'SELECT o.payment_status AS "paymentStatus", o.total_amount_cents AS "totalAmountCents", o.currency_code AS "currencyCode" FROM orders o WHERE o.id = $1 FOR NO KEY UPDATE';
+
 /** A row of snake_case columns as the model's `fields` name them. */
 export function asFields<T>(row: Record<string, unknown>, fields: readonly string[]): T {
   const picked: Record<string, unknown> = {};
