@@ -73,11 +73,18 @@ function isClaims(value: Record<string, unknown>): value is Record<string, unkno
 
 /**
  * Tokens the database said were valid within the last `ttlMs`, so that a client's burst of
- * requests costs one revocation check, not one each. Revocations and application deletions
- * made by this instance forget them at once; other instances notice within `ttlMs`.
+ * requests costs one revocation check, not one each. Requests that find a token's check
+ * stale while it is being made wait for that check instead of making their own: when the
+ * check of a token in constant use expires, every request in flight would otherwise check
+ * it at once (64 statements at 64 connections, each second, waiting for the pool together).
+ * Revocations and application deletions made by this instance forget them at once (a check
+ * already under way then counts for its own waiters only); other instances notice within `ttlMs`.
  */
 export class RecentTokenChecks {
   private readonly checkedAt = new Map<string, number>();
+  private readonly underWay = new Map<string, Promise<void>>();
+  /** Bumped by `forgetAll`: a check begun before it is not remembered. */
+  private generation = 0;
 
   constructor(
     private readonly ttlMs: number,
@@ -89,6 +96,24 @@ export class RecentTokenChecks {
     return at !== undefined && now - at < this.ttlMs;
   }
 
+  /** Resolves when `check` passed for `tokenId` within `ttlMs`: by this call, by one under way, or remembered. */
+  ensure(tokenId: string, check: () => Promise<void>): Promise<void> {
+    const now = Date.now();
+    if (this.isFresh(tokenId, now)) return Promise.resolve();
+    const shared = this.underWay.get(tokenId);
+    if (shared) return shared;
+    const generation = this.generation;
+    const checking = check()
+      .then(() => {
+        if (generation === this.generation) this.remember(tokenId, now);
+      })
+      .finally(() => {
+        if (this.underWay.get(tokenId) === checking) this.underWay.delete(tokenId);
+      });
+    this.underWay.set(tokenId, checking);
+    return checking;
+  }
+
   remember(tokenId: string, now = Date.now()): void {
     if (this.ttlMs <= 0) return;
     // Bounded: past the limit it starts over, which costs a check per token, nothing more.
@@ -97,7 +122,9 @@ export class RecentTokenChecks {
   }
 
   forgetAll(): void {
+    this.generation += 1;
     this.checkedAt.clear();
+    this.underWay.clear();
   }
 }
 
@@ -115,12 +142,10 @@ export async function verifyAccessToken(keys: SigningKeys, db: PrismaClient, rec
     throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
   }
   if (!isClaims(claims)) throw invalidToken('The access token is invalid or has expired.', { header: 'Authorization' });
+  const checked = claims;
   // Remembered when checked, not when used: a token in constant use is still checked once per lifetime.
-  if (!recentChecks.isFresh(claims.jti)) {
-    await assertNotRevoked(db, claims);
-    recentChecks.remember(claims.jti);
-  }
-  return accessOf(claims);
+  await recentChecks.ensure(checked.jti, () => assertNotRevoked(db, checked));
+  return accessOf(checked);
 }
 
 async function assertNotRevoked(db: PrismaClient, claims: AccessTokenClaims): Promise<void> {

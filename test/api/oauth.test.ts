@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
+import { RecentTokenChecks } from '../../src/auth/tokens.ts';
 import { startTestContext, type TestContext } from '../support/context.ts';
 
 let context: TestContext;
@@ -152,6 +153,78 @@ describe('revocation seen by other instances', () => {
       await expect.poll(async () => (await read()).statusCode, { interval: 100, timeout: 5_000 }).toBe(401);
     } finally {
       await busy.close();
+    }
+  });
+});
+
+describe('revocation checks of a token in constant use', () => {
+  /** A check that waits until `finish` is called, counting its calls. */
+  function heldCheck() {
+    const calls: { finish: (error?: Error) => void }[] = [];
+    const check = () =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ finish: (error) => (error ? reject(error) : resolve()) });
+      });
+    return { calls, check };
+  }
+
+  it('is made once for the requests that find it stale together, and remembered for all of them', async () => {
+    const checks = new RecentTokenChecks(60_000);
+    const { calls, check } = heldCheck();
+    const waiting = Array.from({ length: 20 }, () => checks.ensure('jti-1', check));
+    expect(calls).toHaveLength(1);
+    calls[0]!.finish();
+    await Promise.all(waiting);
+    expect(checks.isFresh('jti-1')).toBe(true);
+    await checks.ensure('jti-1', check);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('refuses every waiter of a check that failed, and checks again at the next request', async () => {
+    const checks = new RecentTokenChecks(60_000);
+    const { calls, check } = heldCheck();
+    const waiting = Array.from({ length: 5 }, () => checks.ensure('jti-2', check));
+    calls[0]!.finish(new Error('revoked'));
+    const outcomes = await Promise.allSettled(waiting);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(5).fill('rejected'));
+    expect(checks.isFresh('jti-2')).toBe(false);
+    const next = checks.ensure('jti-2', check);
+    expect(calls).toHaveLength(2);
+    calls[1]!.finish();
+    await next;
+  });
+
+  it('does not remember a check begun before a revocation made here, and checks again after it', async () => {
+    const checks = new RecentTokenChecks(60_000);
+    const { calls, check } = heldCheck();
+    const before = checks.ensure('jti-3', check);
+    checks.forgetAll();
+    const after = checks.ensure('jti-3', check);
+    expect(calls).toHaveLength(2);
+    calls[0]!.finish();
+    await before;
+    expect(checks.isFresh('jti-3')).toBe(false);
+    calls[1]!.finish();
+    await after;
+    expect(checks.isFresh('jti-3')).toBe(true);
+  });
+
+  it('answers 401 to every request of a revoked token sent together', async () => {
+    const strict = await buildApp({ ...context.config, tokenCheckCacheMs: 0 }, { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+    try {
+      const issued = await context.http
+        .post('/oauth/token')
+        .send({ grant_type: 'client_credentials', client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret });
+      await context.http.post('/oauth/revoke').send({ client_id: context.credentials.clientId, client_secret: context.credentials.clientSecret, token: issued.body.access_token });
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          strict.inject({ method: 'GET', url: '/api/markets', headers: { accept: 'application/vnd.api+json', authorization: `Bearer ${issued.body.access_token}` } }),
+        ),
+      );
+      expect(answers.map((answer) => answer.statusCode)).toEqual(Array(10).fill(401));
+      expect(answers.map((answer) => answer.json().errors[0].code)).toEqual(Array(10).fill('INVALID_TOKEN'));
+    } finally {
+      await strict.close();
     }
   });
 });
