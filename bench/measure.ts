@@ -212,6 +212,7 @@ export function combine(label: string, runs: Measurement[]): Measurement {
     },
     serverErrors: merge((run) => run.serverErrors),
     rounds: runs.map((run) => run.rps),
+    ...(runs.some((run) => run.serverLog !== undefined) ? { serverLog: runs.map((run) => run.serverLog ?? '').join('\n') } : {}),
   };
 }
 

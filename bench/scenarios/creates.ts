@@ -8,6 +8,7 @@ import type { Bench } from '../bench.ts';
 import { projectRoot } from '../database.ts';
 import { combine, measure, type Measurement } from '../measure.ts';
 import { ms, ratio, rps } from '../report.ts';
+import { gcEvents } from './memory.ts';
 import { onApi } from './profile.ts';
 
 /** More orders than a figure's warm-up and window create at the baseline's rate: every create in it is its order's first. */
@@ -23,7 +24,8 @@ export interface CreateComparison {
 export async function compareCreates(bench: Bench, connectionCounts: readonly number[] = [16, 64]): Promise<CreateComparison[]> {
   const { settings, requests, loader } = bench;
   const rounds = settings.profile ? 1 : settings.rounds;
-  const one = { latencies: true };
+  // With --trace-gc among the servers' options, what each server collected in the window (printCreates).
+  const one = { latencies: true, serverLog: settings.serverNodeOptions.includes('--trace-gc') };
   const comparisons: CreateComparison[] = [];
   for (const connections of connectionCounts) {
     const baselineRounds: Measurement[] = [];
@@ -55,6 +57,16 @@ export function printCreates(bench: Bench, comparisons: CreateComparison[]): voi
     for (const run of [baseline, api]) {
       const rounds = run.rounds ? ` (rounds: ${run.rounds.map(rps).join(', ')})` : '';
       say(`| ${run.label}${rounds} | ${connections} | ${rps(run.rps)} | ${ms(run.p50)} | ${ms(run.p99)} | ${run.errors} | ${per(run, run.cpu.server)} | ${per(run, run.cpu.postgres)} | ${per(run, run.cpu.standin)} | ${run.peakRssMiB.toFixed(0)} |`);
+    }
+  }
+  const collected = comparisons.flatMap(({ baseline, api }) => [baseline, api]).filter((run) => run.serverLog !== undefined);
+  if (collected.length > 0) {
+    say('\nGarbage collection in the measured windows (--trace-gc), every round of a figure together:\n');
+    for (const run of collected) {
+      const events = gcEvents(run.serverLog!);
+      const pauses = events.map((event) => event.pauseMs);
+      const full = events.filter((event) => event.kind.startsWith('Mark')).length;
+      say(`- ${run.label}: ${events.length} collections (${full} mark-compact), ${ms(pauses.reduce((sum, pause) => sum + pause, 0))} ms of pauses over ${run.seconds.toFixed(0)} s, the longest ${ms(Math.max(0, ...pauses))} ms`);
     }
   }
   say('\nAPI ÷ baseline (targets: req/s ≥ 0.6, p99 ≤ 1.5, CPU per request ≤ 2 for the server and for PostgreSQL):\n');

@@ -20,10 +20,13 @@ interface GcEvent {
   pauseMs: number;
 }
 
-/** The lines `node --trace-gc` prints, e.g. "1044 ms: Mark-Compact 150.1 (184.4) -> 142.1 (176.7) MB, 52.22 / 0.01 ms". */
-function gcEvents(log: string): GcEvent[] {
+/**
+ * The lines `node --trace-gc` prints, e.g. "1044 ms: Mark-Compact 150.1 (184.4) -> 142.1 (176.7) MB, 52.22 / 0.01 ms";
+ * Node.js 24's V8 adds "pooled: 1 MB, " before the pause.
+ */
+export function gcEvents(log: string): GcEvent[] {
   const events: GcEvent[] = [];
-  for (const match of log.matchAll(/(\d+) ms: ([A-Za-z -]+?) [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, ([\d.]+) \/ /g)) {
+  for (const match of log.matchAll(/(\d+) ms: ([A-Za-z -]+?) [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ /g)) {
     events.push({ at: Number(match[1]), kind: match[2]!.trim(), after: Number(match[3]), pauseMs: Number(match[4]) });
   }
   return events;
