@@ -98,6 +98,9 @@ export class RecentTokenChecks {
 
   /** Resolves when `check` passed for `tokenId` within `ttlMs`: by this call, by one under way, or remembered. */
   ensure(tokenId: string, check: () => Promise<void>): Promise<void> {
+    // Without a cache every request is checked on its own: one under way may have read the
+    // token before a revocation that committed when this request arrived.
+    if (this.ttlMs <= 0) return check();
     const now = Date.now();
     if (this.isFresh(tokenId, now)) return Promise.resolve();
     const shared = this.underWay.get(tokenId);

@@ -209,8 +209,17 @@ describe('revocation checks of a token in constant use', () => {
     expect(checks.isFresh('jti-3')).toBe(true);
   });
 
-  it('answers 401 to every request of a revoked token sent together', async () => {
-    const strict = await buildApp({ ...context.config, tokenCheckCacheMs: 0 }, { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+  it('checks every request on its own without a cache (TOKEN_CHECK_CACHE_MS=0)', async () => {
+    const checks = new RecentTokenChecks(0);
+    const { calls, check } = heldCheck();
+    const waiting = Array.from({ length: 3 }, () => checks.ensure('jti-4', check));
+    expect(calls).toHaveLength(3);
+    for (const call of calls) call.finish();
+    await Promise.all(waiting);
+  });
+
+  it('answers 401 to every request of a revoked token sent together, which share one check', async () => {
+    const strict = await buildApp({ ...context.config, tokenCheckCacheMs: 60_000 }, { logStream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
     try {
       const issued = await context.http
         .post('/oauth/token')
