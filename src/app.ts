@@ -96,7 +96,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   useGracefulClose(app);
   useErrorHandler(app);
   useInputGuard(app);
-  await useSecurityHeaders(app);
+  useSecurityHeaders(app);
   await useCors(app, config);
   const rateLimit = await useRateLimit(app, config);
   useChangeAuthors(app);

@@ -26,6 +26,22 @@ describe('security headers', () => {
     expect(response.headers['origin-agent-cluster']).toBeUndefined();
     expect(response.headers['x-dns-prefetch-control']).toBeUndefined();
   });
+
+  it('sends the same headers with every answer: a document, an unknown path, a refused body', async () => {
+    const context = await start();
+    const answers = [
+      await api(context).get('/health/live'),
+      await api(context).get('/api/no_such_resources'),
+      await context.http.post('/oauth/token').set('Content-Type', 'application/json').send('{"grant_type":'),
+    ];
+    expect(answers.map((answer) => answer.status)).toEqual([200, 404, 400]);
+    for (const answer of answers) {
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      expect(answer.headers['cross-origin-resource-policy']).toBe('cross-origin');
+      expect(answer.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(answer.headers['referrer-policy']).toBe('no-referrer');
+    }
+  });
 });
 
 describe('CORS', () => {
