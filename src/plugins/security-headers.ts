@@ -3,13 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 
 /**
- * The hardening headers of every response, for JSON read by scripts on other origins.
- *
- * Responses are JSON read by scripts on other origins. The headers that govern HTML
- * documents (a CSP, window and agent-cluster isolation, DNS prefetching of a page's
- * links, IE8 downloads, Flash and PDF cross-domain policies, the retired XSS auditor)
- * protect nothing here, and each one is bytes and work on every response. What stays:
- * nosniff, HSTS, X-Frame-Options, Referrer-Policy and a cross-origin resource policy.
+ * The hardening headers of every response. Responses are JSON read by scripts on other
+ * origins: the headers that govern HTML documents (a CSP, window and agent-cluster
+ * isolation, DNS prefetching of a page's links, IE8 downloads, Flash and PDF cross-domain
+ * policies, the retired XSS auditor) protect nothing here, and each one is bytes and work
+ * on every response. What stays: nosniff, HSTS, X-Frame-Options, Referrer-Policy and a
+ * cross-origin resource policy.
  */
 const policies = {
   contentSecurityPolicy: false,
